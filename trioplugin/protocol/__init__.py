@@ -19,6 +19,7 @@ from ._compression import (
 from ._end_stream import EndStream, decode_end_stream, encode_end_stream
 from ._envelope import (
     ENVELOPE_HEADER_SIZE,
+    KNOWN_FLAGS,
     Envelope,
     EnvelopeDecoder,
     EnvelopeFlags,
@@ -55,6 +56,7 @@ __all__ = [
     "GZIP",
     "IDENTITY",
     "JSON",
+    "KNOWN_FLAGS",
     "MAX_TIMEOUT_MS",
     "PROTO",
     "Code",

@@ -78,9 +78,21 @@ class JSONCodec:
             raise ConnectError(
                 Code.INVALID_ARGUMENT, f"malformed JSON for {full_name}: the payload is empty"
             )
+        try:
+            value = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ConnectError(
+                Code.INVALID_ARGUMENT, f"malformed JSON for {full_name}: {exc}"
+            ) from exc
+        # Only well-known types (wrappers, Struct, Value...) map to non-objects.
+        if not isinstance(value, dict) and not full_name.startswith("google.protobuf."):
+            raise ConnectError(
+                Code.INVALID_ARGUMENT,
+                f"malformed JSON for {full_name}: want an object, got {type(value).__name__}",
+            )
         message = message_type()
         try:
-            json_format.Parse(data, message, ignore_unknown_fields=True)
+            json_format.ParseDict(value, message, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
             raise ConnectError(
                 Code.INVALID_ARGUMENT, f"malformed JSON for {full_name}: {exc}"

@@ -23,7 +23,7 @@ class EnvelopeFlags(enum.IntFlag):
     END_STREAM = 0x02
 
 
-KNOWN_FLAGS: Final = EnvelopeFlags.COMPRESSED | EnvelopeFlags.END_STREAM
+KNOWN_FLAGS: Final = int(EnvelopeFlags.COMPRESSED | EnvelopeFlags.END_STREAM)
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,8 +169,9 @@ def _detail_from_json(raw: object) -> any_pb2.Any | None:
     if not isinstance(type_name, str) or not isinstance(value, str) or not type_name:
         return None
     padded = value + "=" * (-len(value) % 4)
+    altchars = b"-_" if "-" in value or "_" in value else None
     try:
-        data = base64.b64decode(padded, altchars=b"-_" if "-" in value or "_" in value else None)
+        data = base64.b64decode(padded, altchars=altchars, validate=True)
     except (binascii.Error, ValueError):
         return None
     url = type_name if "/" in type_name else _TYPE_PREFIX + type_name
