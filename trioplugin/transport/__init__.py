@@ -1,6 +1,9 @@
-"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN, and client transports."""
+"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN (client transports to come)."""
 
 from ._errors import StreamClosed
+from ._limits import ServerLimits
+from ._server import Server, open_server, serve
+from ._server_stats import ServerStatistics
 from ._types import (
     ClientExchange,
     ClientTransport,
@@ -16,8 +19,13 @@ __all__ = [
     "ClientTransport",
     "HTTPVersion",
     "Peer",
+    "Server",
     "ServerApp",
     "ServerExchange",
+    "ServerLimits",
+    "ServerStatistics",
     "StreamClosed",
     "TLSInfo",
+    "open_server",
+    "serve",
 ]

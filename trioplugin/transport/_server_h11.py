@@ -1,0 +1,476 @@
+"""One HTTP/1.1 connection of the server: keep-alive, streaming both ways, timeouts, EOF watching.
+
+The connection task reads each request head, runs the app inline (no task
+per request: requests on one connection run in turn) and finishes the cycle.
+Its one helper, the supervisor task, enforces the timeouts and watches for
+the client going away while a handler runs. Per request, the connection
+task only stores deadlines in plain attributes; the supervisor wakes up
+now and then, compares them with the clock and acts. Quick requests so pay
+no cancel scope, no deadline change and no task switch for either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import math
+from collections import deque
+from collections.abc import Sequence
+from typing import Final
+
+import h11
+import trio
+
+from ..protocol import Metadata
+from ._errors import StreamClosed
+from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
+from ._types import Peer
+
+_WATCH_DELAY: Final = 0.05
+"""Seconds a handler runs after its request body ended before the socket is watched for EOF."""
+_DRAIN_MAX_BYTES: Final = 256 * 1024
+"""The most unread request body read and discarded after a response, to keep the connection."""
+_DRAIN_TIMEOUT: Final = 5.0
+"""Seconds allowed for that drain (capped by ``header_read_timeout``)."""
+_JOIN_MAX: Final = 16 * 1024
+"""Bodies up to this size are copied into one write with their framing; larger go as they are."""
+
+_NEW, _IDLE, _HEAD, _APP, _DRAIN = range(5)
+# _NEW: nothing of the first request yet; _IDLE: nothing of the next one yet.
+_INF: Final = math.inf
+_CLOSE_HEADER: Final = ("connection", "close")
+_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
+
+
+class H11Connection:
+    """Serves HTTP/1.1 requests on one stream until it closes, times out or is shut down."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ctx: ServerContext,
+        peer: Peer,
+        received: bytes,
+        head_deadline: float,
+    ) -> None:
+        self._stream = stream
+        self._ctx = ctx
+        self._peer = peer
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=ctx.limits.max_header_size)
+        if received:
+            self._h11.receive_data(received)
+        # The connection task runs in this scope; the supervisor cancels it
+        # on a timeout or when the client goes away, a shutdown when idle.
+        self._scope = trio.CancelScope()
+        self._phase = _HEAD if received else _NEW
+        self._deadline = head_deadline  # of the current phase (infinite while the app runs)
+        self._armed_at = _INF  # when the running request's body ended (watch for EOF after)
+        self._wake_at = head_deadline  # when the supervisor is due to wake up
+        self._wake_scope = trio.CancelScope(deadline=head_deadline)
+        self._timed_out = False
+        self._closing = False
+        self._broken = False  # a write was cut short or failed: the stream is unusable
+        self._eof = False
+        self._pending = b""  # bytes the supervisor read while watching, not yet fed to h11
+        self._watch_scope: trio.CancelScope | None = None
+        self._watch_done = trio.Event()
+
+    def shutdown(self) -> None:
+        """Close now if idle; otherwise answer the request in flight with ``Connection: close``."""
+        self._closing = True
+        if self._phase == _IDLE or self._phase == _NEW:
+            self._scope.cancel()
+
+    async def run(self) -> None:
+        """Serve requests until the connection is done; the caller closes the stream."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._supervise)
+            try:
+                with self._scope:
+                    await self._serve()
+            finally:
+                nursery.cancel_scope.cancel()
+        if self._timed_out:
+            counters = self._ctx.counters
+            if self._phase == _IDLE:
+                counters.closed_idle += 1
+                logger.debug("closing an idle HTTP/1.1 connection from %s", self._peer.address)
+            elif self._phase == _HEAD or self._phase == _NEW:
+                counters.closed_timeout += 1
+                logger.info("closing %s: request head too slow", self._peer.address)
+
+    # The supervisor.
+
+    def _set_deadline(self, deadline: float) -> None:
+        self._deadline = deadline
+        if deadline < self._wake_at:
+            self._wake_at = self._wake_scope.deadline = deadline
+
+    def arm(self) -> None:
+        """The request body has ended: watch for EOF if the app is still running after a while."""
+        if self._phase == _APP:
+            self._armed_at = now = trio.current_time()
+            if now + _WATCH_DELAY < self._wake_at:
+                self._wake_at = self._wake_scope.deadline = now + _WATCH_DELAY
+
+    async def _supervise(self) -> None:
+        while True:
+            with self._wake_scope:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            if now >= self._deadline:
+                self._timed_out = True
+                self._scope.cancel()
+                return
+            if self._phase == _APP and now >= self._armed_at + _WATCH_DELAY:
+                self._armed_at = _INF
+                await self._watch()
+            self._wake_at = wake = min(self._deadline, self._armed_at + _WATCH_DELAY)
+            self._wake_scope = trio.CancelScope(deadline=wake)
+
+    async def _watch(self) -> None:
+        """Read while the app runs: EOF cancels it, bytes (a pipelined request) are kept for h11."""
+        self._watch_done = trio.Event()
+        self._watch_scope = scope = trio.CancelScope()
+        try:
+            with scope:
+                try:
+                    data = await self._stream.receive_some(MAX_RECEIVE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if data:
+                    self._pending += data
+                else:
+                    self._eof = True
+                    logger.debug("client %s went away: cancelling its handler", self._peer.address)
+                    self._scope.cancel()
+        finally:
+            self._watch_scope = None
+            self._watch_done.set()
+
+    async def _stop_watching(self) -> None:
+        self._armed_at = _INF
+        if self._watch_scope is not None:
+            self._watch_scope.cancel()
+            await self._watch_done.wait()
+
+    # The request cycle.
+
+    async def _serve(self) -> None:
+        h = self._h11
+        limits = self._ctx.limits
+        while True:
+            request = await self._read_head()
+            if request is None:
+                return
+            self._phase = _APP
+            self._deadline = _INF
+            await self._handle(request)
+            if not await self._finish_cycle():
+                return
+            h.start_next_cycle()
+            if h.trailing_data[0] or self._pending:
+                self._phase = _HEAD
+                self._set_deadline(trio.current_time() + limits.header_read_timeout)
+            else:
+                self._phase = _IDLE
+                if self._closing:
+                    return
+                self._set_deadline(trio.current_time() + limits.idle_timeout)
+
+    async def _read_head(self) -> h11.Request | None:
+        h = self._h11
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                await self._reject(exc)
+                return None
+            if event is h11.NEED_DATA:
+                data = await self._receive()
+                if self._phase == _IDLE:
+                    if not data:
+                        return None
+                    self._phase = _HEAD
+                    self._set_deadline(trio.current_time() + self._ctx.limits.header_read_timeout)
+                elif self._phase == _NEW:
+                    self._phase = _HEAD  # still within the deadline set at the accept
+                h.receive_data(data)
+                continue
+            if type(event) is h11.Request:
+                # h11 bounds only a head that is still incomplete; one that
+                # came whole in a single read is measured here.
+                size = len(event.target)
+                for name, value in event.headers:
+                    size += len(name) + len(value) + 4
+                if size > self._ctx.limits.max_header_size:
+                    await self._reject(h11.RemoteProtocolError("request head too large", 431))
+                    return None
+                return event
+            return None  # ConnectionClosed (or PAUSED after an error)
+
+    async def _reject(self, exc: h11.RemoteProtocolError) -> None:
+        """Answer a broken request head with a bare 4xx, then the connection closes."""
+        status = exc.error_status_hint
+        counters = self._ctx.counters
+        if status == 431:
+            counters.closed_limit += 1
+        else:
+            counters.closed_protocol_error += 1
+        logger.info("bad HTTP/1.1 request from %s: %s", self._peer.address, exc)
+        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        head = [("content-length", "0"), _CLOSE_HEADER]
+        try:
+            data = (
+                self._h11.send(
+                    h11.Response(status_code=status, headers=head, reason=_REASONS.get(status, b""))
+                )
+                or b""
+            )
+            data += self._h11.send(h11.EndOfMessage()) or b""
+            with trio.move_on_after(1.0):
+                await self._stream.send_all(data)
+        except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _receive(self) -> bytes:
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            return pending
+        if self._eof:
+            return b""
+        data: bytes | bytearray
+        try:
+            data = await self._stream.receive_some(MAX_RECEIVE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self._eof = True
+        return data if type(data) is bytes else bytes(data)
+
+    async def write(self, data: bytes) -> None:
+        """Write to the socket; a write cut short (cancelled, failed) breaks the connection."""
+        if self._broken:
+            raise StreamClosed("the connection is closed")
+        self._broken = True
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise StreamClosed("the client closed the connection") from exc
+        self._broken = False
+
+    async def read_body(self) -> tuple[bytes, bool]:
+        """The next chunk of request body and whether the body has ended."""
+        h = self._h11
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._broken = True
+                raise StreamClosed(f"the request body is broken: {exc}") from exc
+            if event is h11.NEED_DATA:
+                if h.they_are_waiting_for_100_continue:
+                    await self.write(
+                        h.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                    )
+                h.receive_data(await self._receive())
+                continue
+            event_type = type(event)
+            if event_type is h11.Data:
+                data = event.data  # type: ignore[union-attr]
+                return (data if type(data) is bytes else bytes(data)), False
+            if event_type is h11.EndOfMessage:
+                self.arm()
+                return b"", True
+            self._broken = True
+            raise StreamClosed("the client closed the connection")
+
+    def closing(self) -> bool:
+        """Whether the response should carry ``Connection: close``."""
+        return self._closing
+
+    async def _handle(self, request: h11.Request) -> None:
+        exchange = H11Exchange(self, request)
+        # Pull what is already buffered (for a unary call: the whole body),
+        # so the handler needs no I/O to read it.
+        exchange.prefetch()
+        counters = self._ctx.counters
+        counters.requests_in_flight += 1
+        if exchange.body_done:
+            self.arm()
+        try:
+            # No cancel scope of its own: if the client goes away, the
+            # supervisor cancels the whole connection, handler included.
+            try:
+                await self._ctx.app(exchange)
+            except Exception as exc:
+                log_app_error(exc, exchange.method, exchange.path)
+                await self._answer_failure()
+            else:
+                await self._complete(exchange)
+        finally:
+            counters.requests_in_flight -= 1
+            counters.requests_served += 1
+            await self._stop_watching()
+
+    async def _answer_failure(self) -> None:
+        """The app raised: a bare 500 if nothing was sent yet, else cut the response short."""
+        if self._h11.our_state is not h11.SEND_RESPONSE or self._broken or self._eof:
+            self._broken = True
+            return
+        head = [("content-length", "0")]
+        if self._closing:
+            head.append(_CLOSE_HEADER)
+        h = self._h11
+        data = (
+            h.send(h11.Response(status_code=500, headers=head, reason=b"Internal Server Error"))
+            or b""
+        )
+        data += h.send(h11.EndOfMessage()) or b""
+        with contextlib.suppress(StreamClosed):
+            await self.write(data)
+
+    async def _complete(self, exchange: H11Exchange) -> None:
+        """The app returned: end the response it left open (500 if it never started one)."""
+        state = self._h11.our_state
+        if state is h11.SEND_BODY:
+            try:
+                await exchange.end()
+            except (StreamClosed, h11.LocalProtocolError):
+                self._broken = True
+        elif state is h11.SEND_RESPONSE:
+            logger.error("handler for %s %s sent no response", exchange.method, exchange.path)
+            await self._answer_failure()
+
+    async def _finish_cycle(self) -> bool:
+        """After a request: whether the connection can carry the next one."""
+        h = self._h11
+        if self._broken or self._eof or h.our_state is not h11.DONE:
+            return False
+        if h.their_state is h11.SEND_BODY and not await self._drain():
+            return False
+        return h.their_state is h11.DONE and not self._closing
+
+    async def _drain(self) -> bool:
+        """Read and drop the request body the app left unread, within bounds."""
+        self._phase = _DRAIN
+        limit = min(self._ctx.limits.header_read_timeout, _DRAIN_TIMEOUT)
+        self._set_deadline(trio.current_time() + limit)
+        h = self._h11
+        drained = 0
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError:
+                return False
+            if event is h11.NEED_DATA:
+                data = await self._receive()
+                drained += len(data)
+                if not data or drained > _DRAIN_MAX_BYTES:
+                    return False
+                h.receive_data(data)
+            elif type(event) is h11.EndOfMessage:
+                return True
+            elif type(event) is not h11.Data:
+                return False
+
+
+class H11Exchange:
+    """One request on an HTTP/1.1 connection, as the app sees it (a ``ServerExchange``)."""
+
+    __slots__ = ("_chunks", "_conn", "body_done", "headers", "method", "path", "peer", "query")
+
+    def __init__(self, conn: H11Connection, request: h11.Request) -> None:
+        self._conn = conn
+        self.method = request.method.decode("ascii")
+        target = request.target.decode("latin-1")
+        path, _, self.query = target.partition("?")
+        self.path = path
+        self.headers = Metadata._trusted(
+            [(name.decode("ascii"), value.decode("latin-1")) for name, value in request.headers]
+        )
+        self.peer = conn._peer
+        self._chunks: deque[bytes] = deque()
+        self.body_done = False
+
+    def prefetch(self) -> None:
+        """Take the body events h11 can produce from bytes it already holds."""
+        h = self._conn._h11
+        while not self.body_done:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError:
+                return  # read_body meets it again and reports it
+            if type(event) is h11.Data:
+                data = event.data
+                self._chunks.append(data if type(data) is bytes else bytes(data))
+            elif type(event) is h11.EndOfMessage:
+                self.body_done = True
+            else:
+                return
+
+    async def receive_data(self) -> bytes:
+        """The next chunk of the request body; ``b""`` once it has ended."""
+        if self._chunks:
+            return self._chunks.popleft()
+        if self.body_done:
+            return b""
+        data, self.body_done = await self._conn.read_body()
+        return data
+
+    def _head(self, status: int, headers: Sequence[tuple[str, str]], body: bytes | None) -> bytes:
+        h = self._conn._h11
+        if h.our_state is not h11.SEND_RESPONSE:
+            raise RuntimeError("the response has already started")
+        head = list(headers)
+        if body is not None and not any(k.lower() == "content-length" for k, _ in head):
+            head.append(("content-length", str(len(body))))
+        if self._conn.closing():
+            head.append(_CLOSE_HEADER)
+        reason = _REASONS.get(status, b"")
+        return h.send(h11.Response(status_code=status, headers=head, reason=reason)) or b""
+
+    async def send_head(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
+        """Start the response (chunked unless ``headers`` give a ``content-length``)."""
+        await self._conn.write(self._head(status, headers, None))
+
+    async def send_data(self, data: bytes) -> None:
+        """Write part of the response body, at once."""
+        h = self._conn._h11
+        if h.our_state is not h11.SEND_BODY:
+            raise RuntimeError("send_head() must come first, and end() last")
+        if not data:
+            return
+        pieces = h.send_with_data_passthrough(h11.Data(data=data)) or []
+        if len(data) <= _JOIN_MAX:
+            await self._conn.write(b"".join(pieces))
+        else:
+            for piece in pieces:
+                await self._conn.write(piece)
+
+    async def end(self) -> None:
+        """Finish the response."""
+        h = self._conn._h11
+        if h.our_state is not h11.SEND_BODY:
+            raise RuntimeError("the response is not open")
+        await self._conn.write(h.send(h11.EndOfMessage()) or b"")
+
+    async def send_response(
+        self, status: int, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> None:
+        """Send a whole response: head, body and end in one write (two for large bodies)."""
+        h = self._conn._h11
+        head = self._head(status, headers, body)
+        if self.method == "HEAD":
+            body = b""  # the head tells its length; the body is not sent
+        pieces = (h.send_with_data_passthrough(h11.Data(data=body)) or []) if body else []
+        tail = h.send(h11.EndOfMessage()) or b""
+        if len(body) <= _JOIN_MAX:
+            await self._conn.write(b"".join((head, *pieces, tail)))
+        else:
+            await self._conn.write(head)
+            for piece in pieces:
+                await self._conn.write(piece)
+            if tail:
+                await self._conn.write(tail)
