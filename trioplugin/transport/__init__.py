@@ -1,6 +1,9 @@
-"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN (client transports to come)."""
+"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN, and client transports."""
 
 from ._errors import StreamClosed
+from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
+from ._h2_client_exchange import H2ClientExchange
+from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
 from ._limits import ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics
@@ -17,7 +20,12 @@ from ._types import (
 __all__ = [
     "ClientExchange",
     "ClientTransport",
+    "H2ClientExchange",
+    "H2Transport",
+    "H2TransportStatistics",
     "HTTPVersion",
+    "HttpxClientExchange",
+    "HttpxTransport",
     "Peer",
     "Server",
     "ServerApp",
@@ -26,6 +34,8 @@ __all__ = [
     "ServerStatistics",
     "StreamClosed",
     "TLSInfo",
+    "open_h2_transport",
+    "open_httpx_transport",
     "open_server",
     "serve",
 ]

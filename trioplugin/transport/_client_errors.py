@@ -1,0 +1,266 @@
+"""How the client transports turn OS, TLS, HTTP/2 and httpx failures into ConnectErrors.
+
+Every failure a client transport reports is a
+:class:`~trioplugin.protocol.ConnectError` whose message says, in plain words,
+what happened and to which address; the original exception is kept as its
+``__cause__``. The codes follow what the retry layer needs to know:
+``unavailable`` means the request did not reach the server or the connection
+broke (retrying may help), ``internal`` means someone broke the protocol.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from typing import Final, TypeVar
+
+import h2.errors
+import httpx
+import trio
+
+from ..protocol import Code, ConnectError
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def find_cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in ``exc``, its causes, contexts and group members."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+        if current.__context__ is not None:
+            pending.append(current.__context__)
+    return None
+
+
+def _with_cause(error: ConnectError, cause: BaseException | None) -> ConnectError:
+    error.__cause__ = cause
+    return error
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OS error in words: its ``strerror`` (and errno name), or its text."""
+    if isinstance(exc, socket.gaierror):
+        return f"name resolution failed ({exc.strerror or exc})"
+    if exc.errno is not None and exc.strerror:
+        name = errno.errorcode.get(exc.errno)
+        return f"{exc.strerror.lower()} ({name})" if name else exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _leaf_os_error(exc: BaseException) -> OSError | None:
+    """The most telling OSError under ``exc`` (trio wraps per-address failures in a group)."""
+    found = None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc
+    for candidate in (exc.__cause__, exc.__context__):
+        if isinstance(candidate, BaseExceptionGroup):
+            for member in candidate.exceptions:
+                leaf = _leaf_os_error(member)
+                if leaf is not None:
+                    return leaf
+        elif candidate is not None:
+            found = _leaf_os_error(candidate)
+            if found is not None:
+                return found
+    return exc if isinstance(exc, OSError) else None
+
+
+def connect_failed(address: str, exc: BaseException) -> ConnectError:
+    """The connection to ``address`` could not be opened (refused, DNS, unreachable, timeout)."""
+    if isinstance(exc, trio.TooSlowError | TimeoutError):
+        reason = "timed out"
+    else:
+        leaf = _leaf_os_error(exc)
+        reason = describe_os_error(leaf) if leaf is not None else (str(exc) or type(exc).__name__)
+    return _with_cause(
+        ConnectError(Code.UNAVAILABLE, f"cannot connect to {address}: {reason}"), exc
+    )
+
+
+# OpenSSL reason codes, in words. Several are what a client sees when the
+# *server* rejects it: TLS 1.3 sends the verdict on the client certificate
+# only after the client considers the handshake done.
+_SSL_REASONS: Final[dict[str, str]] = {
+    "CERTIFICATE_VERIFY_FAILED": "the server's certificate could not be verified",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": (
+        "the server requires a client certificate and none was presented"
+    ),
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": (
+        "the server requires a client certificate and none was presented"
+    ),
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the server rejected the client certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": (
+        "the server rejected the client certificate (issued by a CA it does not trust)"
+    ),
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server rejected the client certificate as expired",
+    "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port (plain HTTP?)",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "client and server have no TLS version in common",
+    "UNSUPPORTED_PROTOCOL": "client and server have no TLS version in common",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake (no common cipher?)",
+    "TLSV1_ALERT_NO_APPLICATION_PROTOCOL": "the server does not offer HTTP/2 (ALPN h2)",
+    "NO_APPLICATION_PROTOCOL": "the server does not offer HTTP/2 (ALPN h2)",
+}
+
+
+def describe_ssl_error(exc: ssl.SSLError) -> str:
+    """A TLS failure in plain words, e.g. why the server's certificate was rejected."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or exc.reason or "verification failed"
+        return f"the server's certificate was rejected: {detail}"
+    reason = exc.reason or ""
+    if reason in _SSL_REASONS:
+        return _SSL_REASONS[reason]
+    if reason:
+        return reason.lower().replace("_", " ")
+    return str(exc) or type(exc).__name__
+
+
+def tls_failed(address: str, exc: BaseException) -> ConnectError:
+    """The TLS handshake with ``address`` failed; the message says why."""
+    ssl_error = find_cause(exc, ssl.SSLError)
+    if ssl_error is not None:
+        reason = describe_ssl_error(ssl_error)
+    else:
+        reason = (
+            "the server closed the connection during the handshake (it may require a "
+            "client certificate, or reject the one presented)"
+        )
+    return _with_cause(
+        ConnectError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}"), exc
+    )
+
+
+def no_h2(address: str, negotiated: str | None) -> ConnectError:
+    """The server at ``address`` did not agree to HTTP/2 in the TLS handshake."""
+    got = f"it chose {negotiated!r}" if negotiated else "it chose no protocol"
+    return ConnectError(
+        Code.UNAVAILABLE,
+        f"the server at {address} does not speak HTTP/2 over TLS (ALPN h2 was offered, {got})",
+    )
+
+
+def _h2_code_name(error_code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(error_code).name
+    except ValueError:
+        return f"error code {error_code:#x}"
+
+
+_RESET_CODES: Final[dict[int, tuple[Code, str]]] = {
+    h2.errors.ErrorCodes.REFUSED_STREAM: (
+        Code.UNAVAILABLE,
+        "the server refused the stream before processing it (REFUSED_STREAM); it is safe to retry",
+    ),
+    h2.errors.ErrorCodes.CANCEL: (Code.CANCELED, "the server canceled the stream (CANCEL)"),
+    # As gRPC's HTTP/2 mapping, which Connect follows, has it.
+    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: (
+        Code.RESOURCE_EXHAUSTED,
+        "the server reset the stream: too much load from this client (ENHANCE_YOUR_CALM)",
+    ),
+    h2.errors.ErrorCodes.INADEQUATE_SECURITY: (
+        Code.PERMISSION_DENIED,
+        "the server reset the stream: the connection is not secure enough (INADEQUATE_SECURITY)",
+    ),
+}
+
+
+def stream_reset(address: str, error_code: int) -> ConnectError:
+    """The server at ``address`` reset the stream with RST_STREAM(``error_code``)."""
+    known = _RESET_CODES.get(error_code)
+    if known is not None:
+        code, message = known
+        return ConnectError(code, f"{message} [{address}]")
+    return ConnectError(
+        Code.INTERNAL, f"the server at {address} reset the stream ({_h2_code_name(error_code)})"
+    )
+
+
+def goaway_unprocessed(address: str, error_code: int) -> ConnectError:
+    """The server sent GOAWAY before processing this stream: safe to retry elsewhere."""
+    return ConnectError(
+        Code.UNAVAILABLE,
+        f"the server at {address} is closing the connection "
+        f"(GOAWAY {_h2_code_name(error_code)}) and did not process this request; "
+        "it is safe to retry",
+    )
+
+
+def connection_lost(address: str, cause: BaseException | str | None = None) -> ConnectError:
+    """The connection to ``address`` broke while the stream was in flight."""
+    if cause is None:
+        reason = "the server closed the connection"
+    elif isinstance(cause, str):
+        reason = cause
+    else:
+        ssl_error = find_cause(cause, ssl.SSLError)
+        os_error = find_cause(cause, OSError)
+        if ssl_error is not None:
+            reason = describe_ssl_error(ssl_error)
+        elif os_error is not None:
+            reason = describe_os_error(os_error)
+        else:
+            reason = str(cause) or type(cause).__name__
+    error = ConnectError(Code.UNAVAILABLE, f"connection to {address} lost: {reason}")
+    return _with_cause(error, cause if isinstance(cause, BaseException) else None)
+
+
+def protocol_error(address: str, exc: BaseException) -> ConnectError:
+    """The HTTP/2 connection to ``address`` broke the protocol (as h2 judged it)."""
+    return _with_cause(
+        ConnectError(Code.INTERNAL, f"HTTP/2 protocol error on the connection to {address}: {exc}"),
+        exc,
+    )
+
+
+def transport_closed() -> ConnectError:
+    """An exchange was attempted on a transport that has been closed."""
+    return ConnectError(Code.UNAVAILABLE, "transport is closed")
+
+
+def copy_error(error: ConnectError) -> ConnectError:
+    """A fresh copy of ``error`` to raise in another task (tracebacks are per raise)."""
+    copy = ConnectError(error.code, error.message, metadata=error.metadata)
+    copy.__cause__ = error.__cause__
+    return copy
+
+
+def from_httpx(address: str, exc: httpx.HTTPError) -> ConnectError:
+    """Map an httpx failure on a request to ``address`` to a ConnectError."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return connect_failed(address, exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return _with_cause(
+            ConnectError(Code.DEADLINE_EXCEEDED, f"request to {address} timed out ({exc})"), exc
+        )
+    if isinstance(exc, httpx.ConnectError):
+        if find_cause(exc, ssl.SSLError) is not None:
+            return tls_failed(address, exc)
+        return connect_failed(address, find_cause(exc, OSError) or exc)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.NetworkError | httpx.ProxyError):
+        if find_cause(exc, ssl.SSLError) is not None and isinstance(exc, httpx.ReadError):
+            return connection_lost(address, exc)
+        reason = str(exc) or type(exc).__name__
+        return _with_cause(
+            ConnectError(Code.UNAVAILABLE, f"connection to {address} lost: {reason}"), exc
+        )
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return _with_cause(
+            ConnectError(Code.INTERNAL, f"cannot send the request to {address}: {exc}"), exc
+        )
+    return _with_cause(
+        ConnectError(Code.UNKNOWN, f"request to {address} failed: {type(exc).__name__}: {exc}"),
+        exc,
+    )

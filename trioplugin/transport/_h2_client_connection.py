@@ -1,0 +1,419 @@
+"""One client HTTP/2 connection on trio: a reader task, a writer task, and shared h2 state.
+
+Callers (the exchanges) only ever mutate the h2 state machine synchronously
+and then wake the writer or park until the reader wakes them: no caller
+awaits socket I/O, so a caller cancelled at any point never leaves half a
+frame on the wire, and writes never run concurrently on the socket.
+
+The reader feeds received bytes to h2 and dispatches the events to the
+streams; the writer sends whatever h2 has queued, coalescing the frames of
+every caller that queued something since its last write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, final
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import trio
+
+from ..protocol import Code, ConnectError
+from ._client_errors import connection_lost, goaway_unprocessed, protocol_error
+from ._h2_client_hpack import StatelessHpackEncoder
+from ._types import Peer
+
+if TYPE_CHECKING:
+    from ._h2_client_exchange import H2ClientExchange
+
+_RECEIVE_SIZE: Final = 256 * 1024
+
+# Stop opening streams on a connection this close to the end of the stream-id
+# space; the next exchange opens a fresh connection.
+_LAST_USABLE_STREAM_ID: Final = 2**31 - 1 - 2 * 1024
+
+
+class _GracefulGoawayStateMachine(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, except that a received GOAWAY does not close it.
+
+    h2 moves the whole connection to CLOSED when a GOAWAY arrives, after which
+    every frame of the streams the server still promised to finish is a
+    protocol error (python-hyper/h2#1181). The RFC lets those streams
+    complete, so this keeps the state open; the connection never opens a new
+    stream after a GOAWAY (the transport retires it).
+    """
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
+        if (
+            input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
+            and self.state is not h2.connection.ConnectionState.CLOSED
+        ):
+            return []
+        return super().process_input(input_)
+
+
+class ClientH2State(h2.connection.H2Connection):
+    """h2's connection state machine, tuned for this client.
+
+    A received GOAWAY leaves the connection open for the streams the server
+    still finishes; request headers are encoded by a stateless, cached HPACK
+    encoder; and h2's count of open streams, which scans every stream each
+    time a stream is opened, is only taken now and then (it is also how h2
+    forgets closed streams): the transport enforces the server's
+    SETTINGS_MAX_CONCURRENT_STREAMS itself.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        self.state_machine = _GracefulGoawayStateMachine()
+        self.encoder = StatelessHpackEncoder()  # type: ignore[assignment]  # duck-typed
+        self._admissions = 0
+
+    @property
+    def open_outbound_streams(self) -> int:
+        """h2's count of open streams, taken every 64th time; 0 the other times."""
+        self._admissions += 1
+        if self._admissions < 64:
+            return 0
+        self._admissions = 0
+        return super().open_outbound_streams
+
+
+@final
+class SlotWaiter:
+    """A task waiting for a free stream slot on a connection (MAX_CONCURRENT_STREAMS)."""
+
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.granted = False
+
+
+@final
+class ClientConnection:
+    """An HTTP/2 connection to one server, shared by many exchanges."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        conn: h2.connection.H2Connection,
+        *,
+        address: str,
+        peer: Peer,
+        stream_window: int,
+        connection_window: int,
+        on_retire: Callable[[ClientConnection], None],
+    ) -> None:
+        self.stream = stream
+        self.h2 = conn
+        self.address = address
+        self.peer = peer
+        self.streams: dict[int, H2ClientExchange] = {}
+        self.active = 0
+        """Streams h2 considers open (not closed in both directions, not reset)."""
+        self.usable = True
+        """Whether new streams may be opened here (false after GOAWAY, failure, close)."""
+        self.dead = False
+        self.done = trio.Event()
+        self._on_retire = on_retire
+        self._stream_threshold = max(stream_window // 2, 1)
+        self._connection_threshold = max(connection_window // 2, 1)
+        self._connection_unacked = 0
+        self._carry = b""
+        self._writer_event = trio.Event()
+        self._writer_idle = False
+        self._flushed: trio.Event | None = None
+        self._closing = False
+        self._slot_waiters: deque[SlotWaiter] = deque()
+        self.window_waiters: set[H2ClientExchange] = set()
+        self._cancel_scope: trio.CancelScope | None = None
+        # A plain socket is written to directly when the writer is idle (see wake_writer).
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+
+    # -- slots (SETTINGS_MAX_CONCURRENT_STREAMS) --------------------------------------
+
+    def take_slot(self) -> bool:
+        """Claim a stream slot if one is free and nobody is queued for one."""
+        if self.active < self.h2.remote_settings.max_concurrent_streams and not self._slot_waiters:
+            self.active += 1
+            return True
+        return False
+
+    async def wait_slot(self) -> bool:
+        """Queue for a slot; true if one was handed over, false if the connection retired."""
+        waiter = SlotWaiter()
+        self._slot_waiters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.granted:
+                self.release_slot()
+            elif waiter in self._slot_waiters:
+                self._slot_waiters.remove(waiter)
+            raise
+        return waiter.granted
+
+    def release_slot(self) -> None:
+        """A stream closed: free its slot (or hand it to the next waiter)."""
+        self.active -= 1
+        self._wake_slot_waiters()
+        if not self.usable and self.active <= 0 and not self.streams:
+            self.shutdown()
+
+    def _wake_slot_waiters(self) -> None:
+        """The limit rose or the connection retired: let waiters look again."""
+        if not self.usable:
+            while self._slot_waiters:
+                self._slot_waiters.popleft().event.set()
+            return
+        limit = self.h2.remote_settings.max_concurrent_streams
+        while self._slot_waiters and self.active < limit:
+            waiter = self._slot_waiters.popleft()
+            self.active += 1
+            waiter.granted = True
+            waiter.event.set()
+
+    def note_stream_id(self, stream_id: int) -> None:
+        """Retire the connection once stream ids run out."""
+        if stream_id >= _LAST_USABLE_STREAM_ID:
+            self.retire()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def wake_writer(self) -> None:
+        """Frames were queued on the h2 state: send them now, or have the writer send them.
+
+        When the writer is idle and the connection is a plain socket, the
+        frames are written at once with one non-blocking ``write``: it cannot
+        be interrupted half-way (nothing is awaited) and saves a task switch;
+        whatever the socket does not take goes to the writer task.
+        """
+        if not self._writer_idle:
+            return
+        if self._fd >= 0:
+            data = self._take_output()
+            if not data:
+                return
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:  # full (BlockingIOError) or broken: the writer finds out
+                sent = 0
+            if sent == len(data):
+                flushed = self._flushed
+                if flushed is not None:
+                    self._flushed = None
+                    flushed.set()
+                return
+            self._carry = data[sent:]
+        self._writer_idle = False
+        self._writer_event.set()
+
+    async def wait_flushed(self) -> None:
+        """Wait until everything queued so far has been handed to the socket."""
+        self.wake_writer()
+        if self.dead or self._writer_idle:  # idle after a wake: nothing is left to write
+            await trio.lowlevel.checkpoint()
+            return
+        flushed = self._flushed
+        if flushed is None:
+            flushed = self._flushed = trio.Event()
+        await flushed.wait()
+
+    def _take_output(self) -> bytes:
+        data = self.h2.data_to_send()
+        if self._carry:
+            data = self._carry + data
+            self._carry = b""
+        return data
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                data = self._take_output()
+                if data:
+                    flushed, self._flushed = self._flushed, None
+                    await self.stream.send_all(data)
+                    if flushed is not None:
+                        flushed.set()
+                    continue
+                if self._flushed is not None:
+                    self._flushed.set()
+                    self._flushed = None
+                if self._closing:
+                    break
+                self._writer_event = trio.Event()
+                self._writer_idle = True
+                await self._writer_event.wait()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.fail(connection_lost(self.address, exc))
+            return
+        self.fail(connection_lost(self.address, "the client closed the connection"))
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        h2conn = self.h2
+        while True:
+            try:
+                data = await self.stream.receive_some(_RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self.fail(connection_lost(self.address, exc))
+                return
+            if not data:
+                self.fail(connection_lost(self.address))
+                return
+            # h2 drops its queued output when a GOAWAY arrives; keep it.
+            early = h2conn.data_to_send()
+            try:
+                events = h2conn.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                self.fail(protocol_error(self.address, exc))
+                return
+            late = h2conn.data_to_send()
+            if early or late:
+                self._carry += early + late
+                self.wake_writer()
+            self.dispatch(events)
+
+    def dispatch(self, events: list[h2.events.Event]) -> None:
+        """Hand h2 events to the streams they concern."""
+        streams = self.streams
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                target = streams.get(event.stream_id or 0)
+                if target is not None:
+                    target.on_data(event.data or b"", event.flow_controlled_length or 0)
+                elif event.flow_controlled_length:
+                    self.consumed(None, event.flow_controlled_length)
+            elif isinstance(event, h2.events.ResponseReceived):
+                target = streams.get(event.stream_id or 0)
+                if target is not None:
+                    target.on_head(event.headers or [])
+            elif isinstance(event, h2.events.StreamEnded):
+                target = streams.get(event.stream_id or 0)
+                if target is not None:
+                    target.on_end()
+            elif isinstance(event, h2.events.WindowUpdated):
+                if not event.stream_id:
+                    self._wake_window_waiters()
+                else:
+                    target = streams.get(event.stream_id)
+                    if target is not None:
+                        target.wake_send()
+            elif isinstance(event, h2.events.StreamReset):
+                target = streams.get(event.stream_id or 0)
+                if target is not None:
+                    target.on_reset(int(event.error_code or 0))
+            elif isinstance(event, h2.events.TrailersReceived):
+                target = streams.get(event.stream_id or 0)
+                if target is not None:
+                    target.on_trailers(event.headers or [])
+            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                self._wake_window_waiters()
+                self._wake_slot_waiters()
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self._on_goaway(int(event.error_code or 0), event.last_stream_id or 0)
+            # Everything else (settings acks, pings, priority, 1xx) needs no action.
+
+    def _wake_window_waiters(self) -> None:
+        if self.window_waiters:
+            for waiter in list(self.window_waiters):
+                waiter.wake_send()
+
+    def consumed(self, stream: H2ClientExchange | None, size: int) -> None:
+        """The caller took ``size`` flow-controlled bytes: give the server credit back."""
+        h2conn = self.h2
+        queued = False
+        self._connection_unacked += size
+        if self._connection_unacked >= self._connection_threshold and not self.dead:
+            h2conn.increment_flow_control_window(self._connection_unacked)
+            self._connection_unacked = 0
+            queued = True
+        if stream is not None and stream.add_unacked(size) >= self._stream_threshold:
+            h2conn.increment_flow_control_window(stream.take_unacked(), stream_id=stream.stream_id)
+            queued = True
+        if queued:
+            self.wake_writer()
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def _on_goaway(self, error_code: int, last_stream_id: int) -> None:
+        self.retire()
+        for stream_id, stream in list(self.streams.items()):
+            if stream_id > last_stream_id:
+                stream.on_unprocessed(goaway_unprocessed(self.address, error_code))
+        if self.active <= 0:
+            self.shutdown()
+
+    def retire(self) -> None:
+        """Open no new streams here; the live ones finish. The transport forgets us."""
+        if self.usable:
+            self.usable = False
+            self._on_retire(self)
+            self._wake_slot_waiters()
+
+    def shutdown(self) -> None:
+        """Close gracefully: send GOAWAY after what is queued, then close the socket."""
+        self.retire()
+        if self._closing or self.dead:
+            return
+        self._closing = True
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.h2.close_connection()
+        self.wake_writer()
+        if self._writer_idle:  # the GOAWAY went out at once: the writer still has to finish
+            self._writer_idle = False
+            self._writer_event.set()
+
+    def close(self, error: ConnectError) -> None:
+        """Fail every unfinished stream with ``error`` and shut the connection down."""
+        self.retire()
+        for stream in list(self.streams.values()):
+            stream.on_connection_failed(error)
+        self.active = 0
+        self.shutdown()
+
+    def fail(self, error: ConnectError) -> None:
+        """The connection is gone: fail every unfinished stream at once."""
+        if self.dead:
+            return
+        self._fd = -1  # before the socket closes: its number may be reused at once
+        self.retire()
+        self.dead = True
+        for stream in list(self.streams.values()):
+            stream.on_connection_failed(error)
+        self.active = 0
+        self.window_waiters.clear()
+        if self._flushed is not None:
+            self._flushed.set()
+            self._flushed = None
+        self._closing = True
+        self.wake_writer()
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    async def run(self) -> None:
+        """Run the reader and the writer until the connection ends; then close the socket."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                if self.dead:
+                    nursery.cancel_scope.cancel()
+                nursery.start_soon(self._writer)
+                await self._reader()
+                nursery.cancel_scope.cancel()
+        except Exception as exc:  # a bug here must not take the host down
+            error = ConnectError(Code.INTERNAL, f"client transport error: {exc!r}")
+            error.__cause__ = exc
+            self.fail(error)
+        finally:
+            self.fail(connection_lost(self.address, "the client closed the connection"))
+            await trio.aclose_forcefully(self.stream)
+            self.done.set()
