@@ -1,6 +1,40 @@
-"""trioplugin: an actor-based resilience runtime on trio for plugin hosts, over Connect RPC."""
+"""trioplugin: an actor-based resilience runtime on trio for plugin hosts, over Connect RPC.
+
+The layers are importable on their own (``trioplugin.protocol``,
+``trioplugin.transport``, ``trioplugin.rpc``); the names most programs need
+are re-exported here.
+"""
 
 from ._version import __version__
 from .protocol import Code, ConnectError, Metadata
+from .rpc import (
+    Call,
+    CallNext,
+    Client,
+    ConnectApp,
+    HandlerContext,
+    Interceptor,
+    Service,
+    Stub,
+    open_client,
+    open_connect_server,
+    serve_connect,
+)
 
-__all__ = ["Code", "ConnectError", "Metadata", "__version__"]
+__all__ = [
+    "Call",
+    "CallNext",
+    "Client",
+    "Code",
+    "ConnectApp",
+    "ConnectError",
+    "HandlerContext",
+    "Interceptor",
+    "Metadata",
+    "Service",
+    "Stub",
+    "__version__",
+    "open_client",
+    "open_connect_server",
+    "serve_connect",
+]

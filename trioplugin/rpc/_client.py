@@ -1,0 +1,226 @@
+"""The client: calls of every kind to one endpoint, through the interceptor chain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, final
+
+import trio
+
+from ..protocol import (
+    DEFAULT_COMPRESSIONS,
+    JSON,
+    PROTO,
+    Code,
+    Codec,
+    Compression,
+    ConnectError,
+    Metadata,
+)
+from ..transport import ClientTransport
+from ._call import Call, MessageReceiver, ResponseSlot, SingleMessage
+from ._caller import Headers, UnaryResponse, expect_stream_type
+from ._client_wire import ClientWire, ClientWireConfig
+from ._interceptor import CallNext, Interceptor, chain
+from ._method import MethodInfo, Req, Res, StreamType
+from ._service import Service
+from ._streams import BidiStream, IterableRequests, ResponseStream, _Outcome
+from ._stub import Stub
+from ._wire_common import (
+    DEFAULT_COMPRESS_MIN_BYTES,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    check_message_type,
+)
+
+
+@final
+class Client:
+    """Calls the methods of one Connect endpoint over a :class:`ClientTransport`.
+
+    Most code uses :func:`open_client` and :meth:`stub`; the methods here are
+    the four call kinds by :class:`MethodInfo`, which stubs call. Deadlines
+    come from trio: a call made under ``trio.fail_after(2)`` tells the server
+    it has at most what is left of those two seconds.
+    """
+
+    def __init__(
+        self,
+        transport: ClientTransport,
+        *,
+        codec: Codec | str = PROTO,
+        send_compression: Compression | None = None,
+        accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
+        interceptors: Sequence[Interceptor] = (),
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
+    ) -> None:
+        codec = _resolve_codec(codec)
+        accepted = list(accept_compressions)
+        if send_compression is not None and send_compression not in accepted:
+            accepted.insert(0, send_compression)
+        self._transport = transport
+        self._codec = codec
+        self._chain: CallNext = chain(
+            interceptors,
+            ClientWire(
+                ClientWireConfig(
+                    transport=transport,
+                    codec=codec,
+                    send_compression=send_compression,
+                    accept_compressions=tuple(accepted),
+                    max_message_size=max_message_size,
+                    compress_min_bytes=compress_min_bytes,
+                )
+            ),
+        )
+
+    @property
+    def transport(self) -> ClientTransport:
+        """The transport the calls go over."""
+        return self._transport
+
+    @property
+    def codec(self) -> Codec:
+        """The codec requests are encoded with."""
+        return self._codec
+
+    def stub(self, service: Service) -> Stub:
+        """A stub with one callable attribute per method: ``await stub.Get(request)``."""
+        return Stub(self, service)
+
+    async def unary(
+        self, method: MethodInfo[Req, Res], request: Req, *, headers: Headers | None = None
+    ) -> UnaryResponse[Res]:
+        """Make a unary call."""
+        expect_stream_type(method, StreamType.UNARY)
+        check_message_type(request, method.input_type, f"the request of {method.name}")
+        return await self._single_response(method, SingleMessage(request), headers)
+
+    async def client_stream(
+        self,
+        method: MethodInfo[Req, Res],
+        requests: Iterable[Req] | AsyncIterable[Req],
+        *,
+        headers: Headers | None = None,
+    ) -> UnaryResponse[Res]:
+        """Make a client-streaming call, sending every request of ``requests``."""
+        expect_stream_type(method, StreamType.CLIENT_STREAM)
+        return await self._single_response(method, IterableRequests(method, requests), headers)
+
+    async def _single_response(
+        self, method: MethodInfo[Req, Res], requests: MessageReceiver[Req], headers: Headers | None
+    ) -> UnaryResponse[Res]:
+        slot: ResponseSlot[Res] = ResponseSlot(method.procedure)
+        call = self._new_call(method, requests, slot, headers)
+        await self._chain(call)
+        if slot.message is None:
+            raise ConnectError(Code.INTERNAL, f"{method.procedure} returned no response")
+        return UnaryResponse(slot.message, call.response_headers, call.response_trailers)
+
+    @asynccontextmanager
+    async def server_stream(
+        self, method: MethodInfo[Req, Res], request: Req, *, headers: Headers | None = None
+    ) -> AsyncIterator[ResponseStream[Res]]:
+        """Make a server-streaming call: ``async with`` it, then iterate the responses.
+
+        Leaving the block before the stream has ended cancels the call.
+        """
+        expect_stream_type(method, StreamType.SERVER_STREAM)
+        check_message_type(request, method.input_type, f"the request of {method.name}")
+        async with self._run_stream(method, SingleMessage(request), headers) as responses:
+            yield responses
+
+    @asynccontextmanager
+    async def bidi_stream(
+        self, method: MethodInfo[Req, Res], *, headers: Headers | None = None
+    ) -> AsyncIterator[BidiStream[Req, Res]]:
+        """Make a bidi-streaming call: ``async with`` it, then send and receive at will.
+
+        Raises:
+            ConnectError: ``unimplemented`` if the transport is not full duplex
+                (HTTP/1.1 cannot read a response while the request is open).
+        """
+        expect_stream_type(method, StreamType.BIDI_STREAM)
+        if not self._transport.full_duplex:
+            raise ConnectError(
+                Code.UNIMPLEMENTED,
+                f"{method.procedure} is bidi-streaming, which needs a full-duplex HTTP/2 "
+                "transport; this client's transport is not (use http_version='2')",
+            )
+        send, receive = trio.open_memory_channel[Req](0)
+        with receive:
+            async with self._run_stream(method, receive, headers) as responses:
+                yield BidiStream(method, send, responses, responses._outcome)
+
+    @asynccontextmanager
+    async def _run_stream(
+        self,
+        method: MethodInfo[Req, Res],
+        requests: MessageReceiver[Req],
+        headers: Headers | None,
+    ) -> AsyncIterator[ResponseStream[Res]]:
+        send, receive = trio.open_memory_channel[Res](0)
+        outcome = _Outcome()
+        call = self._new_call(method, requests, send, headers)
+
+        async def run() -> None:
+            try:
+                await self._chain(call)
+            except Exception as exc:  # handed to the caller by the stream
+                outcome.error = exc
+            except trio.Cancelled:
+                # A reader still iterating must not take a cut-off stream for a whole one.
+                outcome.error = ConnectError(Code.CANCELED, f"{method.procedure} was cancelled")
+                raise
+            finally:
+                send.close()
+                if isinstance(requests, trio.MemoryReceiveChannel):
+                    requests.close()
+
+        caller_error: BaseException | None = None
+        with receive:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run)
+                try:
+                    yield ResponseStream(call, receive, outcome)
+                except BaseException as exc:  # re-raised below, outside the nursery
+                    caller_error = exc
+                nursery.cancel_scope.cancel()
+        if caller_error is not None:
+            raise caller_error
+
+    def _new_call(
+        self,
+        method: MethodInfo[Req, Res],
+        requests: MessageReceiver[Req],
+        responses: Any,
+        headers: Headers | None,
+    ) -> Call[Req, Res]:
+        metadata = (
+            headers.copy()
+            if isinstance(headers, Metadata)
+            else Metadata(headers)
+            if headers
+            else Metadata()
+        )
+        return Call(
+            method,
+            side="client",
+            requests=requests,
+            responses=responses,
+            request_headers=metadata,
+            deadline=trio.current_effective_deadline(),
+        )
+
+
+_CODECS: dict[str, Codec] = {"proto": PROTO, "json": JSON}
+
+
+def _resolve_codec(codec: Codec | str) -> Codec:
+    if not isinstance(codec, str):
+        return codec
+    try:
+        return _CODECS[codec]
+    except KeyError:
+        raise ValueError(f"unknown codec {codec!r}; use 'proto' or 'json'") from None

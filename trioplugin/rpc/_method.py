@@ -1,0 +1,71 @@
+"""What the RPC layer knows of one method: its path, kind and message types."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Generic, TypeVar, final
+
+from google.protobuf.message import Message
+
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
+
+
+class StreamType(enum.Enum):
+    """How many messages flow each way in a call."""
+
+    UNARY = "unary"
+    CLIENT_STREAM = "client_stream"
+    SERVER_STREAM = "server_stream"
+    BIDI_STREAM = "bidi_stream"
+
+    @property
+    def streams_requests(self) -> bool:
+        """Whether the client sends a stream of messages."""
+        return self in (StreamType.CLIENT_STREAM, StreamType.BIDI_STREAM)
+
+    @property
+    def streams_responses(self) -> bool:
+        """Whether the server answers with a stream of messages."""
+        return self in (StreamType.SERVER_STREAM, StreamType.BIDI_STREAM)
+
+
+class Idempotency(enum.Enum):
+    """The protobuf ``idempotency_level`` of a method."""
+
+    UNKNOWN = 0
+    NO_SIDE_EFFECTS = 1
+    IDEMPOTENT = 2
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class MethodInfo(Generic[Req, Res]):
+    """One RPC method: ``/package.Service/Method``, its kind and its message classes."""
+
+    service_name: str
+    """The fully-qualified service name, e.g. ``demo.kv.v1.KVService``."""
+    name: str
+    """The method's name, e.g. ``Get``."""
+    stream_type: StreamType
+    """Unary, client-, server- or bidi-streaming."""
+    input_type: type[Req]
+    """The request message class."""
+    output_type: type[Res]
+    """The response message class."""
+    idempotency: Idempotency = Idempotency.UNKNOWN
+    """Whether the method is declared free of side effects or idempotent."""
+
+    @property
+    def procedure(self) -> str:
+        """The HTTP path of the method: ``/demo.kv.v1.KVService/Get``."""
+        return f"/{self.service_name}/{self.name}"
+
+    @property
+    def is_streaming(self) -> bool:
+        """Whether either side streams (the call uses enveloped messages)."""
+        return self.stream_type is not StreamType.UNARY
+
+    def __repr__(self) -> str:
+        return f"<MethodInfo {self.procedure} ({self.stream_type.value})>"

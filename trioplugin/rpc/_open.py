@@ -1,0 +1,169 @@
+"""One-call set-ups: a client for an endpoint URL, a Connect server for some services."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Literal
+
+import trio
+
+from ..protocol import DEFAULT_CODECS, DEFAULT_COMPRESSIONS, PROTO, Codec, Compression
+from ..transport import (
+    ClientTransport,
+    Server,
+    ServerLimits,
+    open_h2_transport,
+    open_server,
+    serve,
+)
+from ._app import ConnectApp
+from ._client import Client
+from ._interceptor import Interceptor
+from ._service import Service
+from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
+
+HTTPVersionChoice = Literal["1.1", "2"]
+
+
+def open_transport(
+    base_url: str,
+    *,
+    http_version: HTTPVersionChoice = "2",
+    ssl_context: ssl.SSLContext | None = None,
+) -> AbstractAsyncContextManager[ClientTransport]:
+    """The client transport for ``base_url``: our own HTTP/2 connection, or httpx for 1.1.
+
+    ``"2"`` speaks h2c (prior knowledge) to ``http://`` URLs and h2 over TLS
+    to ``https://`` ones, full duplex; ``"1.1"`` goes through httpx.
+    """
+    if http_version == "2":
+        return open_h2_transport(base_url, ssl_context=ssl_context)
+    if http_version == "1.1":
+        # Imported here so that processes which only serve never import httpx.
+        from ..transport._httpx_client import open_httpx_transport
+
+        return open_httpx_transport(base_url, ssl_context=ssl_context)
+    raise ValueError(f"http_version must be '1.1' or '2', not {http_version!r}")
+
+
+@asynccontextmanager
+async def open_client(
+    base_url: str,
+    *,
+    http_version: HTTPVersionChoice = "2",
+    ssl_context: ssl.SSLContext | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    codec: Codec | str = PROTO,
+    send_compression: Compression | None = None,
+    accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
+) -> AsyncIterator[Client]:
+    """A :class:`Client` for the Connect endpoint at ``base_url``, open for the block.
+
+    Example::
+
+        async with open_client("http://127.0.0.1:8080") as client:
+            kv = client.stub(KVService)
+            reply = await kv.Get(GetRequest(key="a"))
+
+    Leaving the block closes its connections.
+    """
+    async with open_transport(
+        base_url, http_version=http_version, ssl_context=ssl_context
+    ) as transport:
+        yield Client(
+            transport,
+            codec=codec,
+            send_compression=send_compression,
+            accept_compressions=accept_compressions,
+            interceptors=interceptors,
+            max_message_size=max_message_size,
+            compress_min_bytes=compress_min_bytes,
+        )
+
+
+def _app(
+    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
+    interceptors: Sequence[Interceptor],
+    codecs: Sequence[Codec],
+    compressions: Sequence[Compression],
+    max_message_size: int,
+) -> ConnectApp:
+    return ConnectApp(
+        services,
+        interceptors=interceptors,
+        codecs=codecs,
+        compressions=compressions,
+        max_message_size=max_message_size,
+    )
+
+
+@asynccontextmanager
+async def open_connect_server(
+    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: ServerLimits | None = None,
+    grace_period: float = 5.0,
+    codecs: Sequence[Codec] = DEFAULT_CODECS,
+    compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> AsyncIterator[Server]:
+    """Serve ``services`` over Connect for the block; the server's ``url`` says where.
+
+    Example::
+
+        async with open_connect_server({KVService: KV()}) as server:
+            print(server.url)   # http://127.0.0.1:PORT
+
+    HTTP/1.1, h2c and (with ``ssl_context``) TLS with ALPN are all served on
+    the one port. Leaving the block shuts down gracefully: in-flight calls
+    get ``grace_period`` seconds to finish.
+    """
+    app = _app(services, interceptors, codecs, compressions, max_message_size)
+    async with open_server(
+        app,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        limits=limits,
+        grace_period=grace_period,
+    ) as server:
+        yield server
+
+
+async def serve_connect(
+    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: ServerLimits | None = None,
+    grace_period: float = 5.0,
+    codecs: Sequence[Codec] = DEFAULT_CODECS,
+    compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``services`` until cancelled.
+
+    ``server = await nursery.start(serve_connect, services)`` hands back the
+    :class:`~trioplugin.transport.Server` once it listens.
+    """
+    app = _app(services, interceptors, codecs, compressions, max_message_size)
+    await serve(
+        app,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        limits=limits,
+        grace_period=grace_period,
+        task_status=task_status,
+    )
