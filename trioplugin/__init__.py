@@ -1,11 +1,12 @@
 """trioplugin: an actor-based resilience runtime on trio for plugin hosts, over Connect RPC.
 
 The layers are importable on their own (``trioplugin.protocol``,
-``trioplugin.transport``, ``trioplugin.rpc``); the names most programs need
-are re-exported here.
+``trioplugin.transport``, ``trioplugin.rpc``, ``trioplugin.actor``); the
+names most programs need are re-exported here.
 """
 
 from ._version import __version__
+from .actor import ActorStatistics, PluginHandle, PluginNursery, open_plugin_nursery
 from .protocol import Code, ConnectError, Metadata
 from .rpc import (
     Call,
@@ -22,6 +23,7 @@ from .rpc import (
 )
 
 __all__ = [
+    "ActorStatistics",
     "Call",
     "CallNext",
     "Client",
@@ -31,10 +33,13 @@ __all__ = [
     "HandlerContext",
     "Interceptor",
     "Metadata",
+    "PluginHandle",
+    "PluginNursery",
     "Service",
     "Stub",
     "__version__",
     "open_client",
     "open_connect_server",
+    "open_plugin_nursery",
     "serve_connect",
 ]

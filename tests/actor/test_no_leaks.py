@@ -1,0 +1,79 @@
+"""Leaving the plugin nursery leaves no task behind, whatever the calls did."""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+import trio.lowlevel
+import trio.testing
+
+from tests.actor.conftest import GatedEcho
+from tests.echo_pb2 import EchoRequest
+from tests.echo_service import ECHO
+from trioplugin.actor import open_plugin_nursery
+from trioplugin.protocol import ConnectError
+from trioplugin.rpc import Stub, serve_connect
+from trioplugin.transport import Server
+
+
+class TaskTracker(trio.abc.Instrument):
+    """Tracks the live tasks started, at any depth, under one nursery."""
+
+    def __init__(self) -> None:
+        self.root: trio.Nursery | None = None
+        self.live: set[trio.lowlevel.Task] = set()
+        self.spawned = 0
+
+    def _descends(self, task: trio.lowlevel.Task) -> bool:
+        nursery = task.parent_nursery
+        while nursery is not None:
+            if nursery is self.root:
+                return True
+            nursery = nursery.parent_task.parent_nursery
+        return False
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        if self._descends(task):
+            self.live.add(task)
+            self.spawned += 1
+
+    def task_exited(self, task: trio.lowlevel.Task) -> None:
+        self.live.discard(task)
+
+
+async def call_ignoring_errors(stub: Stub) -> None:
+    with contextlib.suppress(ConnectError):
+        await stub.Echo(EchoRequest())
+
+
+async def test_no_task_survives_the_plugin_nursery(nursery: trio.Nursery) -> None:
+    gated = GatedEcho()
+    server: Server = await nursery.start(serve_connect, {ECHO: gated})
+    tracker = TaskTracker()
+    trio.lowlevel.add_instrument(tracker)
+    try:
+        async with trio.open_nursery() as outside:
+            async with open_plugin_nursery([ECHO]) as host:
+                tracker.root = host._nursery
+                handle = await host.connect("echo", server.url, max_in_flight=2)
+                stub = handle.stub(ECHO)
+                gated.gate.set()
+                await stub.Echo(EchoRequest())
+                async with stub.ServerStream(EchoRequest(repeat=2)) as responses:
+                    await responses.receive()  # left early: the stream is aborted
+                async with stub.Bidi() as stream:
+                    await stream.send(EchoRequest())
+                gated.gate = trio.Event()  # calls from now on hang until cancelled
+                async with trio.open_nursery() as callers:
+                    for _ in range(5):
+                        callers.start_soon(stub.Echo, EchoRequest())
+                    await gated.someone_entered.wait()
+                    callers.cancel_scope.cancel()
+                for _ in range(3):
+                    outside.start_soon(call_ignoring_errors, stub)  # still waiting at exit
+                await trio.testing.wait_all_tasks_blocked()
+            assert tracker.spawned > 0
+            assert tracker.live == set()
+    finally:
+        trio.lowlevel.remove_instrument(tracker)

@@ -1,0 +1,258 @@
+"""The endpoint actor: one trio task that owns a plugin endpoint and admits its calls."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import trio
+
+from ..protocol import Code, Codec, Compression, ConnectError
+from ..rpc import (
+    BidiStream,
+    Client,
+    HTTPVersionChoice,
+    Interceptor,
+    ResponseStream,
+    StreamType,
+    open_transport,
+)
+from ._events import ActorState, EventHub, StateChanged
+from ._jobs import Job
+from ._stats import ActorStatistics
+
+_log: Final = logging.getLogger("trioplugin.actor")
+
+DEFAULT_INBOX_CAPACITY: Final = 256
+"""Calls that may wait for admission before callers are held back."""
+
+DEFAULT_MAX_IN_FLIGHT: Final = 128
+"""Admitted calls that may run at once on one endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """How an actor reaches and calls its endpoint."""
+
+    name: str
+    url: str
+    interceptors: Sequence[Interceptor]
+    ssl_context: ssl.SSLContext | None
+    http_version: HTTPVersionChoice
+    codec: Codec | str
+    send_compression: Compression | None
+    max_message_size: int
+    inbox_capacity: int
+    max_in_flight: int
+
+
+class EndpointActor:
+    """Owns one plugin endpoint: its transport, its counters and its admission.
+
+    Callers put :class:`Job`s into a bounded inbox (so a full inbox holds
+    them back); the actor task admits them one at a time and runs each in
+    its own nursery, at most ``max_in_flight`` at once, under the caller's
+    deadline and with the caller's contextvars. Everything it counts is
+    touched only from the actor's own tasks: no locks.
+    """
+
+    def __init__(self, config: EndpointConfig) -> None:
+        if config.inbox_capacity < 0 or config.max_in_flight < 1:
+            raise ValueError("inbox_capacity must be >= 0 and max_in_flight >= 1")
+        self.config = config
+        self._send, self._inbox = trio.open_memory_channel[Job](config.inbox_capacity)
+        self._state = ActorState.STARTING
+        self._events = EventHub()
+        self._closed = trio.Event()
+        self._scope: trio.CancelScope | None = None
+        self._slot_freed: trio.Event | None = None
+        self._admitting: Job | None = None
+        self._in_flight = 0
+        self._completed = 0
+        self._failed = 0
+        self._canceled = 0
+
+    @property
+    def state(self) -> ActorState:
+        """Where the actor is in its life."""
+        return self._state
+
+    @property
+    def events(self) -> EventHub:
+        """The actor's event fan-out."""
+        return self._events
+
+    def statistics(self) -> ActorStatistics:
+        """A snapshot of the actor's counters."""
+        return ActorStatistics(
+            plugin=self.config.name,
+            state=self._state,
+            queued=self._inbox.statistics().current_buffer_used,
+            in_flight=self._in_flight,
+            completed=self._completed,
+            failed=self._failed,
+            canceled=self._canceled,
+            retried=0,
+            circuit_state=None,
+            inbox_capacity=self.config.inbox_capacity,
+            max_in_flight=self.config.max_in_flight,
+            events_dropped=self._events.dropped,
+        )
+
+    async def submit(self, job: Job) -> Any:
+        """Queue ``job`` (waiting while the inbox is full) and wait for its answer.
+
+        Runs in the caller's task. If the caller is cancelled, so is its call.
+
+        Raises:
+            ConnectError: ``unavailable`` if the actor is closed, or the call's error.
+        """
+        try:
+            try:
+                self._send.send_nowait(job)
+            except trio.WouldBlock:
+                await self._send.send(job)
+            return await job.reply.wait()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise self._closed_error() from None
+        except BaseException:
+            job.scope.cancel()
+            raise
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The actor task: admit calls until closed or cancelled."""
+        config = self.config
+        try:
+            async with open_transport(
+                config.url, http_version=config.http_version, ssl_context=config.ssl_context
+            ) as transport:
+                client = Client(
+                    transport,
+                    codec=config.codec,
+                    send_compression=config.send_compression,
+                    interceptors=config.interceptors,
+                    max_message_size=config.max_message_size,
+                )
+                async with trio.open_nursery() as calls:
+                    self._scope = calls.cancel_scope
+                    self._set_state(ActorState.RUNNING)
+                    task_status.started()
+                    await self._admit(client, calls)
+        finally:
+            self._set_state(ActorState.CLOSING)
+            self._send.close()
+            self._refuse_queued()
+            self._set_state(ActorState.CLOSED)
+            self._events.close()
+            self._closed.set()
+
+    async def aclose(self) -> None:
+        """Stop taking calls, refuse the queued ones, cancel those in flight, and wait."""
+        if self._state is ActorState.RUNNING:
+            self._set_state(ActorState.CLOSING)
+            self._send.close()
+            if self._scope is not None:
+                self._scope.cancel()
+        await self._closed.wait()
+
+    async def _admit(self, client: Client, calls: trio.Nursery) -> None:
+        async for job in self._inbox:
+            if job.scope.cancel_called:
+                self._canceled += 1  # the caller left before the call was admitted
+                continue
+            self._admitting = job  # refused by run()'s cleanup if we are cancelled here
+            while self._in_flight >= self.config.max_in_flight:
+                self._slot_freed = trio.Event()
+                await self._slot_freed.wait()
+            self._admitting = None
+            self._in_flight += 1
+            calls.start_soon(self._serve, client, job)
+
+    async def _serve(self, client: Client, job: Job) -> None:
+        reply = job.reply
+        stream_error: BaseException | None = None
+        try:
+            for variable, value in job.context.items():
+                variable.set(value)
+            with job.scope:
+                stream_error = await self._perform(client, job)
+            if job.scope.cancelled_caught and not reply.answered:
+                reply.fail(self._gave_up_error(job))
+        except Exception as exc:  # the call's own failure: the caller gets it
+            reply.fail(exc)
+        finally:
+            if not reply.answered:
+                reply.fail(
+                    ConnectError(
+                        Code.CANCELED,
+                        f"plugin {self.config.name!r} closed while "
+                        f"{job.method.procedure} was in flight",
+                    )
+                )
+            self._count(job, stream_error)
+            self._in_flight -= 1
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+            job.done.set()
+
+    async def _perform(self, client: Client, job: Job) -> BaseException | None:
+        """Run the call; for a stream, hand it to the caller and return how it ended."""
+        method, reply = job.method, job.reply
+        kind = method.stream_type
+        if kind is StreamType.UNARY:
+            reply.set(await client.unary(method, job.argument, headers=job.headers))
+            return None
+        if kind is StreamType.CLIENT_STREAM:
+            reply.set(await client.client_stream(method, job.argument, headers=job.headers))
+            return None
+        assert job.finished is not None
+        opened: AbstractAsyncContextManager[ResponseStream[Any] | BidiStream[Any, Any]] = (
+            client.server_stream(method, job.argument, headers=job.headers)
+            if kind is StreamType.SERVER_STREAM
+            else client.bidi_stream(method, headers=job.headers)
+        )
+        async with opened as stream:
+            reply.set(stream)
+            await job.finished.wait()
+            # Taken before leaving the block: leaving cancels a stream still running.
+            return stream.error
+
+    def _gave_up_error(self, job: Job) -> ConnectError:
+        if trio.current_time() >= job.scope.deadline:
+            return ConnectError(
+                Code.DEADLINE_EXCEEDED, f"{job.method.procedure} did not finish by its deadline"
+            )
+        return ConnectError(Code.CANCELED, f"{job.method.procedure} was cancelled by its caller")
+
+    def _count(self, job: Job, stream_error: BaseException | None) -> None:
+        if job.reply.error is None and stream_error is None:
+            self._completed += 1
+        else:
+            self._failed += 1
+            if job.scope.cancel_called:
+                self._canceled += 1
+
+    def _refuse_queued(self) -> None:
+        if self._admitting is not None:
+            if self._admitting.reply.fail(self._closed_error()):
+                self._failed += 1
+            self._admitting = None
+        while True:
+            try:
+                job = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if job.reply.fail(self._closed_error()):
+                self._failed += 1
+
+    def _closed_error(self) -> ConnectError:
+        return ConnectError(Code.UNAVAILABLE, f"plugin {self.config.name!r} is closed")
+
+    def _set_state(self, new: ActorState) -> None:
+        old, self._state = self._state, new
+        if old is not new:
+            self._events.publish(StateChanged(self.config.name, old, new))

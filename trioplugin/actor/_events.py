@@ -1,0 +1,80 @@
+"""What an actor tells its subscribers: state changes, fanned out without blocking the actor."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import trio
+
+EVENT_BUFFER: Final = 64
+"""Events a subscriber may fall behind by before it misses some (see ``dropped``)."""
+
+
+class ActorState(enum.Enum):
+    """The life of an endpoint actor."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The actor moved from one state to another."""
+
+    plugin: str
+    """The name the plugin was connected under."""
+    old: ActorState
+    new: ActorState
+
+
+ActorEvent = StateChanged
+"""Every kind of event an actor publishes (more kinds come with the resilience layer)."""
+
+
+class EventHub:
+    """Fans events out to subscribers; a subscriber too far behind misses events.
+
+    The actor publishes with :meth:`publish`, which never waits: a slow
+    subscriber must not hold up calls. Missed events are counted in
+    :attr:`dropped`.
+    """
+
+    __slots__ = ("_subscribers", "dropped")
+
+    def __init__(self) -> None:
+        self._subscribers: set[trio.MemorySendChannel[ActorEvent]] = set()
+        self.dropped = 0
+
+    def publish(self, event: ActorEvent) -> None:
+        """Hand ``event`` to every subscriber that has room for it."""
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.send_nowait(event)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except trio.BrokenResourceError:
+                self._subscribers.discard(subscriber)
+
+    def close(self) -> None:
+        """End every subscription (their iteration stops)."""
+        for subscriber in self._subscribers:
+            subscriber.close()
+        self._subscribers.clear()
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[trio.MemoryReceiveChannel[ActorEvent]]:
+        """A channel of the events published while the block runs."""
+        send, receive = trio.open_memory_channel[ActorEvent](EVENT_BUFFER)
+        self._subscribers.add(send)
+        try:
+            with receive:
+                yield receive
+        finally:
+            self._subscribers.discard(send)
+            send.close()

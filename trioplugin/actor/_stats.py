@@ -1,0 +1,37 @@
+"""A snapshot of what an endpoint actor is doing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._events import ActorState
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStatistics:
+    """Counters of one endpoint actor, as :meth:`PluginHandle.statistics` returns them."""
+
+    plugin: str
+    """The name the plugin was connected under."""
+    state: ActorState
+    """Starting, running, closing or closed."""
+    queued: int
+    """Calls waiting in the inbox for admission."""
+    in_flight: int
+    """Calls admitted and running."""
+    completed: int
+    """Calls answered with a response."""
+    failed: int
+    """Calls answered with an error (cancellations included)."""
+    canceled: int
+    """Calls the caller gave up on (cancelled or out of time) before their answer."""
+    retried: int
+    """Attempts beyond the first (the retry interceptor reports them)."""
+    circuit_state: str | None
+    """The circuit breaker's state, or None when the endpoint has no breaker."""
+    inbox_capacity: int
+    """How many calls may wait before callers are held back."""
+    max_in_flight: int
+    """How many admitted calls may run at once."""
+    events_dropped: int
+    """Events subscribers missed because they fell behind."""
