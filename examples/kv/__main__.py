@@ -1,4 +1,4 @@
-"""The example plugin host: serves the key-value plugin and calls it.
+"""The example plugin host: serves the key-value plugin, then calls it through an actor.
 
 Run it with ``python -m examples.kv``. (For now the plugin is served in the
 same process; launching it as a separate process is the plugin layer's job.)
@@ -9,16 +9,20 @@ from __future__ import annotations
 import trio
 
 from examples.kv.kv_pb2 import GetRequest, PutRequest, WatchRequest
-from examples.kv.store import KV, KVStore
+from examples.kv.kv_trioplugin import KV_SERVICE, KVServiceClient
+from examples.kv.store import KVStore
 from trioplugin import ConnectError
-from trioplugin.rpc import Stub, open_client, open_connect_server
+from trioplugin.actor import open_plugin_nursery
+from trioplugin.rpc import open_connect_server
 
 
 async def main() -> None:
-    async with open_connect_server({KV: KVStore()}) as server:
-        print(f"kv plugin serving at {server.url}")
-        async with open_client(server.url) as client:
-            kv = client.stub(KV)
+    async with open_connect_server({KV_SERVICE: KVStore()}) as plugin:
+        print(f"kv plugin serving at {plugin.url}")
+        async with open_plugin_nursery({"kv": KV_SERVICE}) as host:
+            handle = await host.connect("kv", plugin.url)
+            kv = handle.dispense("kv", KVServiceClient)
+
             async with (
                 trio.open_nursery() as nursery,
                 kv.Watch(WatchRequest(prefix="user/")) as events,
@@ -41,8 +45,14 @@ async def main() -> None:
             except ConnectError as error:
                 print(f"put with an empty key -> {error.code.value}: {error.message}")
 
+            stats = handle.statistics()
+            print(
+                f"plugin {stats.plugin!r}: {stats.completed} calls answered, "
+                f"{stats.failed} failed, {stats.in_flight} in flight"
+            )
 
-async def write(kv: Stub) -> None:
+
+async def write(kv: KVServiceClient) -> None:
     for key, value in [("user/ada", "Lovelace"), ("config/x", "1"), ("user/alan", "Turing")]:
         reply = await kv.Put(PutRequest(key=key, value=value))
         print(f"put {key} -> v{reply.version}")
