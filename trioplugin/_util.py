@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
+
+import trio
 
 T = TypeVar("T")
 
@@ -21,3 +25,31 @@ class NoPublicConstructor(type):
 
     def _create(cls: type[T], *args: Any, **kwargs: Any) -> T:
         return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+@asynccontextmanager
+async def open_transparent_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery that lets an exception from its own block out as it was raised.
+
+    trio wraps everything that leaves a nursery in an ExceptionGroup; for the
+    context managers we hand users (servers, plugin nurseries, streams), an
+    exception the user's own block raised should come back unchanged, so
+    ``except ConnectError`` works around them. Failures of child tasks still
+    come out grouped, as from any nursery.
+    """
+    body_error: BaseException | None = None
+    unwrapped: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield nursery
+            except BaseException as exc:
+                body_error = exc
+                raise
+    except BaseExceptionGroup as group:
+        if body_error is None or list(group.exceptions) != [body_error]:
+            raise
+        unwrapped = body_error
+    if unwrapped is not None:
+        # Raised outside the except block, so it does not gain the group as context.
+        raise unwrapped

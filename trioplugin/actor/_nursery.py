@@ -10,7 +10,7 @@ from typing import final
 
 import trio
 
-from .._util import NoPublicConstructor
+from .._util import NoPublicConstructor, open_transparent_nursery
 from ..protocol import PROTO, Codec, Compression
 from ..rpc import DEFAULT_MAX_MESSAGE_SIZE, HTTPVersionChoice, Interceptor, Service
 from ._actor import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, EndpointActor, EndpointConfig
@@ -135,23 +135,10 @@ async def open_plugin_nursery(
     through as it was raised; failures of the actors themselves propagate as
     from any trio nursery.
     """
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            plugins = PluginNursery._create(nursery, _named(services or {}))
-            try:
-                yield plugins
-            except BaseException as exc:
-                body_error = exc
-                raise
-            finally:
-                with trio.CancelScope(shield=True):
-                    await plugins.aclose()
-    except BaseExceptionGroup as group:
-        if (
-            body_error is None
-            or len(group.exceptions) != 1
-            or group.exceptions[0] is not body_error
-        ):
-            raise
-        raise body_error from None
+    async with open_transparent_nursery() as nursery:
+        plugins = PluginNursery._create(nursery, _named(services or {}))
+        try:
+            yield plugins
+        finally:
+            with trio.CancelScope(shield=True):
+                await plugins.aclose()

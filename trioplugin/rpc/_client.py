@@ -8,6 +8,7 @@ from typing import Any, final
 
 import trio
 
+from .._util import open_transparent_nursery
 from ..protocol import (
     DEFAULT_COMPRESSIONS,
     JSON,
@@ -178,17 +179,13 @@ class Client:
                 if isinstance(requests, trio.MemoryReceiveChannel):
                     requests.close()
 
-        caller_error: BaseException | None = None
         with receive:
-            async with trio.open_nursery() as nursery:
+            async with open_transparent_nursery() as nursery:
                 nursery.start_soon(run)
                 try:
                     yield ResponseStream(call, receive, outcome)
-                except BaseException as exc:  # re-raised below, outside the nursery
-                    caller_error = exc
-                nursery.cancel_scope.cancel()
-        if caller_error is not None:
-            raise caller_error
+                finally:
+                    nursery.cancel_scope.cancel()  # a call still running is abandoned
 
     def _new_call(
         self,

@@ -16,6 +16,7 @@ from typing import Final, final
 
 import trio
 
+from .._util import open_transparent_nursery
 from ._limits import ServerLimits
 from ._server_conn import serve_connection
 from ._server_context import ServerContext, logger
@@ -226,8 +227,6 @@ async def open_server(
     exception (cancellation included) stops it at once and lets the
     exception through unchanged. So do errors in starting (e.g. a port in use).
     """
-    body_error: BaseException | None = None
-    unwrapped: BaseException | None = None
     start = partial(
         serve,
         app,
@@ -238,28 +237,11 @@ async def open_server(
         limits=limits,
         grace_period=grace_period,
     )
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                server: Server = await nursery.start(start)
-            except BaseException as exc:  # e.g. the port is taken
-                body_error = exc
-                raise
-            try:
-                yield server
-            except BaseException as exc:
-                body_error = exc
-                server._stop_now()
-                raise
-            await server.aclose()
-    except BaseExceptionGroup as group:
-        # The nursery wraps what the block raised: hand that back as it was.
-        if (
-            body_error is None
-            or len(group.exceptions) != 1
-            or group.exceptions[0] is not body_error
-        ):
+    async with open_transparent_nursery() as nursery:
+        server: Server = await nursery.start(start)
+        try:
+            yield server
+        except BaseException:
+            server._stop_now()
             raise
-        unwrapped = body_error
-    if unwrapped is not None:
-        raise unwrapped
+        await server.aclose()
