@@ -10,6 +10,7 @@ import trustme
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from tests.tls import CLIENT_COMMON_NAME, client_context, mtls_server_context
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import HTTPVersionChoice, open_client, serve_connect
 from trioplugin.transport import Server
@@ -20,28 +21,16 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture(scope="module")
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+@pytest.fixture
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    return client_context(ca, cert_from=ca)
 
 
 @pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    ca.issue_cert("plugin-host@example.test", common_name="plugin-host").configure_cert(context)
-    return context
-
-
-@pytest.fixture
-async def tls_server(nursery: trio.Nursery, server_context: ssl.SSLContext) -> Server:
+async def tls_server(nursery: trio.Nursery, ca: trustme.CA) -> Server:
     server: Server = await nursery.start(
         lambda task_status: serve_connect(
-            {ECHO: EchoImpl()}, ssl_context=server_context, task_status=task_status
+            {ECHO: EchoImpl()}, ssl_context=mtls_server_context(ca), task_status=task_status
         )
     )
     return server
@@ -49,17 +38,17 @@ async def tls_server(nursery: trio.Nursery, server_context: ssl.SSLContext) -> S
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_mutual_tls_shows_the_client_certificate_to_the_handler(
-    tls_server: Server, client_context: ssl.SSLContext, http_version: HTTPVersionChoice
+    tls_server: Server, client_tls: ssl.SSLContext, http_version: HTTPVersionChoice
 ) -> None:
     assert tls_server.url.startswith("https://")
     async with open_client(
         tls_server.url,
         http_version=http_version,
-        ssl_context=client_context,
+        ssl_context=client_tls,
     ) as client:
         reply = await client.stub(ECHO).Echo(EchoRequest(text="secure"))
     assert reply.text == "secure"
-    assert reply.seen["peer-cn"] == "plugin-host"
+    assert reply.seen["peer-cn"] == CLIENT_COMMON_NAME
     assert reply.seen["http-version"] == http_version
 
 

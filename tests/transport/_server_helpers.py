@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,7 +10,6 @@ import h2.connection
 import h2.events
 import h11
 import trio
-import trustme
 from h2.settings import SettingCodes
 from hyperframe.frame import Frame
 
@@ -44,31 +42,6 @@ async def echo(exchange: ServerExchange) -> None:
         ],
         body,
     )
-
-
-# TLS material
-
-
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
-
-
-def mtls_server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = server_context(ca)
-    context.verify_mode = ssl.CERT_REQUIRED
-    ca.configure_trust(context)
-    return context
-
-
-def client_context(ca: trustme.CA, *, cert_from: trustme.CA | None = None) -> ssl.SSLContext:
-    """A client context trusting ``ca``; with ``cert_from``, presenting a cert that CA issued."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    if cert_from is not None:
-        cert_from.issue_cert("plugin-host.example").configure_cert(context)
-    return context
 
 
 # A raw HTTP/1.1 client

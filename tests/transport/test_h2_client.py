@@ -10,6 +10,7 @@ import trio
 import trio.testing
 import trustme
 
+from tests.tls import client_context, server_context
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._h2_client import H2Transport, open_h2_transport
@@ -51,16 +52,12 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
+    return server_context(ca)
 
 
 @pytest.fixture
 def client_tls(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
+    return client_context(ca)
 
 
 @pytest.fixture

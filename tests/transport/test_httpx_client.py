@@ -12,6 +12,7 @@ import trio
 import trio.testing
 import trustme
 
+from tests.tls import client_context, server_context
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._httpx_client import HttpxTransport, open_httpx_transport
@@ -50,16 +51,12 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context
+    return server_context(ca)
 
 
 @pytest.fixture
 def client_tls(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
+    return client_context(ca)
 
 
 @pytest.mark.parametrize(("http1", "http2", "version"), [(True, False, "1.1"), (False, True, "2")])

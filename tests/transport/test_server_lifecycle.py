@@ -21,6 +21,7 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
+from tests.tls import client_context, server_context
 from trioplugin.transport import Server, ServerExchange, open_server, serve
 
 from ._server_helpers import (
@@ -28,11 +29,9 @@ from ._server_helpers import (
     TIMEOUT,
     RawH2,
     RawH11,
-    client_context,
     echo,
     read_frames,
     read_frames_until_eof,
-    server_context,
 )
 
 

@@ -10,14 +10,12 @@ import trio
 import trio.testing
 import trustme
 
+from tests.tls import client_context, mtls_server_context, server_context
 from trioplugin.transport import Peer, Server, ServerApp, ServerExchange, ServerLimits, open_server
 
 from ._server_helpers import (
     TIMEOUT,
-    client_context,
     echo,
-    mtls_server_context,
-    server_context,
 )
 
 
