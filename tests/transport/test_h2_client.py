@@ -11,6 +11,7 @@ import trio.testing
 import trustme
 
 from tests.tls import client_context, server_context
+from tests.transport._server_helpers import read_body
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._h2_client import H2Transport, open_h2_transport
@@ -18,13 +19,6 @@ from trioplugin.transport._limits import ServerLimits
 from trioplugin.transport._server import Server, open_server
 
 App = Callable[[ServerExchange], Awaitable[None]]
-
-
-async def read_body(exchange: ServerExchange) -> bytes:
-    parts = []
-    while chunk := await exchange.receive_data():
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 async def echo(exchange: ServerExchange) -> None:

@@ -13,17 +13,11 @@ import trio.testing
 import trustme
 
 from tests.tls import client_context, server_context
+from tests.transport._server_helpers import read_body
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._httpx_client import HttpxTransport, open_httpx_transport
 from trioplugin.transport._server import open_server
-
-
-async def read_body(exchange: ServerExchange) -> bytes:
-    parts = []
-    while chunk := await exchange.receive_data():
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 async def echo(exchange: ServerExchange) -> None:
