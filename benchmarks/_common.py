@@ -1,0 +1,167 @@
+"""What every benchmark process shares: the echo request, pinning, CPU and memory readings.
+
+Nothing here imports trio or asyncio: the connectrpc processes (asyncio) and
+the trioplugin ones (trio) both use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Final
+
+ECHO_TEXT: Final = "trioplugin benchmark echo msg!"
+"""The request's text: 30 bytes, a ~32-byte message, as in the notes' measurements."""
+
+PROCEDURE: Final = "/trioplugin.bench.v1.EchoService/Echo"
+
+SERVER_LIFETIME: Final = 1800.0
+"""A server process exits by itself after this many seconds, whatever happens."""
+
+CALL_TIMEOUT: Final = 30.0
+"""A load generator gives up (and reports an error) if a run has not ended this long after
+its planned end: a hung call must not hang the benchmark."""
+
+
+def pin(cpu: int | None) -> None:
+    """Run this process (and the threads it starts later) on ``cpu`` only, if given."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """CPU time (user + system, all threads) of ``pid`` (default: this process), or None.
+
+    Another process's comes from ``/proc/PID/stat`` (clock ticks, so 10 ms
+    granularity); None if that cannot be read (not Linux, process gone).
+    """
+    if pid is None or pid == os.getpid():
+        times = os.times()
+        return times.user + times.system
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as file:
+            stat = file.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it are plain.
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now (VmRSS), or 0 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open, or -1 if unknown."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of already sorted values (0.0 if there are none)."""
+    if not sorted_values:
+        return 0.0
+    rank = math.ceil(fraction * len(sorted_values)) - 1
+    return sorted_values[max(0, min(len(sorted_values) - 1, rank))]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """One measured run of one load generator, as it prints it (one JSON line)."""
+
+    calls: int
+    """Calls that completed inside the measured window."""
+    errors: int
+    """Calls that failed inside the window (any failure: it should be 0)."""
+    seconds: float
+    """Length of the measured window."""
+    p50_ms: float
+    p99_ms: float
+    client_cpu_s: float
+    """CPU time the load generator used in the window (all its threads)."""
+    server_cpu_s: float | None
+    """CPU time the server process used in the window, if it could be read."""
+    first_error: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Completed calls per second."""
+        return self.calls / self.seconds if self.seconds > 0 else 0.0
+
+    def dump(self) -> None:
+        """Print as the one JSON line the parent reads."""
+        sys.stdout.write(json.dumps(asdict(self)) + "\n")
+        sys.stdout.flush()
+
+    @classmethod
+    def parse(cls, line: str) -> LoadResult:
+        """Read the line :meth:`dump` printed."""
+        data = json.loads(line)
+        return cls(**data)
+
+
+class Window:
+    """Times one measured window: start it, count calls into it, end it.
+
+    Latencies are recorded only for calls that end inside the window, which
+    begins after the warm-up and ends ``duration`` seconds later.
+    """
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.recording = False
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.first_error = ""
+        self._start = 0.0
+        self._client_cpu = 0.0
+        self._server_cpu: float | None = None
+
+    def start(self) -> None:
+        self._client_cpu = cpu_seconds() or 0.0
+        self._server_cpu = cpu_seconds(self.server_pid) if self.server_pid else None
+        self._start = time.perf_counter()
+        self.recording = True
+
+    def error(self, exc: BaseException) -> None:
+        if self.recording:
+            self.errors += 1
+            if not self.first_error:
+                self.first_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def finish(self) -> LoadResult:
+        """End the window and summarize it."""
+        self.recording = False
+        seconds = time.perf_counter() - self._start
+        client_cpu = (cpu_seconds() or 0.0) - self._client_cpu
+        server_cpu: float | None = None
+        if self._server_cpu is not None and self.server_pid:
+            end = cpu_seconds(self.server_pid)
+            server_cpu = None if end is None else end - self._server_cpu
+        latencies = sorted(self.latencies)
+        return LoadResult(
+            calls=len(latencies),
+            errors=self.errors,
+            seconds=seconds,
+            p50_ms=percentile(latencies, 0.50) * 1000,
+            p99_ms=percentile(latencies, 0.99) * 1000,
+            client_cpu_s=client_cpu,
+            server_cpu_s=server_cpu,
+            first_error=self.first_error,
+        )

@@ -1,0 +1,171 @@
+"""Child processes: servers that live for the whole benchmark, and one-shot measurements.
+
+Every child is a ``python -m benchmarks.<module>`` of this repository, in a
+session of its own (so Ctrl-C reaches only the parent, which then stops its
+children in order). Servers are stopped by closing their stdin, then
+SIGTERM, then SIGKILL; a server whose parent dies sees its stdin end and
+exits too. One-shot children are waited for with a timeout and killed past it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final, Self
+
+REPO: Final = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT: Final = 30.0
+
+
+class ChildFailed(RuntimeError):
+    """A child process failed, timed out, or printed something unexpected."""
+
+
+def _command(module: str, args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", f"benchmarks.{module}", *args]
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{path}" if path else str(REPO)
+    return env
+
+
+def _tail(log: IO[bytes], limit: int = 3000) -> str:
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    return text[-limit:]
+
+
+@dataclass
+class ServerProcess:
+    """A running server child: where it listens and its process id."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: IO[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Children:
+    """Starts children and, on leaving the ``with`` block, stops every one still running."""
+
+    def __init__(self) -> None:
+        self._servers: list[ServerProcess] = []
+        self._running: set[subprocess.Popen[bytes]] = set()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start_server(self, name: str, module: str, args: Sequence[str]) -> ServerProcess:
+        """Start a server child and wait until it prints the port it listens on."""
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's, closed by close()
+        process = subprocess.Popen(
+            _command(module, args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=REPO,
+            env=_environment(),
+            start_new_session=True,
+        )
+        self._running.add(process)
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
+        line = process.stdout.readline() if ready else b""
+        if not line.strip().isdigit():
+            self._stop(process, patience=0.0)
+            raise ChildFailed(f"the {name} server did not start: {_tail(log)}")
+        server = ServerProcess(name, process, int(line), log)
+        self._servers.append(server)
+        return server
+
+    def run(self, module: str, args: Sequence[str], timeout: float) -> str:
+        """Run a one-shot child to its end; return its stdout."""
+        with tempfile.TemporaryFile() as log:
+            process = subprocess.Popen(
+                _command(module, args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=REPO,
+                env=_environment(),
+                start_new_session=True,
+            )
+            self._running.add(process)
+            try:
+                out, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise ChildFailed(
+                    f"{module} {' '.join(args)} did not finish in {timeout:.0f} s: {_tail(log)}"
+                ) from None
+            finally:
+                self._stop(process, patience=0.0)
+            if process.returncode != 0:
+                raise ChildFailed(
+                    f"{module} {' '.join(args)} exited with {process.returncode}: {_tail(log)}"
+                )
+            return out.decode()
+
+    def check_servers(self) -> None:
+        """Raise if a server has died (its log says why)."""
+        for server in self._servers:
+            if server.process.poll() is not None:
+                raise ChildFailed(
+                    f"the {server.name} server exited with {server.process.returncode}: "
+                    f"{_tail(server.log)}"
+                )
+
+    def close(self) -> None:
+        """Stop every child still running: servers by closing stdin, the rest by signal."""
+        for server in self._servers:
+            if server.process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    server.process.stdin.close()
+        for process in list(self._running):
+            self._stop(process, patience=3.0)
+        for server in self._servers:
+            if server.process.stdout is not None:
+                server.process.stdout.close()
+            server.log.close()
+        self._servers.clear()
+
+    def _stop(self, process: subprocess.Popen[bytes], patience: float) -> None:
+        """Wait ``patience`` seconds for the child to end, then SIGTERM it, then SIGKILL it."""
+        steps = ((None, patience), (process.terminate, 2.0), (process.kill, 5.0))
+        for send_signal, grace in steps:
+            if process.poll() is not None:
+                break
+            if send_signal is not None:
+                send_signal()
+            try:
+                process.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._running.discard(process)
