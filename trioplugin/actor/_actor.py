@@ -197,7 +197,8 @@ class EndpointActor:
             self._in_flight -= 1
             if self._slot_freed is not None:
                 self._slot_freed.set()
-            job.done.set()
+            if job.done is not None:
+                job.done.set()
 
     async def _perform(self, client: Client, job: Job) -> BaseException | None:
         """Run the call; for a stream, hand it to the caller and return how it ended."""

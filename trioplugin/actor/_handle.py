@@ -140,6 +140,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
             context=contextvars.copy_context(),
             scope=trio.CancelScope(deadline=trio.current_effective_deadline()),
             finished=trio.Event() if stream else None,
+            done=trio.Event() if stream else None,
         )
 
     async def unary(
@@ -202,6 +203,7 @@ async def _release(job: Job) -> AsyncIterator[None]:
     that nothing of it outlives the block.
     """
     assert job.finished is not None
+    assert job.done is not None
     try:
         yield
     except BaseException:

@@ -71,5 +71,5 @@ class Job:
     reply: Reply[Any] = field(default_factory=Reply)
     finished: trio.Event | None = None
     """For streaming calls: set when the caller leaves its ``async with`` block."""
-    done: trio.Event = field(default_factory=trio.Event)
-    """Set by the actor once the call's task has ended."""
+    done: trio.Event | None = None
+    """For streaming calls: set by the actor once the call's task has ended."""
