@@ -135,7 +135,15 @@ class ConnectApp:
         deadline = math.inf if spec.timeout is None else trio.current_time() + spec.timeout
         codec = self._codecs[spec.codec]
         if method.is_streaming:
-            await _StreamCall(self, exchange, route, spec, codec, deadline).run()
+            await _StreamCall(
+                exchange,
+                route,
+                spec,
+                codec,
+                deadline,
+                max_message_size=self._max_message_size,
+                compress_min_bytes=self._compress_min_bytes,
+            ).run()
         else:
             await self._serve_unary(exchange, route, spec, codec, deadline)
 
@@ -202,14 +210,16 @@ class _StreamCall:
 
     def __init__(
         self,
-        app: ConnectApp,
         exchange: ServerExchange,
         route: _Route,
         spec: RequestSpec,
         codec: Codec,
         deadline: float,
+        *,
+        max_message_size: int,
+        compress_min_bytes: int,
     ) -> None:
-        self._app = app
+        self._compress_min_bytes = compress_min_bytes
         self._exchange = exchange
         self._route = route
         self._spec = spec
@@ -219,7 +229,7 @@ class _StreamCall:
         self._call: Call[Any, Any] | None = None
         self._reader = EnvelopeReader(
             exchange.receive_data,
-            limit=app._max_message_size,
+            limit=max_message_size,
             compression=spec.request_compression,
             peer_fault=Code.INVALID_ARGUMENT,
             what="request stream",
@@ -299,7 +309,7 @@ class _StreamCall:
         data = frame_message(
             self._codec.encode(message),
             self._spec.response_compression,
-            self._app._compress_min_bytes,
+            self._compress_min_bytes,
         )
         if not self._head_sent:
             self._head_sent = True
