@@ -229,6 +229,34 @@ async def test_early_answer_drains_a_small_unread_body_and_keeps_the_connection(
         assert server.statistics().connections_accepted == 1
 
 
+async def test_early_answer_reaches_a_client_that_reads_only_after_sending_its_body() -> None:
+    """The close is staged: no reset destroys the answer the client has not read yet."""
+
+    async def app(exchange: ServerExchange) -> None:
+        await exchange.send_response(429, [], b"slow down")
+
+    async with open_server(app) as server:
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        client = RawH11(stream)
+        size = 5 * 1024 * 1024
+        with trio.fail_after(TIMEOUT):
+            await client.send(
+                h11.Request(
+                    method="POST",
+                    target="/",
+                    headers=[("host", "t"), ("content-length", str(size))],
+                ),
+                h11.Data(data=b"x" * size),
+                h11.EndOfMessage(),
+            )
+            await stream.send_eof()
+            head, body = await client.response()
+            assert (head.status_code, body) == (429, b"slow down")
+            assert (b"connection", b"close") in head.headers
+            assert await client.at_eof()
+        await client.aclose()
+
+
 async def test_early_answer_to_a_huge_body_closes_the_connection() -> None:
     async def app(exchange: ServerExchange) -> None:
         await exchange.send_response(413, [], b"too big")
@@ -244,6 +272,8 @@ async def test_early_answer_to_a_huge_body_closes_the_connection() -> None:
         )
         head, body = await client.response()
         assert (head.status_code, body) == (413, b"too big")
+        # RFC 9112 §9.6: a server that will close says so on the response.
+        assert (b"connection", b"close") in head.headers
 
         async def keep_sending() -> None:
             chunk = b"x" * 65536

@@ -32,6 +32,13 @@ _DRAIN_MAX_BYTES: Final = 256 * 1024
 """The most unread request body read and discarded after a response, to keep the connection."""
 _DRAIN_TIMEOUT: Final = 5.0
 """Seconds allowed for that drain (capped by ``header_read_timeout``)."""
+_LINGER_TIMEOUT: Final = 2.0
+"""Seconds to keep reading (and dropping) a body the server will not drain before closing.
+
+Closing a socket with unread data in its receive buffer sends a TCP reset,
+which can destroy the response the client has not read yet (RFC 9112 §9.6
+asks for a staged close); so the write side is shut first and the body read
+to its end or until this runs out."""
 _JOIN_MAX: Final = 16 * 1024
 """Bodies up to this size are copied into one write with their framing; larger go as they are."""
 
@@ -69,6 +76,7 @@ class H11Connection:
         self._wake_scope = trio.CancelScope(deadline=head_deadline)
         self._timed_out = False
         self._closing = False
+        self._linger = False  # close in stages: the client is still sending a body
         self._broken = False  # a write was cut short or failed: the stream is unusable
         self._eof = False
         self._pending = b""  # bytes the supervisor read while watching, not yet fed to h11
@@ -90,6 +98,8 @@ class H11Connection:
                     await self._serve()
             finally:
                 nursery.cancel_scope.cancel()
+        if self._linger:
+            await self._linger_close()
         if self._timed_out:
             counters = self._ctx.counters
             if self._phase == _IDLE:
@@ -290,6 +300,20 @@ class H11Connection:
         """Whether the response should carry ``Connection: close``."""
         return self._closing
 
+    def close_after_response(self) -> None:
+        """End the connection after this response (which then says ``Connection: close``)."""
+        self._closing = True
+
+    async def _linger_close(self) -> None:
+        """Shut the write side, then drop what the client still sends, for a bounded time."""
+        with trio.move_on_after(_LINGER_TIMEOUT):
+            if isinstance(self._stream, trio.abc.HalfCloseableStream):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._stream.send_eof()
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while await self._stream.receive_some(MAX_RECEIVE):
+                    pass
+
     async def _handle(self, request: h11.Request) -> None:
         exchange = H11Exchange(self, request)
         # Pull what is already buffered (for a unary call: the whole body),
@@ -346,11 +370,14 @@ class H11Connection:
     async def _finish_cycle(self) -> bool:
         """After a request: whether the connection can carry the next one."""
         h = self._h11
-        if self._broken or self._eof or h.our_state is not h11.DONE:
+        # A response that said Connection: close leaves h11 in MUST_CLOSE.
+        if self._broken or self._eof or h.our_state not in (h11.DONE, h11.MUST_CLOSE):
             return False
-        if h.their_state is h11.SEND_BODY and not await self._drain():
+        keep = h.our_state is h11.DONE and not self._closing
+        if h.their_state is h11.SEND_BODY and (not keep or not await self._drain()):
+            self._linger = not self._eof  # the client is still sending: close in stages
             return False
-        return h.their_state is h11.DONE and not self._closing
+        return keep and h.their_state is h11.DONE
 
     async def _drain(self) -> bool:
         """Read and drop the request body the app left unread, within bounds."""
@@ -379,7 +406,17 @@ class H11Connection:
 class H11Exchange:
     """One request on an HTTP/1.1 connection, as the app sees it (a ``ServerExchange``)."""
 
-    __slots__ = ("_chunks", "_conn", "body_done", "headers", "method", "path", "peer", "query")
+    __slots__ = (
+        "_chunks",
+        "_conn",
+        "_received",
+        "body_done",
+        "headers",
+        "method",
+        "path",
+        "peer",
+        "query",
+    )
 
     def __init__(self, conn: H11Connection, request: h11.Request) -> None:
         self._conn = conn
@@ -392,6 +429,7 @@ class H11Exchange:
         )
         self.peer = conn._peer
         self._chunks: deque[bytes] = deque()
+        self._received = 0  # request body bytes taken from h11 so far
         self.body_done = False
 
     def prefetch(self) -> None:
@@ -404,6 +442,7 @@ class H11Exchange:
                 return  # read_body meets it again and reports it
             if type(event) is h11.Data:
                 data = event.data
+                self._received += len(data)
                 self._chunks.append(data if type(data) is bytes else bytes(data))
             elif type(event) is h11.EndOfMessage:
                 self.body_done = True
@@ -417,7 +456,15 @@ class H11Exchange:
         if self.body_done:
             return b""
         data, self.body_done = await self._conn.read_body()
+        self._received += len(data)
         return data
+
+    def _body_left_drainable(self) -> bool:
+        """Whether what is left of the request body is small enough to drain after the answer."""
+        declared = self.headers.first("content-length")
+        if declared is None or not declared.isdigit():
+            return False  # chunked: no telling how much is coming
+        return int(declared) - self._received <= _DRAIN_MAX_BYTES
 
     def _head(self, status: int, headers: Sequence[tuple[str, str]], body: bytes | None) -> bytes:
         h = self._conn._h11
@@ -426,6 +473,10 @@ class H11Exchange:
         head = list(headers)
         if body is not None and not any(k.lower() == "content-length" for k, _ in head):
             head.append(("content-length", str(len(body))))
+        if not self.body_done and not self._body_left_drainable():
+            # Answering before the request has ended, with more left than
+            # we would read to keep the connection: say we close it.
+            self._conn.close_after_response()
         if self._conn.closing():
             head.append(_CLOSE_HEADER)
         reason = _REASONS.get(status, b"")
