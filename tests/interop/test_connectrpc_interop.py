@@ -227,8 +227,8 @@ async def test_our_http2_client_meets_an_http1_only_server() -> None:
 
 @pytest.mark.skip(
     reason="uvicorn serves HTTP/1.1 only (no h2c), so neither our HTTP/2 client nor our "
-    "bidi calls, which need it, can reach connectrpc's server; connectrpc's client "
-    "covers bidi and h2c against our server"
+    "bidi calls, which need it, can reach connectrpc's server; connect-node's h2c server "
+    "covers them (test_connect_node_interop.py)"
 )
 async def test_our_http2_client_and_bidi_against_connectrpc_server() -> None:
     raise AssertionError("skipped: there is no connectrpc server that speaks HTTP/2 here")
