@@ -47,8 +47,9 @@ import trio
 
 from tests.echo_pb2 import EchoRequest, EchoResponse, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
+from tests.interop._peers import Lines, echoed, failure, run_scripted_calls
 from trioplugin.protocol import GZIP, Code, ConnectError
-from trioplugin.rpc import HTTPVersionChoice, open_client, serve_connect
+from trioplugin.rpc import HTTPVersionChoice, open_client
 
 pytestmark = pytest.mark.interop
 
@@ -113,29 +114,10 @@ def node() -> str:
 # --- connect-node's server, our client -----------------------------------------
 
 
-class _Lines:
-    """Reads newline-terminated lines from the peer's stdout."""
-
-    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
-        self._stream = stream
-        self._buffer = b""
-
-    async def next(self, limit: int = 64 * 1024) -> bytes:
-        while b"\n" not in self._buffer:
-            chunk = await self._stream.receive_some(4096)
-            if not chunk:
-                raise AssertionError(f"the peer closed its stdout after {self._buffer!r}")
-            self._buffer += chunk
-            if len(self._buffer) > limit:
-                raise AssertionError(f"no line from the peer, only {self._buffer[:200]!r}...")
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line
-
-
 class NodeServer:
     """connect-node serving EchoService: where, and what its handlers report."""
 
-    def __init__(self, url: str, lines: _Lines) -> None:
+    def __init__(self, url: str, lines: Lines) -> None:
         self.url = url
         self._lines = lines
 
@@ -164,7 +146,7 @@ async def node_server(
     )
     assert process.stdin is not None and process.stdout is not None
     try:
-        lines = _Lines(process.stdout)
+        lines = Lines(process.stdout)
         with trio.fail_after(PEER_START_TIMEOUT):
             port = int(await lines.next())
         yield NodeServer(f"http://127.0.0.1:{port}", lines)
@@ -436,66 +418,18 @@ async def test_our_h2_client_meets_the_http1_node_server(node: str) -> None:
 
 async def _node_calls(node: str, url: str, http_version: str, *cases: str) -> dict[str, Any]:
     """Run the peer's scripted ``cases`` against ``url``; their results by case."""
+    command = [node, str(PEER_SCRIPT), "call", url, "--http-version", http_version]
     with trio.fail_after(CALL_TIMEOUT):
-        result = await trio.run_process(
-            [node, str(PEER_SCRIPT), "call", url, "--http-version", http_version, *cases],
-            cwd=NODE_DIR,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-    stderr = result.stderr.decode(errors="replace")
-    assert result.returncode == 0, f"the connect-node client failed:\n{stderr}"
-    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
-    by_case = {line.pop("case"): line for line in lines}
-    assert list(by_case) == list(cases), stderr
-    return by_case
-
-
-@pytest.fixture(params=["1.1", "2"])
-def peer_http_version(request: pytest.FixtureRequest) -> str:
-    """The HTTP version connect-node's client speaks: HTTP/1.1, or h2c with prior knowledge."""
-    return str(request.param)
-
-
-@pytest.fixture
-def echo_impl() -> EchoImpl:
-    return EchoImpl()
-
-
-@pytest.fixture
-async def our_url(nursery: trio.Nursery, echo_impl: EchoImpl) -> str:
-    server = await nursery.start(serve_connect, {ECHO: echo_impl})
-    return str(server.url)
-
-
-def _echoed(
-    text: str, version: str, index: int = 0, seen: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An EchoResponse as the peer reports it."""
-    return {
-        "text": text,
-        "index": index,
-        "payload_size": 0,
-        "seen": {"http-version": version, **(seen or {})},
-    }
-
-
-def _failure(code: str, text: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": f"asked to fail: {text}",
-        "details": [{"type": "trioplugin.test.v1.FailureInfo", "reason": text, "attempt": 0}],
-    }
+        return await run_scripted_calls(command, NODE_DIR, "connect-node", cases)
 
 
 async def test_node_client_unary(node: str, our_url: str, peer_http_version: str) -> None:
     v = peer_http_version
     got = await _node_calls(node, our_url, v, "unary_proto", "unary_json", "unary_get")
     unary = {"headers": {"x-echo": "1"}, "trailers": {"x-trailer": "done"}}
-    assert got["unary_proto"] == {"message": _echoed("hello", v, seen={"x-trace": "abc"}), **unary}
-    assert got["unary_json"] == {"message": _echoed("hello json", v), **unary}
-    assert got["unary_get"] == {"message": _echoed("got", v), **unary}
+    assert got["unary_proto"] == {"message": echoed("hello", v, seen={"x-trace": "abc"}), **unary}
+    assert got["unary_json"] == {"message": echoed("hello json", v), **unary}
+    assert got["unary_get"] == {"message": echoed("got", v), **unary}
 
 
 async def test_node_client_oversize_refusal_leaves_the_connection_usable(
@@ -538,12 +472,12 @@ async def test_node_client_errors_with_details(
         "server_stream_error",
         "client_stream_error",
     )
-    assert got["error_details"]["error"] == _failure("failed_precondition", "why")
-    assert got["error_details_json"]["error"] == _failure("not_found", "why json")
+    assert got["error_details"]["error"] == failure("failed_precondition", "why")
+    assert got["error_details_json"]["error"] == failure("not_found", "why json")
     stream_error = got["server_stream_error"]
     assert [m["index"] for m in stream_error["messages"]] == [0, 1]
-    assert stream_error["error"] == _failure("aborted", "boom")
-    assert got["client_stream_error"]["error"] == _failure("out_of_range", "b")
+    assert stream_error["error"] == failure("aborted", "boom")
+    assert got["client_stream_error"]["error"] == failure("out_of_range", "b")
 
 
 async def test_node_client_streams(node: str, our_url: str, peer_http_version: str) -> None:
@@ -551,12 +485,12 @@ async def test_node_client_streams(node: str, our_url: str, peer_http_version: s
     got = await _node_calls(
         node, our_url, v, "server_stream", "server_stream_json", "client_stream"
     )
-    assert got["server_stream"]["messages"] == [_echoed("s", v, i) for i in range(3)]
+    assert got["server_stream"]["messages"] == [echoed("s", v, i) for i in range(3)]
     assert got["server_stream"]["headers"]["x-echo"] == "stream"
     assert got["server_stream"]["trailers"] == {"x-count": "3"}
-    assert got["server_stream_json"]["messages"] == [_echoed("sj", v, i) for i in range(2)]
+    assert got["server_stream_json"]["messages"] == [echoed("sj", v, i) for i in range(2)]
     assert got["server_stream_json"]["trailers"] == {"x-count": "2"}
-    assert got["client_stream"]["message"] == _echoed("a,b,c", v, 3)
+    assert got["client_stream"]["message"] == echoed("a,b,c", v, 3)
 
 
 async def test_node_client_abort_cancels_our_handler(
@@ -567,7 +501,7 @@ async def test_node_client_abort_cancels_our_handler(
     # connection. Either must cancel the handler.
     v = peer_http_version
     got = (await _node_calls(node, our_url, v, "server_stream_abort"))["server_stream_abort"]
-    assert got["messages"] == [_echoed("leave", v)]
+    assert got["messages"] == [echoed("leave", v)]
     assert got["error"]["code"] == "canceled"
     with trio.fail_after(5):
         await echo_impl.cancelled.wait()
@@ -580,14 +514,14 @@ async def test_node_client_bidi_half_duplex(
     # All requests first, then the answers: what Connect promises over HTTP/1.1 too.
     v = peer_http_version
     got = await _node_calls(node, our_url, v, "bidi_half_duplex")
-    assert got["bidi_half_duplex"]["messages"] == [_echoed(f"half {i}", v, i) for i in range(3)]
+    assert got["bidi_half_duplex"]["messages"] == [echoed(f"half {i}", v, i) for i in range(3)]
 
 
 async def test_node_client_bidi_full_duplex_over_h2c(node: str, our_url: str) -> None:
     # Each request is sent only once the previous answer is in: a deadlock
     # (cut short by CALL_TIMEOUT) unless both ends are full duplex.
     got = await _node_calls(node, our_url, "2", "bidi")
-    assert got["bidi"]["messages"] == [_echoed(f"ping {i}", "2", i) for i in range(3)]
+    assert got["bidi"]["messages"] == [echoed(f"ping {i}", "2", i) for i in range(3)]
 
 
 async def test_node_client_gzip_both_ways(node: str, our_url: str, peer_http_version: str) -> None:

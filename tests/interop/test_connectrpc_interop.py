@@ -20,7 +20,6 @@ What can't be covered, and why:
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -37,8 +36,9 @@ pytest.importorskip("pyqwest", reason="pyqwest, connectrpc's HTTP client, is not
 
 from tests.echo_pb2 import EchoRequest, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
+from tests.interop._peers import Lines, echoed, failure, run_scripted_calls
 from trioplugin.protocol import GZIP, Code, ConnectError
-from trioplugin.rpc import open_client, serve_connect
+from trioplugin.rpc import open_client
 
 pytestmark = pytest.mark.interop
 
@@ -62,18 +62,6 @@ def _seen(seen: Mapping[str, str], deadline_ms: float = CALL_TIMEOUT * 1000) -> 
     return rest
 
 
-async def _read_line(stream: trio.abc.ReceiveStream, limit: int = 1024) -> bytes:
-    line = b""
-    while not line.endswith(b"\n"):
-        chunk = await stream.receive_some(1)
-        if not chunk:
-            raise AssertionError(f"the peer closed its stdout after {line!r}")
-        line += chunk
-        if len(line) > limit:
-            raise AssertionError(f"no line from the peer, only {line!r}")
-    return line
-
-
 @asynccontextmanager
 async def connectrpc_server() -> AsyncIterator[str]:
     """Run connectrpc's EchoService on uvicorn for the block; yields its base URL.
@@ -87,7 +75,7 @@ async def connectrpc_server() -> AsyncIterator[str]:
     assert process.stdin is not None and process.stdout is not None
     try:
         with trio.fail_after(PEER_START_TIMEOUT):
-            port = int(await _read_line(process.stdout))
+            port = int(await Lines(process.stdout).next(limit=1024))
         yield f"http://127.0.0.1:{port}"
         await process.stdin.aclose()
         with trio.fail_after(PEER_STOP_TIMEOUT):
@@ -239,57 +227,9 @@ async def test_our_http2_client_and_bidi_against_connectrpc_server() -> None:
 
 async def _connectrpc_calls(url: str, http_version: str, *cases: str) -> dict[str, Any]:
     """Run the peer's scripted ``cases`` against ``url``; their results by case."""
+    command = [*PEER, "call", url, "--http-version", http_version]
     with trio.fail_after(CALL_TIMEOUT):
-        result = await trio.run_process(
-            [*PEER, "call", url, "--http-version", http_version, *cases],
-            cwd=REPO_ROOT,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-    stderr = result.stderr.decode(errors="replace")
-    assert result.returncode == 0, f"the connectrpc client failed:\n{stderr}"
-    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
-    by_case = {line.pop("case"): line for line in lines}
-    assert list(by_case) == list(cases), stderr
-    return by_case
-
-
-@pytest.fixture(params=["1.1", "2"])
-def peer_http_version(request: pytest.FixtureRequest) -> str:
-    """The HTTP version connectrpc's client speaks: HTTP/1.1, or h2c with prior knowledge."""
-    return str(request.param)
-
-
-@pytest.fixture
-async def our_url(nursery: trio.Nursery, echo_impl: EchoImpl) -> str:
-    server = await nursery.start(serve_connect, {ECHO: echo_impl})
-    return str(server.url)
-
-
-@pytest.fixture
-def echo_impl() -> EchoImpl:
-    return EchoImpl()
-
-
-def _echoed(
-    text: str, version: str, index: int = 0, seen: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An EchoResponse as the peer reports it."""
-    return {
-        "text": text,
-        "index": index,
-        "payload_size": 0,
-        "seen": {"http-version": version, **(seen or {})},
-    }
-
-
-def _failure(code: str, text: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": f"asked to fail: {text}",
-        "details": [{"type": "trioplugin.test.v1.FailureInfo", "reason": text, "attempt": 0}],
-    }
+        return await run_scripted_calls(command, REPO_ROOT, "connectrpc", cases)
 
 
 async def test_connectrpc_client_unary(our_url: str, peer_http_version: str) -> None:
@@ -298,19 +238,19 @@ async def test_connectrpc_client_unary(our_url: str, peer_http_version: str) -> 
     unary_headers = {"x-echo": "1"}
     assert got["unary_proto"] == {
         "status": 200,
-        "message": _echoed("hello", v, seen={"x-trace": "abc"}),
+        "message": echoed("hello", v, seen={"x-trace": "abc"}),
         "headers": unary_headers,
         "trailers": {"x-trailer": "done"},
     }
     assert got["unary_json"] == {
         "status": 200,
-        "message": _echoed("hello json", v),
+        "message": echoed("hello json", v),
         "headers": unary_headers,
         "trailers": {"x-trailer": "done"},
     }
     assert got["unary_get"] == {
         "status": 200,
-        "message": _echoed("got", v),
+        "message": echoed("got", v),
         "headers": unary_headers,
         "trailers": {"x-trailer": "done"},
     }
@@ -344,14 +284,14 @@ async def test_connectrpc_client_errors_with_details(our_url: str, peer_http_ver
         "client_stream_error",
     )
     assert got["error_details"]["status"] == 400
-    assert got["error_details"]["error"] == _failure("failed_precondition", "why")
+    assert got["error_details"]["error"] == failure("failed_precondition", "why")
     assert got["error_details_json"]["status"] == 404
-    assert got["error_details_json"]["error"] == _failure("not_found", "why json")
+    assert got["error_details_json"]["error"] == failure("not_found", "why json")
     stream_error = got["server_stream_error"]
     assert stream_error["status"] == 200
     assert [m["index"] for m in stream_error["messages"]] == [0, 1]
-    assert stream_error["error"] == _failure("aborted", "boom")
-    assert got["client_stream_error"]["error"] == _failure("out_of_range", "b")
+    assert stream_error["error"] == failure("aborted", "boom")
+    assert got["client_stream_error"]["error"] == failure("out_of_range", "b")
 
 
 async def test_connectrpc_client_streams(our_url: str, peer_http_version: str) -> None:
@@ -359,26 +299,26 @@ async def test_connectrpc_client_streams(our_url: str, peer_http_version: str) -
     got = await _connectrpc_calls(
         our_url, v, "server_stream", "server_stream_json", "client_stream"
     )
-    assert got["server_stream"]["messages"] == [_echoed("s", v, i) for i in range(3)]
+    assert got["server_stream"]["messages"] == [echoed("s", v, i) for i in range(3)]
     assert got["server_stream"]["headers"]["x-echo"] == "stream"
     assert got["server_stream"]["trailers"] == {"x-count": "3"}
-    assert got["server_stream_json"]["messages"] == [_echoed("sj", v, i) for i in range(2)]
+    assert got["server_stream_json"]["messages"] == [echoed("sj", v, i) for i in range(2)]
     assert got["server_stream_json"]["trailers"] == {"x-count": "2"}
-    assert got["client_stream"]["message"] == _echoed("a,b,c", v, 3)
+    assert got["client_stream"]["message"] == echoed("a,b,c", v, 3)
 
 
 async def test_connectrpc_client_bidi_half_duplex(our_url: str, peer_http_version: str) -> None:
     # All requests first, then the answers: what Connect promises over HTTP/1.1 too.
     v = peer_http_version
     got = await _connectrpc_calls(our_url, v, "bidi_half_duplex")
-    assert got["bidi_half_duplex"]["messages"] == [_echoed(f"half {i}", v, i) for i in range(3)]
+    assert got["bidi_half_duplex"]["messages"] == [echoed(f"half {i}", v, i) for i in range(3)]
 
 
 async def test_connectrpc_client_bidi_full_duplex_over_http2(our_url: str) -> None:
     # Each request is sent only once the previous answer is in: a deadlock
     # (cut short by CALL_TIMEOUT) unless both ends are full duplex.
     got = await _connectrpc_calls(our_url, "2", "bidi")
-    assert got["bidi"]["messages"] == [_echoed(f"ping {i}", "2", i) for i in range(3)]
+    assert got["bidi"]["messages"] == [echoed(f"ping {i}", "2", i) for i in range(3)]
 
 
 async def test_connectrpc_client_gzip_both_ways(our_url: str, peer_http_version: str) -> None:

@@ -1,0 +1,70 @@
+"""What the interop tests share: a peer's output lines, its scripted calls, expectations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import trio
+
+
+class Lines:
+    """Reads newline-terminated lines from a peer's stdout."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def next(self, limit: int = 64 * 1024) -> bytes:
+        """The next line, without its newline."""
+        while b"\n" not in self._buffer:
+            chunk = await self._stream.receive_some(4096)
+            if not chunk:
+                raise AssertionError(f"the peer closed its stdout after {self._buffer!r}")
+            self._buffer += chunk
+            if len(self._buffer) > limit:
+                raise AssertionError(f"no line from the peer, only {self._buffer[:200]!r}...")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+
+async def run_scripted_calls(
+    command: Sequence[str], cwd: Path, who: str, cases: Sequence[str]
+) -> dict[str, Any]:
+    """Run a peer's ``call`` mode for ``cases``; each case's JSON result, by case.
+
+    The peer prints one JSON object per case (with a ``case`` key), in order,
+    and exits 0; anything else fails the test with the peer's stderr.
+    """
+    result = await trio.run_process(
+        [*command, *cases], cwd=cwd, capture_stdout=True, capture_stderr=True, check=False
+    )
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, f"the {who} client failed:\n{stderr}"
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    by_case = {line.pop("case"): line for line in lines}
+    assert list(by_case) == list(cases), stderr
+    return by_case
+
+
+def echoed(
+    text: str, version: str, index: int = 0, seen: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """An EchoResponse as a peer reports it."""
+    return {
+        "text": text,
+        "index": index,
+        "payload_size": 0,
+        "seen": {"http-version": version, **(seen or {})},
+    }
+
+
+def failure(code: str, text: str) -> dict[str, Any]:
+    """The error (with its FailureInfo detail) EchoService sends when asked to fail."""
+    return {
+        "code": code,
+        "message": f"asked to fail: {text}",
+        "details": [{"type": "trioplugin.test.v1.FailureInfo", "reason": text, "attempt": 0}],
+    }
