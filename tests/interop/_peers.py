@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import subprocess
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import trio
+
+PEER_START_TIMEOUT: Final = 20.0
+"""A peer process starts in well under a second; a loaded CI box is slower."""
+PEER_STOP_TIMEOUT: Final = 10.0
 
 
 class Lines:
@@ -28,6 +34,37 @@ class Lines:
                 raise AssertionError(f"no line from the peer, only {self._buffer[:200]!r}...")
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
+
+
+@asynccontextmanager
+async def peer_server(
+    command: Sequence[str], cwd: Path, who: str
+) -> AsyncIterator[tuple[int, Lines]]:
+    """Run a peer's ``serve`` mode for the block: its port (its first line) and its stdout.
+
+    Leaving the block closes the peer's stdin, and it must then exit 0 promptly;
+    whatever happens, the process is killed and reaped before the block ends.
+    """
+    process = await trio.lowlevel.open_process(
+        list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cwd
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        lines = Lines(process.stdout)
+        with trio.fail_after(PEER_START_TIMEOUT):
+            port = int(await lines.next(limit=1024))
+        yield port, lines
+        await process.stdin.aclose()
+        with trio.fail_after(PEER_STOP_TIMEOUT):
+            returncode = await process.wait()
+        assert returncode == 0, f"the {who} server exited with {returncode}"
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            await process.stdin.aclose()
+            await process.stdout.aclose()
 
 
 async def run_scripted_calls(

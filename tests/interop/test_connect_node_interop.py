@@ -47,7 +47,7 @@ import trio
 
 from tests.echo_pb2 import EchoRequest, EchoResponse, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
-from tests.interop._peers import Lines, echoed, failure, run_scripted_calls
+from tests.interop._peers import Lines, echoed, failure, peer_server, run_scripted_calls
 from trioplugin.protocol import GZIP, Code, ConnectError
 from trioplugin.rpc import HTTPVersionChoice, open_client
 
@@ -59,9 +59,6 @@ NODE_MAJOR_MIN: Final = 20
 """connect-node 2.1 wants Node.js 20 or later (2.2 wants 22; package.json pins 2.1)."""
 NPM_TIMEOUT: Final = 300.0
 """A cold `npm ci` of three small packages takes a few seconds; a slow registry far longer."""
-PEER_START_TIMEOUT: Final = 20.0
-"""Node and the peer start in about a quarter of a second; a loaded CI box is slower."""
-PEER_STOP_TIMEOUT: Final = 10.0
 CALL_TIMEOUT: Final = 30.0
 EVENT_TIMEOUT: Final = 5.0
 """How long the peer may take to report that a handler's signal fired."""
@@ -138,29 +135,9 @@ async def node_server(
     Leaving the block closes the peer's stdin, and it must then exit 0 promptly;
     whatever happens, the process is killed and reaped before the block ends.
     """
-    process = await trio.lowlevel.open_process(
-        [node, str(PEER_SCRIPT), "serve", "--http-version", http_version],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=NODE_DIR,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        lines = Lines(process.stdout)
-        with trio.fail_after(PEER_START_TIMEOUT):
-            port = int(await lines.next())
+    command = [node, str(PEER_SCRIPT), "serve", "--http-version", http_version]
+    async with peer_server(command, NODE_DIR, "connect-node") as (port, lines):
         yield NodeServer(f"http://127.0.0.1:{port}", lines)
-        await process.stdin.aclose()
-        with trio.fail_after(PEER_STOP_TIMEOUT):
-            returncode = await process.wait()
-        assert returncode == 0, f"the connect-node server exited with {returncode}"
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-            await process.stdin.aclose()
-            await process.stdout.aclose()
 
 
 def _seen(seen: Mapping[str, str], deadline_ms: float = CALL_TIMEOUT * 1000) -> dict[str, str]:

@@ -20,7 +20,6 @@ What can't be covered, and why:
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,7 +35,7 @@ pytest.importorskip("pyqwest", reason="pyqwest, connectrpc's HTTP client, is not
 
 from tests.echo_pb2 import EchoRequest, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
-from tests.interop._peers import Lines, echoed, failure, run_scripted_calls
+from tests.interop._peers import echoed, failure, peer_server, run_scripted_calls
 from trioplugin.protocol import GZIP, Code, ConnectError
 from trioplugin.rpc import open_client
 
@@ -44,9 +43,6 @@ pytestmark = pytest.mark.interop
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 PEER: Final = [sys.executable, "-m", "tests.interop._connectrpc_peer"]
-PEER_START_TIMEOUT: Final = 20.0
-"""Python, connectrpc and uvicorn start in about half a second; a loaded CI box is slower."""
-PEER_STOP_TIMEOUT: Final = 10.0
 CALL_TIMEOUT: Final = 30.0
 BIG: Final = b"abc" * 10_000
 
@@ -69,25 +65,8 @@ async def connectrpc_server() -> AsyncIterator[str]:
     Leaving the block closes the peer's stdin, and it must then exit 0 promptly;
     whatever happens, the process is killed and reaped before the block ends.
     """
-    process = await trio.lowlevel.open_process(
-        [*PEER, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO_ROOT
-    )
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        with trio.fail_after(PEER_START_TIMEOUT):
-            port = int(await Lines(process.stdout).next(limit=1024))
+    async with peer_server([*PEER, "serve"], REPO_ROOT, "connectrpc") as (port, _):
         yield f"http://127.0.0.1:{port}"
-        await process.stdin.aclose()
-        with trio.fail_after(PEER_STOP_TIMEOUT):
-            returncode = await process.wait()
-        assert returncode == 0, f"the connectrpc server exited with {returncode}"
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.wait()
-            await process.stdin.aclose()
-            await process.stdout.aclose()
 
 
 @pytest.mark.parametrize("codec", ["proto", "json"])
