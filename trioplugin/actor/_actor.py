@@ -15,8 +15,9 @@ from ..protocol import Code, Codec, Compression, ConnectError
 from ..rpc import (
     BidiStream,
     Client,
+    Endpoint,
     HTTPVersionChoice,
-    Interceptor,
+    InterceptorLike,
     ResponseStream,
     StreamType,
     open_transport,
@@ -40,7 +41,7 @@ class EndpointConfig:
 
     name: str
     url: str
-    interceptors: Sequence[Interceptor]
+    interceptors: Sequence[InterceptorLike]
     ssl_context: ssl.SSLContext | None
     http_version: HTTPVersionChoice
     codec: Codec | str
@@ -136,6 +137,7 @@ class EndpointActor:
                     send_compression=config.send_compression,
                     interceptors=config.interceptors,
                     max_message_size=config.max_message_size,
+                    endpoint=Endpoint(config.name, config.url, self._events.publish),
                 )
                 async with trio.open_nursery() as calls:
                     self._scope = calls.cancel_scope

@@ -12,7 +12,13 @@ import trio
 
 from .._util import NoPublicConstructor, open_transparent_nursery
 from ..protocol import PROTO, Codec, Compression
-from ..rpc import DEFAULT_MAX_MESSAGE_SIZE, HTTPVersionChoice, Interceptor, Service
+from ..rpc import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HTTPVersionChoice,
+    InterceptorLike,
+    Service,
+    check_interceptors,
+)
 from ._actor import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, EndpointActor, EndpointConfig
 from ._handle import PluginHandle
 
@@ -60,7 +66,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         url: str,
         *,
         services: Services | None = None,
-        interceptors: Sequence[Interceptor] = (),
+        interceptors: Sequence[InterceptorLike] = (),
         tls: ssl.SSLContext | None = None,
         http_version: HTTPVersionChoice = "2",
         codec: Codec | str = PROTO,
@@ -75,13 +81,19 @@ class PluginNursery(metaclass=NoPublicConstructor):
         the name :meth:`PluginHandle.dispense` takes, or a list dispensed by
         their short names); by default, those given to the nursery.
         ``interceptors`` wrap every call to this endpoint, the first
-        outermost; ``tls`` is the client ``SSLContext`` (with a client
-        certificate for mTLS). The connection is made on the first call.
+        outermost (objects with an ``intercept`` method, or ``async def
+        (call, call_next)`` functions); one that keeps state per endpoint
+        (a circuit breaker, a retry budget) gets a fresh state for this
+        endpoint, whichever other endpoints it is given to. ``tls`` is the
+        client ``SSLContext`` (with a client certificate for mTLS). The
+        connection is made on the first call.
 
         Raises:
+            TypeError: an element of ``interceptors`` is not an interceptor.
             ValueError: a plugin of that name is already connected.
             RuntimeError: the nursery is closing.
         """
+        checked = check_interceptors(interceptors)
         if self._closed:
             raise RuntimeError("the plugin nursery is closing; connect no more plugins")
         if name in self._handles:
@@ -90,7 +102,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
             EndpointConfig(
                 name=name,
                 url=url,
-                interceptors=tuple(interceptors),
+                interceptors=checked,
                 ssl_context=tls,
                 http_version=http_version,
                 codec=codec,

@@ -5,10 +5,12 @@ sides, through one interceptor protocol (:class:`Interceptor`).
 """
 
 from ._app import ConnectApp
-from ._call import Call, HandlerContext, MessageReceiver, MessageSender, Side
+from ._call import ATTEMPT_HEADER, Call, HandlerContext, Side
 from ._caller import Caller, Headers, UnaryResponse
 from ._client import Client
-from ._interceptor import CallNext, Interceptor, chain
+from ._endpoint import Endpoint, PerEndpoint, bind_interceptors, check_interceptors
+from ._interceptor import CallNext, Interceptor, InterceptorFunction, InterceptorLike, chain
+from ._messages import MessageReceiver, MessageSender
 from ._method import Idempotency, MethodInfo, StreamType
 from ._open import (
     HTTPVersionChoice,
@@ -17,14 +19,17 @@ from ._open import (
     open_transport,
     serve_connect,
 )
+from ._replay import DEFAULT_REPLAY_LIMIT
 from ._service import Service
 from ._streams import BidiStream, ResponseStream
 from ._stub import BidiStreamMethod, ClientStreamMethod, ServerStreamMethod, Stub, UnaryMethod
 from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [
+    "ATTEMPT_HEADER",
     "DEFAULT_COMPRESS_MIN_BYTES",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_REPLAY_LIMIT",
     "BidiStream",
     "BidiStreamMethod",
     "Call",
@@ -33,14 +38,18 @@ __all__ = [
     "Client",
     "ClientStreamMethod",
     "ConnectApp",
+    "Endpoint",
     "HTTPVersionChoice",
     "HandlerContext",
     "Headers",
     "Idempotency",
     "Interceptor",
+    "InterceptorFunction",
+    "InterceptorLike",
     "MessageReceiver",
     "MessageSender",
     "MethodInfo",
+    "PerEndpoint",
     "ResponseStream",
     "ServerStreamMethod",
     "Service",
@@ -49,7 +58,9 @@ __all__ = [
     "Stub",
     "UnaryMethod",
     "UnaryResponse",
+    "bind_interceptors",
     "chain",
+    "check_interceptors",
     "open_client",
     "open_connect_server",
     "open_transport",

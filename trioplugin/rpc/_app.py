@@ -30,9 +30,10 @@ from ..protocol import (
 )
 from ..protocol import _headers as h
 from ..transport import ServerExchange, StreamClosed
-from ._call import Call, MessageReceiver, ResponseSlot, SingleMessage
+from ._call import ATTEMPT_HEADER, Call
 from ._handlers import handler_for
-from ._interceptor import CallNext, Interceptor, chain
+from ._interceptor import CallNext, InterceptorLike, chain, intercept_function
+from ._messages import MessageReceiver, ResponseSlot, SingleMessage
 from ._method import Idempotency, MethodInfo
 from ._service import Service
 from ._wire_common import (
@@ -69,12 +70,14 @@ class ConnectApp:
         self,
         services: Mapping[Service, object] | Iterable[tuple[Service, object]] = (),
         *,
-        interceptors: Sequence[Interceptor] = (),
+        interceptors: Sequence[InterceptorLike] = (),
         codecs: Sequence[Codec] = DEFAULT_CODECS,
         compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
     ) -> None:
+        for interceptor in interceptors:
+            intercept_function(interceptor)
         self._interceptors = tuple(interceptors)
         self._codecs = {codec.name: codec for codec in codecs}
         self._codec_names = tuple(self._codecs)
@@ -177,6 +180,7 @@ class ConnectApp:
                     request_headers=exchange.headers,
                     peer=exchange.peer,
                     deadline=deadline,
+                    attempt=attempt_number(exchange.headers),
                 )
                 await route.run(call)
             if scope.cancelled_caught:
@@ -275,6 +279,7 @@ class _StreamCall:
             request_headers=self._exchange.headers,
             peer=self._exchange.peer,
             deadline=self._deadline,
+            attempt=attempt_number(self._exchange.headers),
         )
         await self._route.run(self._call)
         if slot is not None:
@@ -354,6 +359,14 @@ def _append_call_metadata(headers: list[tuple[str, str]], call: Call[Any, Any] |
         headers.extend(custom_metadata(call.response_headers))
     if call.response_trailers:
         headers.extend(prefix_unary_trailers(call.response_trailers))
+
+
+def attempt_number(headers: Metadata) -> int:
+    """Which attempt of its call a request says it is (1 unless a valid number says more)."""
+    value = headers.first(ATTEMPT_HEADER)
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 6:
+        return 1
+    return max(1, int(value))
 
 
 def _check_content_length(headers: Metadata, limit: int) -> None:

@@ -1,89 +1,31 @@
-"""One RPC as interceptors and handlers see it: method, metadata and message streams."""
+"""One RPC as interceptors and handlers see it: method, metadata, message streams, attempts."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from typing import Any, Generic, Literal, Protocol, TypeVar, final
+from typing import Any, Final, Generic, Literal, final
 
 import trio
 
-from ..protocol import Code, ConnectError, Metadata
+from ..protocol import Metadata
 from ..transport import Peer
+from ._messages import MessageReceiver, MessageSender, ResponseSlot, SingleMessage
 from ._method import MethodInfo, Req, Res
-
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-T_contra = TypeVar("T_contra", contravariant=True)
+from ._replay import DEFAULT_REPLAY_LIMIT, RequestRecorder
 
 Side = Literal["client", "server"]
 
-
-class MessageReceiver(Protocol[T_co]):
-    """Where the inner end of a call reads request messages from.
-
-    ``receive`` raises :class:`trio.EndOfChannel` once the requests have
-    ended; ``async for`` stops there.
-    """
-
-    async def receive(self) -> T_co:
-        """The next message."""
-        ...
-
-    def __aiter__(self) -> AsyncIterator[T_co]:
-        """Iterate until the stream ends."""
-        ...
+ATTEMPT_HEADER: Final = "trioplugin-attempt"
+"""The request header that tells a server which attempt of a call it serves (sent from 2 on)."""
 
 
-class MessageSender(Protocol[T_contra]):
-    """Where the inner end of a call writes response messages to."""
+class _Attempts:
+    """What every level of one logical call shares: how many attempts have started."""
 
-    async def send(self, message: T_contra, /) -> None:
-        """Deliver one message (waits while the reader is behind)."""
-        ...
+    __slots__ = ("started",)
 
-
-@final
-class SingleMessage(Generic[T]):
-    """A request stream of exactly one message, which can be read or replaced up front."""
-
-    __slots__ = ("_taken", "message")
-
-    def __init__(self, message: T) -> None:
-        self.message = message
-        self._taken = False
-
-    async def receive(self) -> T:
-        """The message, once; then :class:`trio.EndOfChannel`."""
-        if self._taken:
-            raise trio.EndOfChannel
-        self._taken = True
-        return self.message
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[T]:
-        if not self._taken:
-            self._taken = True
-            yield self.message
-
-
-@final
-class ResponseSlot(Generic[T]):
-    """A response stream that must receive exactly one message (unary responses)."""
-
-    __slots__ = ("_procedure", "message")
-
-    def __init__(self, procedure: str) -> None:
-        self.message: T | None = None
-        self._procedure = procedure
-
-    async def send(self, message: T, /) -> None:
-        """Keep the one response; a second one is a bug in the handler or peer."""
-        if self.message is not None:
-            raise ConnectError(Code.INTERNAL, f"{self._procedure} produced more than one response")
-        self.message = message
+    def __init__(self, started: int) -> None:
+        self.started = started
 
 
 @final
@@ -98,19 +40,42 @@ class Call(Generic[Req, Res]):
     see each message. For unary and server-streaming calls :attr:`request` is
     the request message; for unary and client-streaming calls
     :attr:`response` is the response once ``call_next`` has returned.
+
+    **Attempts.** ``call_next`` may be called more than once: each run is one
+    attempt of the rest of the chain, with its own copy of the request
+    headers as they are when ``call_next`` is called, the request stream
+    replayed from its first message, and its own response headers and
+    trailers. When ``call_next`` returns or raises, the call holds what that
+    attempt ended with: :attr:`attempt` (its number, from 1), the response
+    metadata, :attr:`request_sent` and :attr:`responses_received`. Requests a
+    client streams are replayed only while they fit :attr:`replay_limit`;
+    :attr:`replayable` says whether another attempt can still start. A
+    failure below that is not a :class:`~trioplugin.protocol.ConnectError`
+    (a bug in a handler or an interceptor) reaches the interceptor as one
+    with code ``internal``, the original as its ``__cause__``.
     """
 
     __slots__ = (
+        "_attempts",
+        "_commits",
+        "_forked_at",
+        "_passed",
+        "_recorder",
         "_response_slot",
+        "_running",
         "_single_request",
+        "attempt",
         "deadline",
         "method",
         "peer",
+        "replay_limit",
         "request_headers",
+        "request_sent",
         "requests",
         "response_headers",
         "response_trailers",
         "responses",
+        "responses_received",
         "side",
     )
 
@@ -124,6 +89,7 @@ class Call(Generic[Req, Res]):
         request_headers: Metadata | None = None,
         peer: Peer | None = None,
         deadline: float = math.inf,
+        attempt: int = 1,
     ) -> None:
         self.method = method
         self.side: Side = side
@@ -134,12 +100,30 @@ class Call(Generic[Req, Res]):
         self.response_trailers = Metadata()
         self.peer = peer
         self.deadline = deadline
+        self.attempt = attempt
+        """The number of the attempt this call is (or last ran as), from 1."""
+        self.request_sent = False
+        """Whether the request may have reached the handler (False: surely not)."""
+        self.responses_received = 0
+        """Response messages received in the (last) attempt."""
+        self.replay_limit = DEFAULT_REPLAY_LIMIT
+        """Bytes of streamed requests kept so that another attempt can replay them.
+
+        Read when ``call_next`` is first called; raise it before that to make
+        a client- or bidi-streaming call retryable after its first messages.
+        """
         self._single_request: SingleMessage[Req] | None = (
             requests if isinstance(requests, SingleMessage) else None
         )
         self._response_slot: ResponseSlot[Res] | None = (
             responses if isinstance(responses, ResponseSlot) else None
         )
+        self._attempts = _Attempts(attempt)
+        self._commits = 0
+        self._forked_at = 0
+        self._passed = False
+        self._running = 0
+        self._recorder: RequestRecorder[Req] | None = None
 
     @property
     def is_client(self) -> bool:
@@ -184,8 +168,136 @@ class Call(Generic[Req, Res]):
             raise TypeError(f"{self.method.procedure} streams its responses; wrap call.responses")
         self._response_slot.message = message
 
+    @property
+    def replayable(self) -> bool:
+        """Whether ``call_next`` can start another attempt (its requests can be replayed)."""
+        if self.requests is self._single_request:
+            return True
+        recorder = self._recorder
+        return recorder is None or recorder.replayable
+
+    def _fork(self) -> Call[Req, Res]:
+        """The call one attempt of the rest of the chain runs with (see the class docs).
+
+        Raises:
+            RuntimeError: the requests cannot be replayed, or another attempt
+                of a call that streams its requests is still running.
+        """
+        attempts = self._attempts
+        if self._passed:
+            attempts.started += 1
+            number = attempts.started
+        else:
+            self._passed = True
+            number = self.attempt
+        single = self._single_request
+        requests: MessageReceiver[Req]
+        if single is not None and self.requests is single:
+            requests = SingleMessage(single.message)
+        else:
+            requests = self._replay(number)
+        child: Call[Req, Res] = Call.__new__(Call)
+        child.method = self.method
+        child.side = self.side
+        child.requests = requests
+        child.request_headers = self.request_headers.copy()
+        child.response_headers = Metadata()
+        child.response_trailers = Metadata()
+        child.peer = self.peer
+        child.deadline = self.deadline
+        child.attempt = number
+        child.request_sent = False
+        child.responses_received = 0
+        child.replay_limit = self.replay_limit
+        child._single_request = requests if isinstance(requests, SingleMessage) else None
+        slot = self._response_slot
+        if slot is not None and self.responses is slot:
+            child.responses = child._response_slot = ResponseSlot(self.method.procedure)
+        else:
+            child.responses = _AttemptSink(self.responses, self, child)
+            child._response_slot = None
+        child._attempts = attempts
+        child._commits = 0
+        child._forked_at = self._commits
+        child._passed = False
+        child._running = 0
+        child._recorder = None
+        self._running += 1
+        return child
+
+    def _replay(self, number: int) -> MessageReceiver[Req]:
+        recorder = self._recorder
+        if recorder is None:
+            recorder = self._recorder = RequestRecorder(self.requests, self.replay_limit)
+        elif self._running:
+            raise RuntimeError(
+                f"attempt {number} of {self.method.procedure} cannot start while another "
+                "runs: a call that streams its requests runs one attempt at a time"
+            )
+        elif not recorder.replayable:
+            raise RuntimeError(
+                f"attempt {number} of {self.method.procedure} cannot start: its requests "
+                f"cannot be replayed (they outgrew the replay limit of {self.replay_limit} "
+                "bytes, or the request stream failed); check call.replayable first"
+            )
+        return recorder.reader()
+
+    def _end_attempt(self, child: Call[Req, Res], *, succeeded: bool) -> Res | None:
+        """Take what attempt ``child`` ended with.
+
+        A success always counts; a failure or cancellation only if no other
+        attempt has been counted since it began (so a hedge that loses cannot
+        overwrite the winner's response metadata). Returns a successful
+        single response that must still be sent to :attr:`responses`, when
+        an interceptor has replaced the response slot.
+        """
+        self._running -= 1
+        if not succeeded and self._commits != child._forked_at:
+            return None
+        self._commits += 1
+        self.attempt = child.attempt
+        self.request_sent = child.request_sent
+        self.response_headers = child.response_headers
+        self.response_trailers = child.response_trailers
+        self.responses_received = child.responses_received
+        child_slot = child._response_slot
+        if child_slot is None or child_slot.message is None:
+            return None
+        self.responses_received = max(1, child.responses_received)
+        if not succeeded:
+            return None
+        slot = self._response_slot
+        if slot is not None and self.responses is slot:
+            slot.message = child_slot.message
+            return None
+        return child_slot.message
+
     def __repr__(self) -> str:
-        return f"<Call {self.method.procedure} ({self.side})>"
+        attempt = f", attempt {self.attempt}" if self.attempt > 1 else ""
+        return f"<Call {self.method.procedure} ({self.side}{attempt})>"
+
+
+@final
+class _AttemptSink(Generic[Res]):
+    """An attempt's response stream: counts what it delivers, and hands the headers up first."""
+
+    __slots__ = ("_child", "_inner", "_parent")
+
+    def __init__(
+        self, inner: MessageSender[Res], parent: Call[Any, Res], child: Call[Any, Res]
+    ) -> None:
+        self._inner = inner
+        self._parent = parent
+        self._child = child
+
+    async def send(self, message: Res, /) -> None:
+        child = self._child
+        child.responses_received += 1
+        if child.responses_received == 1:
+            parent = self._parent
+            parent.response_headers = child.response_headers
+            parent.request_sent = child.request_sent
+        await self._inner.send(message)
 
 
 @final
@@ -232,6 +344,11 @@ class HandlerContext:
     def deadline(self) -> float:
         """The call's trio deadline (``math.inf`` when the client set none)."""
         return self._call.deadline
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt of the client's call this is, from 1 (a retry says so on the wire)."""
+        return self._call.attempt
 
     def time_remaining(self) -> float:
         """Seconds left before the deadline (``math.inf`` when there is none)."""

@@ -20,10 +20,12 @@ from ..protocol import (
     Metadata,
 )
 from ..transport import ClientTransport
-from ._call import Call, MessageReceiver, ResponseSlot, SingleMessage
+from ._call import Call
 from ._caller import Headers, UnaryResponse, expect_stream_type
 from ._client_wire import ClientWire, ClientWireConfig
-from ._interceptor import CallNext, Interceptor, chain
+from ._endpoint import Endpoint, bind_interceptors
+from ._interceptor import CallNext, InterceptorLike, chain
+from ._messages import MessageReceiver, ResponseSlot, SingleMessage
 from ._method import MethodInfo, Req, Res, StreamType
 from ._service import Service
 from ._streams import BidiStream, IterableRequests, ResponseStream, _Outcome
@@ -43,6 +45,14 @@ class Client:
     the four call kinds by :class:`MethodInfo`, which stubs call. Deadlines
     come from trio: a call made under ``trio.fail_after(2)`` tells the server
     it has at most what is left of those two seconds.
+
+    Interceptors that keep state per endpoint (a circuit breaker, a retry
+    budget) are bound to ``endpoint`` (by default, one named by the
+    transport's base URL); :attr:`interceptors` are the bound ones.
+
+    Raises:
+        TypeError: an element of ``interceptors`` is not an interceptor.
+        ValueError: an unknown codec name.
     """
 
     def __init__(
@@ -52,18 +62,24 @@ class Client:
         codec: Codec | str = PROTO,
         send_compression: Compression | None = None,
         accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
-        interceptors: Sequence[Interceptor] = (),
+        interceptors: Sequence[InterceptorLike] = (),
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
+        endpoint: Endpoint | None = None,
     ) -> None:
         codec = _resolve_codec(codec)
+        if endpoint is None:
+            url = getattr(transport, "base_url", "") or repr(transport)
+            endpoint = Endpoint(name=url, url=url)
+        self._endpoint = endpoint
+        self._interceptors = bind_interceptors(interceptors, endpoint)
         accepted = list(accept_compressions)
         if send_compression is not None and send_compression not in accepted:
             accepted.insert(0, send_compression)
         self._transport = transport
         self._codec = codec
         self._chain: CallNext = chain(
-            interceptors,
+            self._interceptors,
             ClientWire(
                 ClientWireConfig(
                     transport=transport,
@@ -80,6 +96,16 @@ class Client:
     def transport(self) -> ClientTransport:
         """The transport the calls go over."""
         return self._transport
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint this client's interceptors are bound to."""
+        return self._endpoint
+
+    @property
+    def interceptors(self) -> tuple[InterceptorLike, ...]:
+        """The interceptors every call goes through, as bound to :attr:`endpoint`."""
+        return self._interceptors
 
     @property
     def codec(self) -> Codec:

@@ -26,8 +26,8 @@ from ..protocol import (
     unary_error_from_response,
 )
 from ..protocol import _headers as h
-from ..transport import ClientExchange, ClientTransport
-from ._call import Call
+from ..transport import ClientExchange, ClientTransport, UnprocessedError
+from ._call import ATTEMPT_HEADER, Call
 from ._wire_common import EnvelopeReader, custom_metadata, frame_message, read_body
 
 T = TypeVar("T")
@@ -90,13 +90,19 @@ class ClientWire:
                 headers.append((h.CONNECT_TIMEOUT_MS, timeout))
         if call.request_headers:
             headers.extend(custom_metadata(call.request_headers))
+        if call.attempt > 1:
+            headers.append((ATTEMPT_HEADER, str(call.attempt)))
         return headers
 
     async def __call__(self, call: Call[Any, Any]) -> None:
-        if call.method.is_streaming:
-            await self._stream(call)
-        else:
-            await self._unary(call)
+        try:
+            if call.method.is_streaming:
+                await self._stream(call)
+            else:
+                await self._unary(call)
+        except UnprocessedError:
+            call.request_sent = False
+            raise
 
     async def _unary(self, call: Call[Any, Any]) -> None:
         config = self._config
@@ -106,6 +112,7 @@ class ClientWire:
         if compression is not None and len(body) >= config.compress_min_bytes:
             body = compression.compress(body)
             headers.append((h.CONTENT_ENCODING, compression.name))
+        call.request_sent = True
         async with config.transport.exchange(
             "POST", call.method.procedure, headers, body=body
         ) as exchange:
@@ -134,6 +141,7 @@ class ClientWire:
         body = None
         if not method.stream_type.streams_requests:
             body = self._frame(await call.requests.receive())
+        call.request_sent = True
         async with config.transport.exchange(
             "POST", method.procedure, headers, body=body
         ) as exchange:

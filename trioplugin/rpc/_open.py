@@ -20,7 +20,8 @@ from ..transport import (
 )
 from ._app import ConnectApp
 from ._client import Client
-from ._interceptor import Interceptor
+from ._endpoint import check_interceptors
+from ._interceptor import InterceptorLike
 from ._service import Service
 from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
 
@@ -54,7 +55,7 @@ async def open_client(
     *,
     http_version: HTTPVersionChoice = "2",
     ssl_context: ssl.SSLContext | None = None,
-    interceptors: Sequence[Interceptor] = (),
+    interceptors: Sequence[InterceptorLike] = (),
     codec: Codec | str = PROTO,
     send_compression: Compression | None = None,
     accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
@@ -70,7 +71,11 @@ async def open_client(
             reply = await kv.Get(GetRequest(key="a"))
 
     Leaving the block closes its connections.
+
+    Raises:
+        TypeError: an element of ``interceptors`` is not an interceptor.
     """
+    check_interceptors(interceptors)
     async with open_transport(
         base_url, http_version=http_version, ssl_context=ssl_context
     ) as transport:
@@ -87,7 +92,7 @@ async def open_client(
 
 def _app(
     services: Mapping[Service, object] | Iterable[tuple[Service, object]],
-    interceptors: Sequence[Interceptor],
+    interceptors: Sequence[InterceptorLike],
     codecs: Sequence[Codec],
     compressions: Sequence[Compression],
     max_message_size: int,
@@ -105,7 +110,7 @@ def _app(
 async def open_connect_server(
     services: Mapping[Service, object] | Iterable[tuple[Service, object]],
     *,
-    interceptors: Sequence[Interceptor] = (),
+    interceptors: Sequence[InterceptorLike] = (),
     host: str = "127.0.0.1",
     port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
@@ -141,7 +146,7 @@ async def open_connect_server(
 async def serve_connect(
     services: Mapping[Service, object] | Iterable[tuple[Service, object]],
     *,
-    interceptors: Sequence[Interceptor] = (),
+    interceptors: Sequence[InterceptorLike] = (),
     host: str = "127.0.0.1",
     port: int = 0,
     ssl_context: ssl.SSLContext | None = None,

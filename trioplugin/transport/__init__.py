@@ -1,6 +1,6 @@
 """HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN, and client transports."""
 
-from ._errors import StreamClosed
+from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
 from ._h2_client_exchange import H2ClientExchange
 from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
@@ -34,6 +34,7 @@ __all__ = [
     "ServerStatistics",
     "StreamClosed",
     "TLSInfo",
+    "UnprocessedError",
     "open_h2_transport",
     "open_httpx_transport",
     "open_server",

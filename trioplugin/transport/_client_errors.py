@@ -20,6 +20,7 @@ import httpx
 import trio
 
 from ..protocol import Code, ConnectError
+from ._errors import UnprocessedError
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -85,7 +86,7 @@ def connect_failed(address: str, exc: BaseException) -> ConnectError:
         leaf = _leaf_os_error(exc)
         reason = describe_os_error(leaf) if leaf is not None else (str(exc) or type(exc).__name__)
     return _with_cause(
-        ConnectError(Code.UNAVAILABLE, f"cannot connect to {address}: {reason}"), exc
+        UnprocessedError(Code.UNAVAILABLE, f"cannot connect to {address}: {reason}"), exc
     )
 
 
@@ -139,14 +140,14 @@ def tls_failed(address: str, exc: BaseException) -> ConnectError:
             "client certificate, or reject the one presented)"
         )
     return _with_cause(
-        ConnectError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}"), exc
+        UnprocessedError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}"), exc
     )
 
 
 def no_h2(address: str, negotiated: str | None) -> ConnectError:
     """The server at ``address`` did not agree to HTTP/2 in the TLS handshake."""
     got = f"it chose {negotiated!r}" if negotiated else "it chose no protocol"
-    return ConnectError(
+    return UnprocessedError(
         Code.UNAVAILABLE,
         f"the server at {address} does not speak HTTP/2 over TLS (ALPN h2 was offered, {got})",
     )
@@ -182,6 +183,8 @@ def stream_reset(address: str, error_code: int) -> ConnectError:
     known = _RESET_CODES.get(error_code)
     if known is not None:
         code, message = known
+        if error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+            return UnprocessedError(code, f"{message} [{address}]")
         return ConnectError(code, f"{message} [{address}]")
     return ConnectError(
         Code.INTERNAL, f"the server at {address} reset the stream ({_h2_code_name(error_code)})"
@@ -190,7 +193,7 @@ def stream_reset(address: str, error_code: int) -> ConnectError:
 
 def goaway_unprocessed(address: str, error_code: int) -> ConnectError:
     """The server sent GOAWAY before processing this stream: safe to retry elsewhere."""
-    return ConnectError(
+    return UnprocessedError(
         Code.UNAVAILABLE,
         f"the server at {address} is closing the connection "
         f"(GOAWAY {_h2_code_name(error_code)}) and did not process this request; "
@@ -227,12 +230,17 @@ def protocol_error(address: str, exc: BaseException) -> ConnectError:
 
 def transport_closed() -> ConnectError:
     """An exchange was attempted on a transport that has been closed."""
+    return UnprocessedError(Code.UNAVAILABLE, "transport is closed")
+
+
+def transport_closing() -> ConnectError:
+    """The transport was closed while exchanges were in flight (they may have been processed)."""
     return ConnectError(Code.UNAVAILABLE, "transport is closed")
 
 
 def copy_error(error: ConnectError) -> ConnectError:
     """A fresh copy of ``error`` to raise in another task (tracebacks are per raise)."""
-    copy = ConnectError(error.code, error.message, metadata=error.metadata)
+    copy = type(error)(error.code, error.message, metadata=error.metadata)
     copy.__cause__ = error.__cause__
     return copy
 

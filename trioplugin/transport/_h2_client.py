@@ -32,6 +32,7 @@ from ._client_errors import (
     no_h2,
     tls_failed,
     transport_closed,
+    transport_closing,
 )
 from ._h2_client_connection import ClientConnection, ClientH2State
 from ._h2_client_exchange import H2ClientExchange
@@ -424,7 +425,7 @@ class H2Transport:
         self._closed = True
         connections = list(self._connections)
         self._conn = None
-        error = transport_closed()
+        error = transport_closing()
         if self._attempt is not None:
             self._attempt.scope.cancel()
         for conn in connections:
