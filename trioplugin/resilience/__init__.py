@@ -1,0 +1,1 @@
+"""Resilience: retry and circuit breaking, owned by each endpoint's actor."""

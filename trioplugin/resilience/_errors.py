@@ -1,0 +1,72 @@
+"""The error a circuit breaker raises instead of calling."""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, TypeAlias, final
+
+from ..protocol import Code, ConnectError
+
+RejectionReason: TypeAlias = Literal["open", "half_open", "forced"]
+"""Why a breaker refused a call: open, half-open with every probe slot taken, or forced open."""
+
+_REASONS: Final[frozenset[str]] = frozenset({"open", "half_open", "forced"})
+
+
+@final
+class CircuitOpenError(ConnectError):
+    """Raised instead of calling when the circuit is open: code UNAVAILABLE, never sent to a server.
+
+    The message starts with "circuit", so it reads differently from an
+    ``unavailable`` that a server or the network produced, and the default
+    failure and retry rules never count or retry it.
+
+    Attributes:
+        retry_after: Seconds until the breaker will admit a probe: 0 when it
+            is half-open (a slot frees as soon as a probe ends), ``math.inf``
+            when it is forced open.
+        breaker_name: The name of the breaker that refused the call.
+        reason: ``"open"``, ``"half_open"`` or ``"forced"``.
+
+    Raises:
+        ValueError: ``retry_after`` is negative or NaN, or ``reason`` is unknown.
+    """
+
+    retry_after: float
+    breaker_name: str
+    reason: RejectionReason
+
+    def __init__(self, name: str, retry_after: float, *, reason: RejectionReason = "open") -> None:
+        if reason not in _REASONS:
+            raise ValueError(f"reason must be 'open', 'half_open' or 'forced', not {reason!r}")
+        if not retry_after >= 0:
+            raise ValueError(f"retry_after must be seconds >= 0, not {retry_after!r}")
+        super().__init__(Code.UNAVAILABLE, _message(name, retry_after, reason))
+        self.retry_after = retry_after
+        self.breaker_name = name
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The inherited reduction would call __init__ with (code, message).
+        return (_rebuild, (self.breaker_name, self.retry_after, self.reason))
+
+    def __repr__(self) -> str:
+        return (
+            f"CircuitOpenError({self.breaker_name!r}, {self.retry_after!r}, reason={self.reason!r})"
+        )
+
+
+def _rebuild(name: str, retry_after: float, reason: RejectionReason) -> CircuitOpenError:
+    return CircuitOpenError(name, retry_after, reason=reason)
+
+
+def _message(name: str, retry_after: float, reason: RejectionReason) -> str:
+    where = f" for {name!r}" if name else ""
+    if reason == "forced":
+        return f"circuit forced open{where}: calls are refused until it is reset"
+    if reason == "half_open":
+        return f"circuit half-open{where}: a probe is already in flight"
+    if math.isinf(retry_after):
+        return f"circuit open{where}: calls are refused"
+    shown = f"{retry_after:.1f}" if retry_after >= 0.1 else f"{retry_after:.3f}"
+    return f"circuit open{where}: calls are refused for {shown} s more"
