@@ -51,6 +51,8 @@ class Seen:
     attempt: int
     text: str
     requests: int = 1
+    timeout_ms: str | None = None
+    """The ``Connect-Timeout-Ms`` the attempt carried."""
 
 
 class FlakyEcho:
@@ -83,7 +85,10 @@ class FlakyEcho:
         return [seen.at for seen in self.seen]
 
     def _next(self, ctx: HandlerContext, text: str, requests: int = 1) -> Outcome:
-        self.seen.append(Seen(trio.current_time(), ctx.method.name, ctx.attempt, text, requests))
+        timeout = ctx.request_headers.first("connect-timeout-ms")
+        self.seen.append(
+            Seen(trio.current_time(), ctx.method.name, ctx.attempt, text, requests, timeout)
+        )
         self.arrived.set()
         outcome = self._script.popleft() if self._script else Outcome()
         for key, value in outcome.headers.items():

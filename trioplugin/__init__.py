@@ -1,13 +1,37 @@
 """trioplugin: an actor-based resilience runtime on trio for plugin hosts, over Connect RPC.
 
 The layers are importable on their own (``trioplugin.protocol``,
-``trioplugin.transport``, ``trioplugin.rpc``, ``trioplugin.actor``); the
-names most programs need are re-exported here.
+``trioplugin.transport``, ``trioplugin.rpc``, ``trioplugin.resilience``,
+``trioplugin.actor``); the names most programs need are re-exported here.
 """
 
 from ._version import __version__
-from .actor import ActorStatistics, PluginHandle, PluginNursery, open_plugin_nursery
+from .actor import (
+    ActorEvent,
+    ActorState,
+    ActorStatistics,
+    PluginHandle,
+    PluginNursery,
+    StateChanged,
+    open_plugin_nursery,
+)
 from .protocol import Code, ConnectError, Metadata
+from .resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitBreakerInterceptor,
+    CircuitOpenError,
+    CircuitState,
+    CircuitStateChanged,
+    FailureRateWindow,
+    HedgingPolicy,
+    Jitter,
+    RetryBudget,
+    RetryInterceptor,
+    RetryPolicy,
+    RetryScheduled,
+    RetryThrottling,
+)
 from .rpc import (
     Call,
     CallNext,
@@ -15,6 +39,7 @@ from .rpc import (
     ConnectApp,
     HandlerContext,
     Interceptor,
+    InterceptorFunction,
     Service,
     Stub,
     open_client,
@@ -23,19 +48,37 @@ from .rpc import (
 )
 
 __all__ = [
+    "ActorEvent",
+    "ActorState",
     "ActorStatistics",
     "Call",
     "CallNext",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerInterceptor",
+    "CircuitOpenError",
+    "CircuitState",
+    "CircuitStateChanged",
     "Client",
     "Code",
     "ConnectApp",
     "ConnectError",
+    "FailureRateWindow",
     "HandlerContext",
+    "HedgingPolicy",
     "Interceptor",
+    "InterceptorFunction",
+    "Jitter",
     "Metadata",
     "PluginHandle",
     "PluginNursery",
+    "RetryBudget",
+    "RetryInterceptor",
+    "RetryPolicy",
+    "RetryScheduled",
+    "RetryThrottling",
     "Service",
+    "StateChanged",
     "Stub",
     "__version__",
     "open_client",

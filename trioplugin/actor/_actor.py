@@ -12,6 +12,7 @@ from typing import Any, Final
 import trio
 
 from ..protocol import Code, Codec, Compression, ConnectError
+from ..resilience import CircuitBreakerInterceptor, RetryInterceptor
 from ..rpc import (
     BidiStream,
     Client,
@@ -69,6 +70,7 @@ class EndpointActor:
         self._state = ActorState.STARTING
         self._events = EventHub()
         self._closed = trio.Event()
+        self._client: Client | None = None
         self._scope: trio.CancelScope | None = None
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
@@ -88,7 +90,11 @@ class EndpointActor:
         return self._events
 
     def statistics(self) -> ActorStatistics:
-        """A snapshot of the actor's counters."""
+        """A snapshot of the actor's counters, with its breaker's and retries' figures."""
+        bound = self._client.interceptors if self._client is not None else ()
+        breaker = next((i.breaker for i in bound if isinstance(i, CircuitBreakerInterceptor)), None)
+        retries = [i.statistics() for i in bound if isinstance(i, RetryInterceptor)]
+        circuit = breaker.statistics() if breaker is not None else None
         return ActorStatistics(
             plugin=self.config.name,
             state=self._state,
@@ -97,11 +103,13 @@ class EndpointActor:
             completed=self._completed,
             failed=self._failed,
             canceled=self._canceled,
-            retried=0,
-            circuit_state=None,
+            retried=sum(retry.retries for retry in retries),
+            circuit_state=circuit.state if circuit is not None else None,
             inbox_capacity=self.config.inbox_capacity,
             max_in_flight=self.config.max_in_flight,
             events_dropped=self._events.dropped,
+            circuit=circuit,
+            retry=retries[0] if retries else None,
         )
 
     async def submit(self, job: Job) -> Any:
@@ -139,6 +147,7 @@ class EndpointActor:
                     max_message_size=config.max_message_size,
                     endpoint=Endpoint(config.name, config.url, self._events.publish),
                 )
+                self._client = client
                 async with trio.open_nursery() as calls:
                     self._scope = calls.cancel_scope
                     self._set_state(ActorState.RUNNING)

@@ -10,6 +10,8 @@ from typing import Final
 
 import trio
 
+from ..resilience import CircuitStateChanged, RetryScheduled
+
 EVENT_BUFFER: Final = 64
 """Events a subscriber may fall behind by before it misses some (see ``dropped``)."""
 
@@ -33,8 +35,8 @@ class StateChanged:
     new: ActorState
 
 
-ActorEvent = StateChanged
-"""Every kind of event an actor publishes (more kinds come with the resilience layer)."""
+ActorEvent = StateChanged | CircuitStateChanged | RetryScheduled
+"""Every kind of event an actor publishes: its own state, its breaker's, and retries."""
 
 
 class EventHub:

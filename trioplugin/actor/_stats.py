@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..resilience import CircuitBreakerStatistics, CircuitState, RetryStatistics
 from ._events import ActorState
 
 
@@ -26,8 +27,8 @@ class ActorStatistics:
     canceled: int
     """Calls the caller gave up on (cancelled or out of time) before their answer."""
     retried: int
-    """Attempts beyond the first (the retry interceptor reports them)."""
-    circuit_state: str | None
+    """Attempts beyond the first, hedges included (the retry interceptor reports them)."""
+    circuit_state: CircuitState | None
     """The circuit breaker's state, or None when the endpoint has no breaker."""
     inbox_capacity: int
     """How many calls may wait before callers are held back."""
@@ -35,3 +36,7 @@ class ActorStatistics:
     """How many admitted calls may run at once."""
     events_dropped: int
     """Events subscribers missed because they fell behind."""
+    circuit: CircuitBreakerStatistics | None = None
+    """The endpoint's circuit breaker in detail (the first, if it has several)."""
+    retry: RetryStatistics | None = None
+    """The endpoint's retry interceptor in detail: retries, hedges, its budget."""

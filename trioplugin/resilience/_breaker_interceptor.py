@@ -1,0 +1,115 @@
+"""The circuit-breaker interceptor: one breaker per endpoint unless shared on purpose."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, final
+
+import trio
+
+from ..protocol import ConnectError
+from ..rpc import Call, CallNext, Endpoint
+from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
+from ._errors import CircuitOpenError
+from ._events import CircuitStateChanged
+
+
+@final
+class CircuitBreakerInterceptor:
+    """Fails calls fast while an endpoint keeps failing (the reference's interceptor of that name).
+
+    Given a :class:`CircuitBreakerConfig` (or nothing, for the defaults),
+    every endpoint it is bound to gets a breaker of its own, named after the
+    endpoint; given a :class:`CircuitBreaker`, that one breaker is shared by
+    every endpoint it serves — only do that on purpose. While the circuit is
+    open a call raises :class:`CircuitOpenError` (``unavailable``) without
+    touching the server; the retry interceptor never retries it.
+
+    With ``wait_for_half_open``, a caller whose deadline lies after the
+    moment the circuit will admit a probe (or who set none) waits for that
+    moment instead of failing at once; if the probe slot is taken by then,
+    it fails.
+
+    Placed outside the retry interceptor (the reference order) it counts
+    logical calls — a call that failed after all its retries is one failure;
+    inside it, it counts attempts.
+    """
+
+    __slots__ = ("_breaker", "_config", "_endpoint", "_shared", "_wait")
+
+    def __init__(
+        self,
+        breaker: CircuitBreaker | CircuitBreakerConfig | None = None,
+        *,
+        wait_for_half_open: bool = False,
+    ) -> None:
+        if breaker is not None and not isinstance(breaker, CircuitBreaker | CircuitBreakerConfig):
+            raise TypeError(
+                "give a CircuitBreakerConfig (a breaker per endpoint) or a CircuitBreaker "
+                f"(shared), not {type(breaker).__name__}"
+            )
+        self._shared = breaker if isinstance(breaker, CircuitBreaker) else None
+        self._config = (
+            breaker
+            if isinstance(breaker, CircuitBreakerConfig)
+            else self._shared.config
+            if self._shared is not None
+            else CircuitBreakerConfig()
+        )
+        self._wait = wait_for_half_open
+        self._endpoint: Endpoint | None = None
+        self._breaker = self._shared or CircuitBreaker(self._config)
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker this interceptor consults (the endpoint's own, once bound)."""
+        return self._breaker
+
+    @property
+    def state(self) -> CircuitState:
+        """The breaker's state (the reference's ``State()``)."""
+        return self._breaker.state
+
+    def for_endpoint(self, endpoint: Endpoint) -> CircuitBreakerInterceptor:
+        """A copy for ``endpoint``: a breaker of its own, or the shared one."""
+        bound = CircuitBreakerInterceptor(
+            self._shared or self._config, wait_for_half_open=self._wait
+        )
+        if self._shared is None:
+            bound._breaker = CircuitBreaker(self._config, name=endpoint.name)
+        bound._endpoint = endpoint
+
+        def announce(old: CircuitState, new: CircuitState) -> None:
+            endpoint.publish(CircuitStateChanged(endpoint.name, old, new))
+
+        bound._breaker.add_listener(announce)
+        return bound
+
+    async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        """Admit the call (or refuse it at once), run it, and report how it ended."""
+        breaker = self._breaker
+        try:
+            permit = breaker.admit()
+        except CircuitOpenError as refused:
+            if not self._may_wait(refused):
+                raise
+            await trio.sleep(refused.retry_after)
+            permit = breaker.admit()
+        try:
+            await call_next(call)
+        except ConnectError as error:
+            permit.record(error)
+            raise
+        except BaseException:
+            permit.release()  # cancelled or abandoned: not the plugin's doing
+            raise
+        permit.record(None)
+
+    def _may_wait(self, refused: CircuitOpenError) -> bool:
+        if not self._wait or not math.isfinite(refused.retry_after) or refused.retry_after <= 0:
+            return False
+        return trio.current_time() + refused.retry_after < trio.current_effective_deadline()
+
+    def __repr__(self) -> str:
+        where = f" for {self._endpoint.name!r}" if self._endpoint is not None else ""
+        return f"<CircuitBreakerInterceptor{where} {self._breaker.state}>"
