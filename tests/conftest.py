@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Generator
 
 import pytest
+import trio
+
+from tests.echo_service import ECHO
+from tests.flaky_service import FlakyEcho
+from trioplugin.rpc import ConnectApp
+from trioplugin.transport import Server, serve
 
 
 @pytest.hookimpl(wrapper=True)
@@ -24,3 +30,25 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         if leaf is group:
             raise
         raise leaf from group
+
+
+@pytest.fixture
+def flaky() -> FlakyEcho:
+    """An EchoService that fails on command (see tests/flaky_service.py)."""
+    return FlakyEcho()
+
+
+@pytest.fixture
+async def flaky_server(nursery: trio.Nursery, flaky: FlakyEcho) -> Server:
+    """A real server on 127.0.0.1 serving ``flaky``."""
+    server: Server = await nursery.start(serve, ConnectApp({ECHO: flaky}))
+    return server
+
+
+@pytest.fixture
+async def refused_url() -> str:
+    """The URL of a loopback port that was bound and closed: connections to it are refused."""
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

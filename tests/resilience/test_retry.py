@@ -373,11 +373,8 @@ async def test_a_method_with_side_effects_is_not_sent_again_once_it_may_have_arr
 
 
 async def test_a_method_with_side_effects_is_retried_while_it_surely_never_arrived(
-    autojump_clock: trio.testing.MockClock,
+    refused_url: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    with trio.socket.socket() as sock:
-        await sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     attempts: list[int] = []
 
     async def count(call: Call[Any, Any], call_next: CallNext) -> None:
@@ -385,7 +382,7 @@ async def test_a_method_with_side_effects_is_retried_while_it_surely_never_arriv
         await call_next(call)
 
     retry = RetryInterceptor(NO_JITTER)
-    async with open_client(f"http://127.0.0.1:{port}", interceptors=[retry, count]) as client:
+    async with open_client(refused_url, interceptors=[retry, count]) as client:
         with pytest.raises(ConnectError) as caught:
             await put(client)
     assert attempts == [1, 2, 3]

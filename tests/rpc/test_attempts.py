@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import trio
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
@@ -22,18 +21,7 @@ from trioplugin.rpc import (
     open_client,
     open_connect_server,
 )
-from trioplugin.transport import Server, UnprocessedError, serve
-
-
-@pytest.fixture
-def flaky() -> FlakyEcho:
-    return FlakyEcho()
-
-
-@pytest.fixture
-async def flaky_server(nursery: trio.Nursery, flaky: FlakyEcho) -> Server:
-    server: Server = await nursery.start(serve, ConnectApp({ECHO: flaky}))
-    return server
+from trioplugin.transport import Server, UnprocessedError
 
 
 class Twice:
@@ -320,10 +308,7 @@ async def test_a_handler_bug_reaches_server_interceptors_as_internal_and_is_logg
     ]
 
 
-async def test_request_sent_is_false_when_no_connection_could_be_made() -> None:
-    with trio.socket.socket() as sock:
-        await sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # bound, never listening: refused
+async def test_request_sent_is_false_when_no_connection_could_be_made(refused_url: str) -> None:
     notes: list[tuple[bool, type[BaseException]]] = []
 
     async def note(call: Call[Any, Any], call_next: CallNext) -> None:
@@ -334,9 +319,7 @@ async def test_request_sent_is_false_when_no_connection_could_be_made() -> None:
             raise
 
     for version in ("1.1", "2"):
-        async with open_client(
-            f"http://127.0.0.1:{port}", http_version=version, interceptors=[note]
-        ) as client:
+        async with open_client(refused_url, http_version=version, interceptors=[note]) as client:
             with pytest.raises(ConnectError):
                 await client.stub(ECHO).Echo(EchoRequest())
     assert notes == [(False, UnprocessedError), (False, UnprocessedError)]

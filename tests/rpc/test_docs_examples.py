@@ -14,8 +14,8 @@ from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho, fail
 from trioplugin.protocol import Code, ConnectError
-from trioplugin.rpc import ConnectApp, InterceptorFunction, open_client
-from trioplugin.transport import Server, serve
+from trioplugin.rpc import InterceptorFunction, open_client
+from trioplugin.transport import Server
 
 GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "interceptors.md"
 
@@ -28,17 +28,6 @@ def documented(name: str) -> Any:
     namespace: dict[str, Any] = {}
     exec(compile(match.group(1), str(GUIDE), "exec"), namespace)
     return namespace[name]
-
-
-@pytest.fixture
-def flaky() -> FlakyEcho:
-    return FlakyEcho()
-
-
-@pytest.fixture
-async def flaky_server(nursery: trio.Nursery, flaky: FlakyEcho) -> Server:
-    server: Server = await nursery.start(serve, ConnectApp({ECHO: flaky}))
-    return server
 
 
 @pytest.fixture
