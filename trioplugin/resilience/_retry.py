@@ -129,11 +129,13 @@ class RetryInterceptor:
     async def _retry(self, call: Call[Any, Any], call_next: CallNext) -> None:
         policy = self._policy
         call.replay_limit = max(call.replay_limit, policy.max_replay_bytes)
-        schedule = policy.schedule()
+        schedule: BackoffSchedule | None = None  # made at the first failure: most calls never fail
         while True:
             try:
                 await self._attempt(call, call_next)
             except ConnectError as error:
+                if schedule is None:
+                    schedule = policy.schedule()
                 delay, pushed = self._next_wait(call, error, schedule)
                 if delay is None:
                     raise
