@@ -28,6 +28,7 @@ from trioplugin.resilience._breaker import (
     Permit,
     is_failure_by_default,
 )
+from trioplugin.resilience._errors import AttemptTimeoutError
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 EPS = 1e-9
@@ -475,10 +476,17 @@ def test_default_failure_codes() -> None:
 
 @pytest.mark.parametrize("code", FIVE, ids=str)
 def test_each_default_code_is_a_failure(code: Code) -> None:
-    assert is_failure_by_default(ConnectError(code, "x"))
+    assert is_failure_by_default(ConnectError(code, "x", wire=True))
     r = rig(failure_threshold=1)
-    r.breaker.admit().record(ConnectError(code, "x"))
+    r.breaker.admit().record(ConnectError(code, "x", wire=True))
     assert r.breaker.state is OPEN
+
+
+def test_a_deadline_that_passed_here_is_the_callers_not_the_plugins() -> None:
+    assert not is_failure_by_default(ConnectError(Code.DEADLINE_EXCEEDED, "not sent in time"))
+    timed_out = AttemptTimeoutError("/s/M", attempt=2, timeout=1.0)
+    assert is_failure_by_default(timed_out)
+    assert is_failure_by_default(ConnectError(Code.UNAVAILABLE, "local too"))
 
 
 @pytest.mark.parametrize("code", OTHERS, ids=str)

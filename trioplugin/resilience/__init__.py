@@ -21,13 +21,12 @@ from ._breaker import (
     is_failure_by_default,
 )
 from ._breaker_interceptor import CircuitBreakerInterceptor
-from ._errors import CircuitOpenError
+from ._errors import AttemptTimeoutError, CircuitOpenError, timed_out_remotely
 from ._events import CircuitStateChanged, RetryScheduled
 from ._limiters import RetryBudget, RetryLimiter, RetryLimiterStatistics, RetryThrottling
 from ._policy import (
     DEFAULT_MAX_REPLAY_BYTES,
     RETRYABLE_CODES,
-    AttemptTimeoutError,
     HedgingPolicy,
     RetryPolicy,
     is_retryable_by_default,
@@ -69,4 +68,5 @@ __all__ = [
     "is_failure_by_default",
     "is_retryable_by_default",
     "pushback",
+    "timed_out_remotely",
 ]

@@ -13,7 +13,7 @@ from typing import Final, final
 import trio
 
 from ..protocol import Code, ConnectError
-from ._errors import CircuitOpenError, RejectionReason
+from ._errors import CircuitOpenError, RejectionReason, timed_out_remotely
 from ._windows import FailureRateWindow, WindowTracker
 
 __all__ = [
@@ -56,7 +56,10 @@ def is_failure_by_default(error: BaseException) -> bool:
 
     A :class:`ConnectError` counts when its code is in
     :data:`DEFAULT_FAILURE_CODES`, except a :class:`CircuitOpenError` (a
-    breaker's refusal is not a failure of the plugin). Any other
+    breaker's refusal is not a failure of the plugin) and a
+    ``deadline_exceeded`` that is the caller's (see
+    :func:`timed_out_remotely`: only one the server sent, or an attempt's own
+    timeout, is the plugin's). Any other
     ``Exception`` counts. A ``BaseException`` that is not an ``Exception``
     (cancellation, ``KeyboardInterrupt``) never does. An exception group
     counts when one of its exceptions does.
@@ -66,6 +69,8 @@ def is_failure_by_default(error: BaseException) -> bool:
     if isinstance(error, CircuitOpenError):
         return False
     if isinstance(error, ConnectError):
+        if error.code is Code.DEADLINE_EXCEEDED:
+            return timed_out_remotely(error)
         return error.code in DEFAULT_FAILURE_CODES
     if isinstance(error, ExceptionGroup):
         return any(is_failure_by_default(inner) for inner in error.exceptions)

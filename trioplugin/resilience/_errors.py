@@ -1,4 +1,4 @@
-"""The error a circuit breaker raises instead of calling."""
+"""The errors the resilience layer raises itself: an open circuit, an attempt out of time."""
 
 from __future__ import annotations
 
@@ -70,3 +70,33 @@ def _message(name: str, retry_after: float, reason: RejectionReason) -> str:
         return f"circuit open{where}: calls are refused"
     shown = f"{retry_after:.1f}" if retry_after >= 0.1 else f"{retry_after:.3f}"
     return f"circuit open{where}: calls are refused for {shown} s more"
+
+
+@final
+class AttemptTimeoutError(ConnectError):
+    """One attempt ran out of its ``attempt_timeout`` (code ``deadline_exceeded``).
+
+    A failure of that attempt, retried like a ``deadline_exceeded`` the
+    server sent — unlike the caller's own deadline, which ends the call.
+    """
+
+    def __init__(self, procedure: str, attempt: int, timeout: float) -> None:
+        super().__init__(
+            Code.DEADLINE_EXCEEDED,
+            f"attempt {attempt} of {procedure} did not finish within its attempt "
+            f"timeout of {timeout:g} s",
+        )
+        self.attempt = attempt
+        """The number of the attempt that timed out."""
+        self.timeout = timeout
+        """The attempt timeout, in seconds."""
+
+
+def timed_out_remotely(error: ConnectError) -> bool:
+    """Whether a ``deadline_exceeded`` is the plugin's slowness, not the caller's lack of time.
+
+    It is when the server sent it, or when one attempt ran out of its own
+    timeout; a deadline that passed in this process before the call could
+    even be sent is the caller's.
+    """
+    return error.wire or isinstance(error, AttemptTimeoutError)

@@ -10,7 +10,7 @@ from typing import Any, Final, final
 from ..protocol import Code, ConnectError
 from ..rpc import Idempotency, MethodInfo, StreamType
 from ._backoff import BackoffSchedule, Jitter, RandomSource, exponential_backoff
-from ._errors import CircuitOpenError
+from ._errors import CircuitOpenError, timed_out_remotely
 from ._limiters import RetryBudget, RetryThrottling
 
 RETRYABLE_CODES: Final = frozenset(
@@ -22,26 +22,6 @@ DEFAULT_MAX_REPLAY_BYTES: Final = 256 * 1024
 """Streamed requests kept for replay by default (gRPC's per-call retry buffer)."""
 
 _SAFE: Final = frozenset({Idempotency.NO_SIDE_EFFECTS, Idempotency.IDEMPOTENT})
-
-
-@final
-class AttemptTimeoutError(ConnectError):
-    """One attempt ran out of its ``attempt_timeout`` (code ``deadline_exceeded``).
-
-    A failure of that attempt, retried like a ``deadline_exceeded`` the
-    server sent — unlike the caller's own deadline, which ends the call.
-    """
-
-    def __init__(self, procedure: str, attempt: int, timeout: float) -> None:
-        super().__init__(
-            Code.DEADLINE_EXCEEDED,
-            f"attempt {attempt} of {procedure} did not finish within its attempt "
-            f"timeout of {timeout:g} s",
-        )
-        self.attempt = attempt
-        """The number of the attempt that timed out."""
-        self.timeout = timeout
-        """The attempt timeout, in seconds."""
 
 
 def is_retryable_by_default(error: ConnectError) -> bool:
@@ -58,7 +38,7 @@ def is_retryable_by_default(error: ConnectError) -> bool:
     if isinstance(error, CircuitOpenError):
         return False
     if error.code is Code.DEADLINE_EXCEEDED:
-        return error.wire or isinstance(error, AttemptTimeoutError)
+        return timed_out_remotely(error)
     return error.code in RETRYABLE_CODES
 
 

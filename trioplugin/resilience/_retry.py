@@ -10,11 +10,11 @@ import trio
 from ..protocol import ConnectError
 from ..rpc import Call, CallNext, Endpoint
 from ._backoff import BackoffSchedule
-from ._errors import CircuitOpenError
+from ._errors import AttemptTimeoutError, CircuitOpenError
 from ._events import RetryScheduled
 from ._hedging import hedge
 from ._limiters import RetryLimiter, RetryLimiterStatistics
-from ._policy import AttemptTimeoutError, HedgingPolicy, RetryPolicy
+from ._policy import HedgingPolicy, RetryPolicy
 from ._pushback import REFUSED, pushback
 
 
@@ -89,6 +89,11 @@ class RetryInterceptor:
     def hedging(self) -> HedgingPolicy | None:
         """The hedging policy, if idempotent unary calls are hedged."""
         return self._hedging
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint this interceptor is bound to (None for the unbound original)."""
+        return self._endpoint
 
     @property
     def limiter(self) -> RetryLimiter | None:

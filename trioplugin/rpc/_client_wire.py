@@ -95,6 +95,8 @@ class ClientWire:
         return headers
 
     async def __call__(self, call: Call[Any, Any]) -> None:
+        # A caller already cancelled gets its Cancelled, not an error it could count as ours.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             if call.method.is_streaming:
                 await self._stream(call)
