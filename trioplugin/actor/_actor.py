@@ -21,6 +21,8 @@ from ..rpc import (
     InterceptorLike,
     ResponseStream,
     StreamType,
+    bind_interceptors,
+    detach_interceptors,
     open_transport,
 )
 from ._events import ActorState, EventHub, StateChanged
@@ -70,7 +72,8 @@ class EndpointActor:
         self._state = ActorState.STARTING
         self._events = EventHub()
         self._closed = trio.Event()
-        self._client: Client | None = None
+        self._endpoint = Endpoint(config.name, config.url, self._events.publish)
+        self._interceptors = bind_interceptors(config.interceptors, self._endpoint)
         self._scope: trio.CancelScope | None = None
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
@@ -91,7 +94,7 @@ class EndpointActor:
 
     def statistics(self) -> ActorStatistics:
         """A snapshot of the actor's counters, with its breaker's and retries' figures."""
-        bound = self._client.interceptors if self._client is not None else ()
+        bound = self._interceptors
         breaker = next((i.breaker for i in bound if isinstance(i, CircuitBreakerInterceptor)), None)
         retries = [i.statistics() for i in bound if isinstance(i, RetryInterceptor)]
         circuit = breaker.statistics() if breaker is not None else None
@@ -143,11 +146,10 @@ class EndpointActor:
                     transport,
                     codec=config.codec,
                     send_compression=config.send_compression,
-                    interceptors=config.interceptors,
+                    interceptors=self._interceptors,
                     max_message_size=config.max_message_size,
-                    endpoint=Endpoint(config.name, config.url, self._events.publish),
+                    endpoint=self._endpoint,
                 )
-                self._client = client
                 async with trio.open_nursery() as calls:
                     self._scope = calls.cancel_scope
                     self._set_state(ActorState.RUNNING)
@@ -157,6 +159,7 @@ class EndpointActor:
             self._set_state(ActorState.CLOSING)
             self._send.close()
             self._refuse_queued()
+            detach_interceptors(self._interceptors)
             self._set_state(ActorState.CLOSED)
             self._events.close()
             self._closed.set()
@@ -180,6 +183,9 @@ class EndpointActor:
                 self._slot_freed = trio.Event()
                 await self._slot_freed.wait()
             self._admitting = None
+            if job.scope.cancel_called:
+                self._canceled += 1  # the caller left while the call waited for a slot
+                continue
             self._in_flight += 1
             calls.start_soon(self._serve, client, job)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, final
 
 import trio
@@ -12,6 +13,9 @@ from ..rpc import Call, CallNext, Endpoint
 from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from ._errors import CircuitOpenError
 from ._events import CircuitStateChanged
+
+_WAKE_UPS = 3
+"""Sleeps a caller waiting for half-open may take (clock arithmetic can wake it an ulp early)."""
 
 
 @final
@@ -35,7 +39,7 @@ class CircuitBreakerInterceptor:
     inside it, it counts attempts.
     """
 
-    __slots__ = ("_breaker", "_config", "_endpoint", "_shared", "_wait")
+    __slots__ = ("_breaker", "_config", "_detach", "_endpoint", "_shared", "_wait")
 
     def __init__(
         self,
@@ -58,12 +62,18 @@ class CircuitBreakerInterceptor:
         )
         self._wait = wait_for_half_open
         self._endpoint: Endpoint | None = None
+        self._detach: Callable[[], None] | None = None
         self._breaker = self._shared or CircuitBreaker(self._config)
 
     @property
     def breaker(self) -> CircuitBreaker:
         """The breaker this interceptor consults (the endpoint's own, once bound)."""
         return self._breaker
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint this interceptor is bound to (None for the unbound original)."""
+        return self._endpoint
 
     @property
     def state(self) -> CircuitState:
@@ -82,19 +92,27 @@ class CircuitBreakerInterceptor:
         def announce(old: CircuitState, new: CircuitState) -> None:
             endpoint.publish(CircuitStateChanged(endpoint.name, old, new))
 
-        bound._breaker.add_listener(announce)
+        bound._detach = bound._breaker.add_listener(announce)
         return bound
+
+    def detach(self) -> None:
+        """Stop announcing the breaker's transitions to the endpoint (it has closed)."""
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
 
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Admit the call (or refuse it at once), run it, and report how it ended."""
         breaker = self._breaker
-        try:
-            permit = breaker.admit()
-        except CircuitOpenError as refused:
-            if not self._may_wait(refused):
-                raise
-            await trio.sleep(refused.retry_after)
-            permit = breaker.admit()
+        for waited in range(_WAKE_UPS + 1):
+            try:
+                permit = breaker.admit()
+                break
+            except CircuitOpenError as refused:
+                if waited == _WAKE_UPS or not self._may_wait(refused):
+                    raise
+                # Woken a float's rounding before the half-open instant, sleep the rest.
+                await trio.sleep(refused.retry_after)
         try:
             await call_next(call)
         except ConnectError as error:

@@ -8,7 +8,13 @@ from ._app import ConnectApp
 from ._call import ATTEMPT_HEADER, Call, HandlerContext, Side
 from ._caller import Caller, Headers, UnaryResponse
 from ._client import Client
-from ._endpoint import Endpoint, PerEndpoint, bind_interceptors, check_interceptors
+from ._endpoint import (
+    Endpoint,
+    PerEndpoint,
+    bind_interceptors,
+    check_interceptors,
+    detach_interceptors,
+)
 from ._interceptor import CallNext, Interceptor, InterceptorFunction, InterceptorLike, chain
 from ._messages import MessageReceiver, MessageSender
 from ._method import Idempotency, MethodInfo, StreamType
@@ -61,6 +67,7 @@ __all__ = [
     "bind_interceptors",
     "chain",
     "check_interceptors",
+    "detach_interceptors",
     "open_client",
     "open_connect_server",
     "open_transport",

@@ -37,7 +37,11 @@ class PerEndpoint(Protocol):
 
     Given to several ``connect()`` calls (or clients), the same object is
     bound once per endpoint, and each binding keeps its own state; the bound
-    interceptor is what runs the calls.
+    interceptor is what runs the calls. A bound interceptor may have an
+    ``endpoint`` attribute (the endpoint it is bound to: it is then not bound
+    again to that one) and a ``detach()`` method, called once the endpoint
+    has closed (to let go of what it registered elsewhere, e.g. a listener
+    on a shared breaker).
     """
 
     def for_endpoint(self, endpoint: Endpoint) -> InterceptorLike:
@@ -53,7 +57,7 @@ def check_interceptors(interceptors: Sequence[object]) -> tuple[InterceptorLike,
             one (the message says which and why).
     """
     for interceptor in interceptors:
-        if not isinstance(interceptor, PerEndpoint):
+        if isinstance(interceptor, type) or not isinstance(interceptor, PerEndpoint):
             intercept_function(interceptor)
     return tuple(interceptors)  # type: ignore[arg-type]
 
@@ -68,8 +72,18 @@ def bind_interceptors(
     """
     bound: list[InterceptorLike] = []
     for interceptor in check_interceptors(interceptors):
-        if isinstance(interceptor, PerEndpoint):
+        if isinstance(interceptor, PerEndpoint) and (
+            getattr(interceptor, "endpoint", None) is not endpoint
+        ):
             interceptor = interceptor.for_endpoint(endpoint)
             intercept_function(interceptor)
         bound.append(interceptor)
     return tuple(bound)
+
+
+def detach_interceptors(interceptors: Sequence[InterceptorLike]) -> None:
+    """Tell bound interceptors that their endpoint has closed (those with ``detach()``)."""
+    for interceptor in interceptors:
+        detach = getattr(interceptor, "detach", None)
+        if callable(detach):
+            detach()

@@ -20,7 +20,7 @@ from ..transport import (
 )
 from ._app import ConnectApp
 from ._client import Client
-from ._endpoint import check_interceptors
+from ._endpoint import check_interceptors, detach_interceptors
 from ._interceptor import InterceptorLike
 from ._service import Service
 from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
@@ -79,7 +79,7 @@ async def open_client(
     async with open_transport(
         base_url, http_version=http_version, ssl_context=ssl_context
     ) as transport:
-        yield Client(
+        client = Client(
             transport,
             codec=codec,
             send_compression=send_compression,
@@ -88,6 +88,10 @@ async def open_client(
             max_message_size=max_message_size,
             compress_min_bytes=compress_min_bytes,
         )
+        try:
+            yield client
+        finally:
+            detach_interceptors(client.interceptors)
 
 
 def _app(
