@@ -12,7 +12,7 @@ from typing import Any, Final
 import trio
 
 from ..protocol import Code, Codec, Compression, ConnectError
-from ..resilience import CircuitBreakerInterceptor, RetryInterceptor
+from ..resilience import CircuitBreaker, CircuitBreakerInterceptor, RetryInterceptor
 from ..rpc import (
     BidiStream,
     Client,
@@ -74,6 +74,12 @@ class EndpointActor:
         self._closed = trio.Event()
         self._endpoint = Endpoint(config.name, config.url, self._events.publish)
         self._interceptors = bind_interceptors(config.interceptors, self._endpoint)
+        first = self._interceptors[0] if self._interceptors else None
+        self._gate: CircuitBreaker | None = (
+            first.breaker
+            if isinstance(first, CircuitBreakerInterceptor) and not first.wait_for_half_open
+            else None
+        )
         self._scope: trio.CancelScope | None = None
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
@@ -86,6 +92,19 @@ class EndpointActor:
     def state(self) -> ActorState:
         """Where the actor is in its life."""
         return self._state
+
+    @property
+    def gate(self) -> CircuitBreaker | None:
+        """The breaker that may refuse calls before they are queued (see the handle), if any.
+
+        The endpoint's breaker when it is the outermost interceptor and does
+        not make callers wait for half-open; None while the actor is not running.
+        """
+        return self._gate if self._state is ActorState.RUNNING else None
+
+    def count_refusal(self) -> None:
+        """Count a call the gate refused in its caller's task (it failed)."""
+        self._failed += 1
 
     @property
     def events(self) -> EventHub:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, final, overload
 import trio
 
 from .._util import NoPublicConstructor
+from ..resilience import CircuitBreaker, CircuitOpenError, raise_refusal
 from ..rpc import (
     BidiStream,
     Headers,
@@ -130,6 +131,34 @@ class PluginHandle(metaclass=NoPublicConstructor):
             )
         return client_type(self)
 
+    async def _submit(
+        self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
+    ) -> Any:
+        actor = self._actor
+        gate = actor.gate
+        if gate is not None:  # _refuse_if_open, inlined: refusals are the hot path here
+            try:
+                gate.check(half_open=False)
+            except CircuitOpenError as refused:
+                actor.count_refusal()
+                await raise_refusal(refused, gate)
+        return await actor.submit(self._job(method, argument, headers, stream=False))
+
+    async def _refuse_if_open(self, gate: CircuitBreaker) -> None:
+        """Refuse at once, in the caller's task, a call the endpoint's open circuit refuses.
+
+        Only when the breaker is the outermost interceptor (nothing would
+        have run before it); the call then costs no job, no queueing and no
+        task: a few microseconds.
+        """
+        try:
+            # Half-open refusals stay with the actor: a probe its caller just left
+            # frees its slot only when the actor's task has seen the cancel.
+            gate.check(half_open=False)
+        except CircuitOpenError as refused:
+            self._actor.count_refusal()
+            await raise_refusal(refused, gate)
+
     def _job(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None, stream: bool
     ) -> Job:
@@ -149,9 +178,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         """Make a unary call through the actor."""
         expect_stream_type(method, StreamType.UNARY)
         check_message_type(request, method.input_type, f"the request of {method.name}")
-        response: UnaryResponse[Res] = await self._actor.submit(
-            self._job(method, request, headers, stream=False)
-        )
+        response: UnaryResponse[Res] = await self._submit(method, request, headers)
         return response
 
     async def client_stream(
@@ -163,9 +190,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
     ) -> UnaryResponse[Res]:
         """Make a client-streaming call through the actor."""
         expect_stream_type(method, StreamType.CLIENT_STREAM)
-        response: UnaryResponse[Res] = await self._actor.submit(
-            self._job(method, requests, headers, stream=False)
-        )
+        response: UnaryResponse[Res] = await self._submit(method, requests, headers)
         return response
 
     @asynccontextmanager
@@ -175,6 +200,9 @@ class PluginHandle(metaclass=NoPublicConstructor):
         """Make a server-streaming call through the actor; ``async with`` it."""
         expect_stream_type(method, StreamType.SERVER_STREAM)
         check_message_type(request, method.input_type, f"the request of {method.name}")
+        gate = self._actor.gate
+        if gate is not None:
+            await self._refuse_if_open(gate)
         job = self._job(method, request, headers, stream=True)
         stream: ResponseStream[Res] = await self._actor.submit(job)
         async with _release(job):
@@ -186,6 +214,9 @@ class PluginHandle(metaclass=NoPublicConstructor):
     ) -> AsyncIterator[BidiStream[Req, Res]]:
         """Make a bidi-streaming call through the actor; ``async with`` it."""
         expect_stream_type(method, StreamType.BIDI_STREAM)
+        gate = self._actor.gate
+        if gate is not None:
+            await self._refuse_if_open(gate)
         job = self._job(method, None, headers, stream=True)
         stream: BidiStream[Req, Res] = await self._actor.submit(job)
         async with _release(job):

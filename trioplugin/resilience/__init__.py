@@ -20,7 +20,7 @@ from ._breaker import (
     StateListener,
     is_failure_by_default,
 )
-from ._breaker_interceptor import CircuitBreakerInterceptor
+from ._breaker_interceptor import YIELD_EVERY, CircuitBreakerInterceptor, raise_refusal
 from ._errors import AttemptTimeoutError, CircuitOpenError, timed_out_remotely
 from ._events import CircuitStateChanged, RetryScheduled
 from ._limiters import RetryBudget, RetryLimiter, RetryLimiterStatistics, RetryThrottling
@@ -41,6 +41,7 @@ __all__ = [
     "GRPC_RETRY_PUSHBACK_MS",
     "RETRYABLE_CODES",
     "RETRY_AFTER",
+    "YIELD_EVERY",
     "AttemptTimeoutError",
     "BackoffSchedule",
     "CircuitBreaker",
@@ -68,5 +69,6 @@ __all__ = [
     "is_failure_by_default",
     "is_retryable_by_default",
     "pushback",
+    "raise_refusal",
     "timed_out_remotely",
 ]

@@ -283,6 +283,11 @@ class CircuitBreaker:
             self._deliver()
         return self._state
 
+    @property
+    def rejected(self) -> int:
+        """Calls refused so far (as in :meth:`statistics`, without building a snapshot)."""
+        return self._rejected
+
     def admit(self) -> Permit:
         """Let one call through, or refuse it.
 
@@ -295,6 +300,33 @@ class CircuitBreaker:
             return self._admit()
         finally:
             self._deliver()
+
+    def check(self, *, half_open: bool = True) -> None:
+        """Refuse now what :meth:`admit` would refuse, without admitting anything.
+
+        For callers that can fail fast before doing any work for the call
+        (an endpoint's handle, before queueing it); a call that passes still
+        goes through :meth:`admit`. It never changes the state. With
+        ``half_open=False`` only an open circuit refuses (a half-open one
+        whose probe slots are taken may free one before the call is admitted).
+
+        Raises:
+            CircuitOpenError: as :meth:`admit` would.
+        """
+        state = self._state
+        if state is CircuitState.OPEN:
+            if self._forced:
+                self._reject(math.inf, "forced")
+            now = self._clock()
+            reopens_at = self._opened_at + self._config.timeout
+            if now < reopens_at:
+                self._reject(reopens_at - now, "open")
+        elif (
+            half_open
+            and state is CircuitState.HALF_OPEN
+            and self._probes >= self._config.max_probes
+        ):
+            self._reject(0.0, "half_open")
 
     def force_open(self) -> None:
         """Hold the circuit OPEN, refusing every call, until :meth:`reset` (or :meth:`disable`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Final, NoReturn, final
 
 import trio
 
@@ -16,6 +16,32 @@ from ._events import CircuitStateChanged
 
 _WAKE_UPS = 3
 """Sleeps a caller waiting for half-open may take (clock arithmetic can wake it an ulp early)."""
+
+YIELD_EVERY: Final = 64
+"""A refusal lets other tasks run at least once in this many (see :func:`raise_refusal`)."""
+
+_DEADLINE_EVERY: Final = 8
+"""A refusal looks for a deadline that has passed once in this many."""
+
+
+async def raise_refusal(error: CircuitOpenError, breaker: CircuitBreaker) -> NoReturn:
+    """Raise a breaker's refusal, as a checkpoint that costs microseconds.
+
+    A full checkpoint per refusal would cost more than the refusal itself;
+    none at all would let a caller that loops on refused calls ignore its
+    cancellation and starve every other task. So a refusal checks for
+    cancellation every time, for a deadline that has passed (which trio
+    notices only at a full checkpoint) every few times, and lets the
+    scheduler run once every :data:`YIELD_EVERY` refusals.
+    """
+    count = breaker.rejected
+    if count % YIELD_EVERY == 0 or (
+        count % _DEADLINE_EVERY == 0 and trio.current_effective_deadline() <= trio.current_time()
+    ):
+        await trio.lowlevel.checkpoint()
+    else:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    raise error
 
 
 @final
@@ -76,6 +102,11 @@ class CircuitBreakerInterceptor:
         return self._endpoint
 
     @property
+    def wait_for_half_open(self) -> bool:
+        """Whether a caller with time to spare waits for the half-open instant."""
+        return self._wait
+
+    @property
     def state(self) -> CircuitState:
         """The breaker's state (the reference's ``State()``)."""
         return self._breaker.state
@@ -110,7 +141,7 @@ class CircuitBreakerInterceptor:
                 break
             except CircuitOpenError as refused:
                 if waited == _WAKE_UPS or not self._may_wait(refused):
-                    raise
+                    await raise_refusal(refused, breaker)
                 # Woken a float's rounding before the half-open instant, sleep the rest.
                 await trio.sleep(refused.retry_after)
         try:
