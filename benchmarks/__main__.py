@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Final
 
-from . import _actor, _idle, _rpc
+from . import _actor, _idle, _resilience, _rpc
 from ._procs import ChildFailed, Children
 from ._report import header, load_average
 from ._runner import Bench, Settings, progress
@@ -24,13 +24,17 @@ BENCHMARKS: Final[dict[str, Callable[[Bench], str]]] = {
     "rpc": _rpc.run,
     "actor": _actor.run,
     "idle": _idle.run,
+    "resilience": _resilience.run,
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="trioplugin benchmarks: RPC against connectrpc, actor overhead, idle actors.",
+        description=(
+            "trioplugin benchmarks: RPC against connectrpc, actor overhead, idle actors, "
+            "resilience (open-circuit rejections, the chain's cost)."
+        ),
     )
     parser.add_argument(
         "--only",

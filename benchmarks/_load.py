@@ -12,7 +12,10 @@ JSON line (:class:`~benchmarks._common.LoadResult`). Modes:
   handle's stub: the same HTTP/2 transport, behind the endpoint actor.
 
 Both call ``stub.Echo(request)`` on a stub of the same service, so the only
-difference between ``h2`` and ``actor`` is the actor. Calls carry no
+difference between ``h2`` and ``actor`` is the actor. With ``--interceptors
+chain``, ``h2`` and ``actor`` make their calls through
+``[CircuitBreakerInterceptor(), RetryInterceptor()]`` (default config and
+policy), the resilience benchmark's chain; the default, ``none``, has none. Calls carry no
 deadline (the run is bounded by cancelling a scope, which sets none), so no
 ``Connect-Timeout-Ms`` header goes out, as with the connectrpc peer.
 """
@@ -28,26 +31,43 @@ from typing import Any, Final
 import trio
 
 from trioplugin.actor import open_plugin_nursery
-from trioplugin.rpc import open_client
+from trioplugin.resilience import CircuitBreakerInterceptor, RetryInterceptor
+from trioplugin.rpc import InterceptorLike, open_client
 
 from ._common import CALL_TIMEOUT, ECHO_TEXT, LoadResult, Window, pin
 from ._service import ECHO, REQUEST
 
 MODES: Final = ("h1", "h2", "actor")
 
+INTERCEPTORS: Final = ("none", "chain")
+
 Call = Callable[[], Awaitable[Any]]
 
 
+def interceptors(name: str) -> list[InterceptorLike]:
+    """The interceptors called ``name`` (see :data:`INTERCEPTORS`), freshly made."""
+    if name == "none":
+        return []
+    if name == "chain":
+        return [CircuitBreakerInterceptor(), RetryInterceptor()]
+    raise ValueError(f"interceptors must be one of {', '.join(INTERCEPTORS)}, not {name!r}")
+
+
 @asynccontextmanager
-async def open_caller(mode: str, url: str) -> AsyncIterator[Call]:
-    """A zero-argument coroutine function making one Echo call, by ``mode``."""
+async def open_caller(mode: str, url: str, chain: str = "none") -> AsyncIterator[Call]:
+    """A zero-argument coroutine function making one Echo call, by ``mode``.
+
+    ``chain`` names the interceptors the calls go through (see :func:`interceptors`).
+    """
     if mode in ("h1", "h2"):
-        async with open_client(url, http_version="1.1" if mode == "h1" else "2") as client:
+        async with open_client(
+            url, http_version="1.1" if mode == "h1" else "2", interceptors=interceptors(chain)
+        ) as client:
             echo = client.stub(ECHO).Echo
             yield lambda: echo(REQUEST)
     elif mode == "actor":
         async with open_plugin_nursery([ECHO]) as host:
-            handle = await host.connect("echo", url)
+            handle = await host.connect("echo", url, interceptors=interceptors(chain))
             echo = handle.stub(ECHO).Echo
             yield lambda: echo(REQUEST)
     else:
@@ -103,7 +123,7 @@ async def run_load(
 
 
 async def _main(args: argparse.Namespace) -> None:
-    async with open_caller(args.mode, args.url) as call:
+    async with open_caller(args.mode, args.url, args.interceptors) as call:
         result = await run_load(
             call,
             concurrency=args.concurrency,
@@ -119,6 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._load")
     parser.add_argument("url")
     parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument(
+        "--interceptors", choices=INTERCEPTORS, default="none", help="the calls' interceptors"
+    )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)

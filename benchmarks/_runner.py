@@ -46,8 +46,14 @@ class Bench:
             self.servers[name] = server
         return server
 
-    def measure(self, kind: str, server: ServerProcess, concurrency: int) -> LoadResult:
-        """One run: a fresh load-generator process of ``kind`` against ``server``."""
+    def measure(
+        self, kind: str, server: ServerProcess, concurrency: int, interceptors: str = "none"
+    ) -> LoadResult:
+        """One run: a fresh load-generator process of ``kind`` against ``server``.
+
+        ``interceptors`` names the chain the calls go through (``benchmarks._load``'s
+        ``--interceptors``); only our load generator takes one.
+        """
         settings = self.settings
         common = [
             "--concurrency",
@@ -60,6 +66,10 @@ class Bench:
             str(server.pid),
         ]
         cpu = _cpu_args(settings.load_cpu)
+        if interceptors != "none":
+            if kind == PEER:
+                raise ValueError("the connectrpc load generator takes no interceptors")
+            common += ["--interceptors", interceptors]
         if kind == PEER:
             module, args = "_peer", [*cpu, "load", server.url, *common]
         else:

@@ -151,7 +151,8 @@ class EndpointActor:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
         except BaseException:
-            job.scope.cancel()
+            if not job.reply.answered:  # the caller left: so does its call (an error is an answer)
+                job.scope.cancel()
             raise
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
