@@ -505,7 +505,15 @@ async def test_a_retry_budget_allows_a_share_of_calls_plus_a_reserve(
         for _ in range(10):
             with pytest.raises(ConnectError):
                 await echo(client)
-    # 10 calls deposit 5 retries, the reserve adds 1: 6 retries, 4 refused.
-    assert len(flaky.seen) == 16
-    stats = retry.statistics()
-    assert (stats.retries, stats.throttled) == (6, 4)
+        # 10 calls deposit 5 retries, the reserve adds 1: 6 retries, 4 refused.
+        assert len(flaky.seen) == 16
+        stats = retry.statistics()
+        assert (stats.retries, stats.throttled) == (6, 4)
+        with pytest.raises(ConnectError):
+            await echo(client)  # this call's deposit (1/2 a retry) is not enough
+        assert len(flaky.seen) == 17
+        await trio.sleep(11)  # everything in the window expires; the reserve is whole again
+        with pytest.raises(ConnectError):
+            await echo(client)
+        assert len(flaky.seen) == 19
+        assert retry.statistics().retries == 7

@@ -44,16 +44,17 @@ class ConnectError(Exception):
         metadata: Metadata | None = None,
         wire: bool = False,
     ) -> None:
-        if not isinstance(code, Code):
+        if code.__class__ is not Code:
             raise TypeError(f"code must be a trioplugin Code, not {type(code).__name__}")
-        super().__init__(code, message)
+        Exception.__init__(self, code, message)  # errors are made on hot paths: no super()
         self.code = code
         self.message = message
-        self.metadata = metadata if metadata is not None else Metadata()
+        self.metadata = metadata if metadata is not None else Metadata._trusted([])
         self.wire = wire
         self._details: list[any_pb2.Any] = []
-        for detail in details:
-            self.add_detail(detail)
+        if details:
+            for detail in details:
+                self.add_detail(detail)
 
     @property
     def details(self) -> Sequence[any_pb2.Any]:

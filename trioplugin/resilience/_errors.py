@@ -41,10 +41,22 @@ class CircuitOpenError(ConnectError):
             raise ValueError(f"reason must be 'open', 'half_open' or 'forced', not {reason!r}")
         if not retry_after >= 0:
             raise ValueError(f"retry_after must be seconds >= 0, not {retry_after!r}")
-        super().__init__(Code.UNAVAILABLE, _message(name, retry_after, reason))
         self.retry_after = retry_after
         self.breaker_name = name
         self.reason = reason
+        self._text: str | None = None
+        super().__init__(Code.UNAVAILABLE)
+
+    @property
+    def message(self) -> str:
+        """The error's message, written when first read (a refusal is often never read)."""
+        if self._text is None:
+            self._text = _message(self.breaker_name, self.retry_after, self.reason)
+        return self._text
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self._text = text or None
 
     def __reduce__(self) -> tuple[object, ...]:
         # The inherited reduction would call __init__ with (code, message).
