@@ -134,15 +134,10 @@ class PluginHandle(metaclass=NoPublicConstructor):
     async def _submit(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
     ) -> Any:
-        actor = self._actor
-        gate = actor.gate
-        if gate is not None:  # _refuse_if_open, inlined: refusals are the hot path here
-            try:
-                gate.check(half_open=False)
-            except CircuitOpenError as refused:
-                actor.count_refusal()
-                await raise_refusal(refused, gate)
-        return await actor.submit(self._job(method, argument, headers, stream=False))
+        gate = self._actor.gate
+        if gate is not None:
+            await self._refuse_if_open(gate)
+        return await self._actor.submit(self._job(method, argument, headers, stream=False))
 
     async def _refuse_if_open(self, gate: CircuitBreaker) -> None:
         """Refuse at once, in the caller's task, a call the endpoint's open circuit refuses.

@@ -79,13 +79,10 @@ class CircuitBreakerInterceptor:
                 f"(shared), not {type(breaker).__name__}"
             )
         self._shared = breaker if isinstance(breaker, CircuitBreaker) else None
-        self._config = (
-            breaker
-            if isinstance(breaker, CircuitBreakerConfig)
-            else self._shared.config
-            if self._shared is not None
-            else CircuitBreakerConfig()
-        )
+        if isinstance(breaker, CircuitBreaker):
+            self._config = breaker.config
+        else:
+            self._config = breaker if breaker is not None else CircuitBreakerConfig()
         self._wait = wait_for_half_open
         self._endpoint: Endpoint | None = None
         self._detach: Callable[[], None] | None = None

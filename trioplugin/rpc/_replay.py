@@ -30,7 +30,7 @@ class RequestRecorder(Generic[T]):
     raised, is kept too, so every replay ends the same way.
     """
 
-    __slots__ = ("_error", "_kept", "_limit", "_size", "_source", "drawn", "ended", "overflowed")
+    __slots__ = ("_error", "_kept", "_limit", "_size", "_source", "drawn", "overflowed")
 
     def __init__(self, source: MessageReceiver[T], limit: int) -> None:
         self._source = source
@@ -40,8 +40,6 @@ class RequestRecorder(Generic[T]):
         self._error: BaseException | None = None
         self.drawn = 0
         """Messages read from the source so far."""
-        self.ended = False
-        """Whether the source has ended (cleanly or with an error)."""
         self.overflowed = False
         """Whether the messages read outgrew the limit (they are no longer kept)."""
 
@@ -66,12 +64,7 @@ class RequestRecorder(Generic[T]):
             raise self._error
         try:
             message = await self._source.receive()
-        except trio.EndOfChannel as end:
-            self.ended = True
-            self._error = end
-            raise
-        except Exception as exc:
-            self.ended = True
+        except Exception as exc:  # EndOfChannel included: every replay ends the same way
             self._error = exc
             raise
         self.drawn += 1
