@@ -4,7 +4,7 @@ from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
 from ._h2_client_exchange import H2ClientExchange
 from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
-from ._limits import ServerLimits
+from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics
 from ._types import (
@@ -19,6 +19,7 @@ from ._types import (
 
 __all__ = [
     "ClientExchange",
+    "ClientLimits",
     "ClientTransport",
     "H2ClientExchange",
     "H2Transport",

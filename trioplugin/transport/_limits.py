@@ -1,4 +1,4 @@
-"""The limits a server enforces on each connection, so hostile clients cannot take it down."""
+"""The limits each end enforces on its connections: hostile or dead peers cannot hang it."""
 
 from __future__ import annotations
 
@@ -61,3 +61,43 @@ class ServerLimits:
                 raise ValueError(f"{name} must be positive")
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1 (or None for no cap)")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """The waits a client connection bounds on its own, whether or not a call has a deadline.
+
+    A call's deadline (the caller's cancel scope) bounds everything that call
+    waits for; these bound what the connection itself waits for, so that a
+    black-holed or frozen peer is found even when no caller set a deadline.
+    """
+
+    connect_timeout: float = 10.0
+    """Seconds to open a connection: TCP, TLS and (HTTP/2) the server's first SETTINGS.
+
+    A connection attempt that takes longer fails every call waiting for it
+    with ``unavailable``; the next call starts a fresh attempt.
+    """
+
+    keepalive_interval: float | None = 30.0
+    """HTTP/2: seconds without a frame from the server after which the client sends a PING.
+
+    None: never ping. (HTTP/1.1 has no pings; a call there is bounded by its
+    deadline.)
+    """
+
+    keepalive_timeout: float = 20.0
+    """HTTP/2: seconds the server has to acknowledge a keepalive PING.
+
+    Without the ack the connection is retired: its calls fail with
+    ``unavailable`` and the next call opens a new connection.
+    """
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "keepalive_timeout"):
+            value = getattr(self, name)
+            if math.isnan(value) or value <= 0:
+                raise ValueError(f"{name} must be positive")
+        interval = self.keepalive_interval
+        if interval is not None and (math.isnan(interval) or interval <= 0):
+            raise ValueError("keepalive_interval must be positive (or None for no pings)")
