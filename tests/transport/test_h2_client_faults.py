@@ -26,7 +26,7 @@ from hyperframe.frame import GoAwayFrame
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._h2_client import H2Transport, open_h2_transport
-from trioplugin.transport._limits import ServerLimits
+from trioplugin.transport._limits import ClientLimits, ServerLimits
 from trioplugin.transport._server import open_server
 
 
@@ -298,7 +298,7 @@ async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
 
     async with (
         scripted_server(script, handshake=False) as (url, _),
-        open_h2_transport(url, connect_timeout=3) as transport,
+        open_h2_transport(url, limits=ClientLimits(connect_timeout=3)) as transport,
     ):
         start = trio.current_time()
         with pytest.raises(ConnectError) as info:

@@ -90,6 +90,45 @@ def connect_failed(address: str, exc: BaseException) -> ConnectError:
     )
 
 
+def connect_timed_out(address: str, timeout: float, stage: str) -> ConnectError:
+    """No connection to ``address`` within ``timeout`` seconds; ``stage`` is what it waited for."""
+    return UnprocessedError(
+        Code.UNAVAILABLE,
+        f"cannot connect to {address}: timed out after {timeout:g} s ({stage})",
+    )
+
+
+def not_h2(address: str, first_bytes: bytes) -> ConnectError:
+    """The first bytes the server at ``address`` sent cannot start an HTTP/2 SETTINGS frame."""
+    return UnprocessedError(
+        Code.UNAVAILABLE,
+        f"{address} does not speak HTTP/2: its first bytes were {first_bytes!r}",
+    )
+
+
+def frame_too_large(address: str, length: int, limit: int, *, handshake: bool) -> ConnectError:
+    """The server at ``address`` sent a frame header claiming more than SETTINGS_MAX_FRAME_SIZE.
+
+    During the ``handshake`` no request has gone out, so the error says it is
+    safe to send again.
+    """
+    message = (
+        f"{address} sent a frame of {length} bytes, over the limit of {limit} bytes "
+        "(SETTINGS_MAX_FRAME_SIZE); the connection was closed (FRAME_SIZE_ERROR)"
+    )
+    if handshake:
+        return UnprocessedError(Code.UNAVAILABLE, message)
+    return ConnectError(Code.UNAVAILABLE, message)
+
+
+def keepalive_timed_out(address: str, timeout: float) -> ConnectError:
+    """The server at ``address`` did not acknowledge a keepalive PING in time."""
+    return ConnectError(
+        Code.UNAVAILABLE,
+        f"connection to {address} lost: no reply to a keepalive PING within {timeout:g} s",
+    )
+
+
 # OpenSSL reason codes, in words. Several are what a client sees when the
 # *server* rejects it: TLS 1.3 sends the verdict on the client certificate
 # only after the client considers the handshake done.

@@ -8,7 +8,6 @@ it dies or after the server's GOAWAY.
 
 from __future__ import annotations
 
-import math
 import re
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -17,33 +16,27 @@ from dataclasses import dataclass
 from typing import Final, final
 from urllib.parse import urlsplit
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
-import h2.settings
 import trio
 
-from ..protocol import Code, ConnectError
+from .._util import open_transparent_nursery
+from ..protocol import ConnectError
 from ._client_errors import (
     connect_failed,
-    connection_lost,
+    connect_timed_out,
     copy_error,
-    no_h2,
-    tls_failed,
     transport_closed,
     transport_closing,
 )
-from ._h2_client_connection import ClientConnection, ClientH2State
+from ._h2_client_connect import Attempt, Connector
+from ._h2_client_connection import ClientConnection
 from ._h2_client_exchange import H2ClientExchange
-from ._types import Peer, TLSInfo
+from ._h2_client_keepalive import ClientCounters
+from ._limits import ClientLimits
 
 DEFAULT_STREAM_WINDOW: Final = 2 * 1024 * 1024
 """The receive window each stream starts with (SETTINGS_INITIAL_WINDOW_SIZE)."""
 DEFAULT_CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 """The receive window of the whole connection."""
-_DEFAULT_WINDOW: Final = 65_535
-_HANDSHAKE_RECEIVE_SIZE: Final = 65_536
 # Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); "te" may only be "trailers".
 _CONNECTION_HEADERS: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -63,18 +56,6 @@ def _encode_name(name: str) -> bytes:
     if len(_NAMES) < 1024:
         _NAMES[name] = encoded
     return encoded
-
-
-@final
-class _Attempt:
-    """A connection being opened, which every exchange that needs one waits for."""
-
-    __slots__ = ("done", "error", "scope")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.error: ConnectError | None = None
-        self.scope = trio.CancelScope()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +98,12 @@ class H2TransportStatistics:
     """Exchanges in progress."""
     connections_opened: int
     """Connections opened since the transport was created (reconnects included)."""
+    connecting: bool
+    """Whether a connection attempt is under way (some exchange is waiting for it)."""
+    pings_sent: int
+    """Keepalive PINGs sent since the transport was created (see ClientLimits)."""
+    keepalive_timeouts: int
+    """Connections retired because the server did not acknowledge a keepalive PING in time."""
 
 
 @final
@@ -127,6 +114,10 @@ class H2Transport:
     (streams are multiplexed, up to the server's SETTINGS_MAX_CONCURRENT_STREAMS;
     beyond it they wait for a free stream). The response of an exchange can be
     read while its request is still being written, so bidi calls work.
+
+    Exchanges that find no connection share one attempt to open it, bounded
+    by :attr:`ClientLimits.connect_timeout`; it is cancelled once all of
+    them have left, and after it fails the next exchange starts a new one.
     """
 
     full_duplex: Final = True
@@ -138,15 +129,12 @@ class H2Transport:
         origin: _Origin,
         *,
         ssl_context: ssl.SSLContext | None,
-        connect_timeout: float | None,
+        limits: ClientLimits,
         stream_window: int,
         connection_window: int,
         close_timeout: float,
     ) -> None:
         self._nursery = nursery
-        self._tls = origin.scheme == "https"
-        self._host = origin.host
-        self._port = origin.port
         self._authority = origin.authority
         self._address = origin.address
         self._scheme = origin.scheme
@@ -154,16 +142,30 @@ class H2Transport:
         self._scheme_header = (b":scheme", self._scheme.encode("ascii"))
         self._authority_header = (b":authority", self._authority.encode("idna"))
         self._method_headers: dict[str, tuple[bytes, bytes]] = {}
-        self._ssl_context = ssl_context
-        self._connect_timeout = connect_timeout
-        self._stream_window = stream_window
-        self._connection_window = connection_window
+        self._limits = limits
         self._close_timeout = close_timeout
+        self._counters = ClientCounters()
+        self._connector = Connector(
+            origin.host,
+            origin.port,
+            origin.address,
+            ssl_context=ssl_context,
+            limits=limits,
+            stream_window=stream_window,
+            connection_window=connection_window,
+            counters=self._counters,
+            on_retire=self._retire,
+        )
         self._conn: ClientConnection | None = None
         self._connections: set[ClientConnection] = set()
-        self._attempt: _Attempt | None = None
+        self._attempt: Attempt | None = None
         self._connections_opened = 0
         self._closed = False
+
+    @property
+    def limits(self) -> ClientLimits:
+        """The waits the transport bounds on its own: connecting, keepalive PINGs."""
+        return self._limits
 
     @property
     def base_url(self) -> str:
@@ -227,6 +229,9 @@ class H2Transport:
             connections=len(self._connections),
             open_streams=sum(len(conn.streams) for conn in self._connections),
             connections_opened=self._connections_opened,
+            connecting=self._attempt is not None,
+            pings_sent=self._counters.pings_sent,
+            keepalive_timeouts=self._counters.keepalive_timeouts,
         )
 
     # -- connections ------------------------------------------------------------------
@@ -249,24 +254,30 @@ class H2Transport:
                 conn.release_slot()
 
     async def _connect(self) -> None:
+        """Wait for a connection attempt: the one under way, or a new one."""
         attempt = self._attempt
         if attempt is None:
-            attempt = self._attempt = _Attempt()
+            attempt = self._attempt = Attempt(self._limits.connect_timeout)
             self._nursery.start_soon(self._run_attempt, attempt)
-        await attempt.done.wait()
+        attempt.waiters += 1
+        try:
+            await attempt.done.wait()
+        finally:
+            attempt.waiters -= 1
+            if attempt.waiters <= 0 and not attempt.done.is_set():
+                # Everyone waiting left (cancelled): the attempt is theirs, so it ends.
+                attempt.scope.cancel()
+                if self._attempt is attempt:
+                    self._attempt = None
         if attempt.error is not None:
             raise copy_error(attempt.error)
 
-    async def _run_attempt(self, attempt: _Attempt) -> None:
+    async def _run_attempt(self, attempt: Attempt) -> None:
         conn = None
         try:
-            with attempt.scope:  # aclose() cancels it
+            with attempt.scope:  # the connect timeout; aclose() and abandonment cancel it
                 try:
-                    with trio.fail_after(self._connect_timeout or math.inf):
-                        conn = await self._open_connection()
-                except trio.TooSlowError as exc:
-                    attempt.error = connect_failed(self._address, exc)
-                    return
+                    conn = await self._connector.open(attempt)
                 except ConnectError as exc:
                     attempt.error = exc
                     return
@@ -274,7 +285,11 @@ class H2Transport:
                     attempt.error = connect_failed(self._address, exc)
                     return
             if conn is None or self._closed:
-                attempt.error = transport_closed()
+                if self._closed or attempt.waiters <= 0:
+                    attempt.error = transport_closed()
+                else:
+                    timeout = self._limits.connect_timeout
+                    attempt.error = connect_timed_out(self._address, timeout, attempt.stage)
                 if conn is not None:
                     conn.fail(attempt.error)
                     await trio.aclose_forcefully(conn.stream)
@@ -284,7 +299,8 @@ class H2Transport:
             self._connections_opened += 1
             self._nursery.start_soon(self._run_connection, conn)
         finally:
-            self._attempt = None
+            if self._attempt is attempt:
+                self._attempt = None
             attempt.done.set()
 
     async def _run_connection(self, conn: ClientConnection) -> None:
@@ -297,122 +313,6 @@ class H2Transport:
     def _retire(self, conn: ClientConnection) -> None:
         if self._conn is conn:
             self._conn = None
-
-    async def _open_connection(self) -> ClientConnection:
-        address = self._address
-        try:
-            tcp = await trio.open_tcp_stream(self._host, self._port)
-        except OSError as exc:
-            raise connect_failed(address, exc) from exc
-        stream: trio.abc.Stream = tcp
-        tls_info = None
-        try:
-            if self._ssl_context is not None:
-                tls = trio.SSLStream(
-                    tcp, self._ssl_context, server_hostname=self._host, https_compatible=True
-                )
-                try:
-                    await tls.do_handshake()
-                except (trio.BrokenResourceError, ssl.SSLError) as exc:
-                    raise tls_failed(address, exc) from exc
-                alpn = tls.selected_alpn_protocol()
-                if alpn != "h2":
-                    raise no_h2(address, alpn)
-                cipher = tls.cipher()
-                tls_info = TLSInfo(
-                    version=tls.version(),
-                    cipher=cipher[0] if cipher else None,
-                    alpn_protocol=alpn,
-                    peer_certificate=tls.getpeercert() or None,
-                    peer_certificate_der=tls.getpeercert(binary_form=True),
-                )
-                stream = tls
-            peername = tcp.socket.getpeername()
-            peer_address = (str(peername[0]), int(peername[1]))
-            h2conn = self._new_h2_connection()
-            await stream.send_all(h2conn.data_to_send())
-            await self._await_settings(stream, h2conn)
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return ClientConnection(
-            stream,
-            h2conn,
-            address=address,
-            peer=Peer(peer_address, "2", tls=tls_info),
-            stream_window=self._stream_window,
-            connection_window=self._connection_window,
-            on_retire=self._retire,
-        )
-
-    def _new_h2_connection(self) -> ClientH2State:
-        # Header validation is done here and in the exchange, at a fraction of
-        # h2's cost (see _request_headers and _h2_client_exchange._parse_head).
-        config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
-        )
-        conn = ClientH2State(config)
-        codes = h2.settings.SettingCodes
-        conn.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                codes.ENABLE_PUSH: 0,
-                codes.INITIAL_WINDOW_SIZE: self._stream_window,
-                codes.MAX_CONCURRENT_STREAMS: 100,
-                codes.MAX_HEADER_LIST_SIZE: 65_536,
-            },
-        )
-        conn.initiate_connection()
-        if self._connection_window > _DEFAULT_WINDOW:
-            conn.increment_flow_control_window(self._connection_window - _DEFAULT_WINDOW)
-        return conn
-
-    async def _await_settings(
-        self, stream: trio.abc.Stream, h2conn: h2.connection.H2Connection
-    ) -> None:
-        """Read until the server's SETTINGS: proof that it speaks HTTP/2, and its limits."""
-        address = self._address
-        first_bytes = b""
-        while True:
-            try:
-                data = await stream.receive_some(_HANDSHAKE_RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                if self._tls:
-                    raise tls_failed(address, exc) from exc
-                raise connection_lost(address, exc) from exc
-            if not data:
-                if self._tls and not first_bytes:
-                    raise tls_failed(address, EOFError("closed"))
-                if first_bytes:
-                    reason = f"it does not speak HTTP/2: its first bytes were {first_bytes!r}"
-                else:
-                    reason = "it may not speak HTTP/2 with prior knowledge, or refused the client"
-                raise ConnectError(
-                    Code.UNAVAILABLE,
-                    f"{address} closed the connection before its HTTP/2 SETTINGS ({reason})",
-                )
-            if len(first_bytes) < 24:
-                first_bytes += data[: 24 - len(first_bytes)]
-            try:
-                events = h2conn.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                raise ConnectError(
-                    Code.UNAVAILABLE,
-                    f"{address} does not speak HTTP/2: its first bytes were {first_bytes!r}",
-                ) from exc
-            for event in events:
-                if isinstance(event, h2.events.ConnectionTerminated):
-                    raise ConnectError(
-                        Code.UNAVAILABLE,
-                        f"{address} refused the HTTP/2 connection (GOAWAY {event.error_code!s})",
-                    )
-                if isinstance(event, h2.events.RemoteSettingsChanged):
-                    return
 
     async def aclose(self) -> None:
         """Close every connection (a GOAWAY, then the socket); later exchanges fail.
@@ -442,7 +342,7 @@ async def open_h2_transport(
     base_url: str,
     *,
     ssl_context: ssl.SSLContext | None = None,
-    connect_timeout: float | None = 30.0,
+    limits: ClientLimits | None = None,
     stream_window: int = DEFAULT_STREAM_WINDOW,
     connection_window: int = DEFAULT_CONNECTION_WINDOW,
     close_timeout: float = 1.0,
@@ -456,11 +356,18 @@ async def open_h2_transport(
     A server that does not agree to HTTP/2 is refused with ``unavailable``.
     A path in ``base_url`` prefixes every exchange's path.
 
-    The first exchange opens the connection (within ``connect_timeout``
-    seconds, TLS and HTTP/2 handshakes included). ``stream_window`` and
-    ``connection_window`` are the receive flow-control windows: how much the
-    server may send ahead of what the reader has consumed. On exit,
-    connections get ``close_timeout`` seconds to send their GOAWAY.
+    The first exchange opens the connection. ``limits`` (a
+    :class:`~trioplugin.transport.ClientLimits`, its defaults if None) bounds
+    what the transport waits for on its own, whether or not a call has a
+    deadline: opening a connection (TCP, TLS and the server's first SETTINGS)
+    and the keepalive PINGs that find a frozen or black-holed server.
+    ``stream_window`` and ``connection_window`` are the receive flow-control
+    windows: how much the server may send ahead of what the reader has
+    consumed. On exit, connections get ``close_timeout`` seconds to send
+    their GOAWAY.
+
+    An exception raised in the block comes out of it as raised, not wrapped in
+    an ExceptionGroup.
     """
     origin = _Origin.parse(base_url)
     if not 1 <= stream_window <= 2**31 - 1 or not 1 <= connection_window <= 2**31 - 1:
@@ -471,12 +378,12 @@ async def open_h2_transport(
         ssl_context.set_alpn_protocols(["h2"])
     else:
         ssl_context = None
-    async with trio.open_nursery() as nursery:
+    async with open_transparent_nursery() as nursery:
         transport = H2Transport(
             nursery,
             origin,
             ssl_context=ssl_context,
-            connect_timeout=connect_timeout,
+            limits=ClientLimits() if limits is None else limits,
             stream_window=stream_window,
             connection_window=connection_window,
             close_timeout=close_timeout,

@@ -20,19 +20,24 @@ from typing import TYPE_CHECKING, Final, final
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import trio
 
 from ..protocol import Code, ConnectError
-from ._client_errors import connection_lost, goaway_unprocessed, protocol_error
+from ._client_errors import connection_lost, frame_too_large, goaway_unprocessed, protocol_error
+from ._h2_client_frames import FrameGuard
 from ._h2_client_hpack import StatelessHpackEncoder
+from ._h2_client_keepalive import Keepalive
 from ._types import Peer
 
 if TYPE_CHECKING:
     from ._h2_client_exchange import H2ClientExchange
 
 _RECEIVE_SIZE: Final = 256 * 1024
+GOAWAY_GRACE: Final = 1.0
+"""Seconds a connection ended by the server's error gets to send its GOAWAY (best effort)."""
 
 # Stop opening streams on a connection this close to the end of the stream-id
 # space; the next exchange opens a fresh connection.
@@ -110,9 +115,15 @@ class ClientConnection:
         stream_window: int,
         connection_window: int,
         on_retire: Callable[[ClientConnection], None],
+        guard: FrameGuard,
+        keepalive: Keepalive | None = None,
     ) -> None:
         self.stream = stream
         self.h2 = conn
+        self.guard = guard
+        """Follows the received frames (from the handshake on); has the keepalive's idle clock."""
+        self._keepalive = keepalive
+        self._goaway = b""
         self.address = address
         self.peer = peer
         self.streams: dict[int, H2ClientExchange] = {}
@@ -260,6 +271,7 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         h2conn = self.h2
+        check_frames = self.guard.check
         while True:
             try:
                 data = await self.stream.receive_some(_RECEIVE_SIZE)
@@ -269,12 +281,18 @@ class ClientConnection:
             if not data:
                 self.fail(connection_lost(self.address))
                 return
+            oversized = check_frames(data)
+            if oversized:
+                error = frame_too_large(self.address, oversized, self.guard.limit, handshake=False)
+                self.abort(error, h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
+                return
             # h2 drops its queued output when a GOAWAY arrives; keep it.
             early = h2conn.data_to_send()
             try:
                 events = h2conn.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
-                self.fail(protocol_error(self.address, exc))
+                self._carry += early
+                self.abort(protocol_error(self.address, exc))  # h2 may have queued a GOAWAY
                 return
             late = h2conn.data_to_send()
             if early or late:
@@ -320,6 +338,8 @@ class ClientConnection:
                 self._wake_slot_waiters()
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self._on_goaway(int(event.error_code or 0), event.last_stream_id or 0)
+            elif isinstance(event, h2.events.PingAckReceived) and self._keepalive is not None:
+                self._keepalive.on_ack(event.ping_data or b"")
             # Everything else (settings acks, pings, priority, 1xx) needs no action.
 
     def _wake_window_waiters(self) -> None:
@@ -341,6 +361,17 @@ class ClientConnection:
             queued = True
         if queued:
             self.wake_writer()
+
+    def send_ping(self, payload: bytes) -> bool:
+        """Queue a PING with ``payload`` and wake the writer; false if the connection is ending."""
+        if self.dead or self._closing:
+            return False
+        try:
+            self.h2.ping(payload)
+        except h2.exceptions.ProtocolError:
+            return False
+        self.wake_writer()
+        return True
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -399,14 +430,42 @@ class ClientConnection:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
+    def abort(self, error: ConnectError, goaway_code: int | None = None) -> None:
+        """The server broke the protocol: fail everything at once, GOAWAY best effort.
+
+        With ``goaway_code`` a GOAWAY with that code is queued (otherwise only
+        what h2 queued itself goes out). It is sent after the streams have
+        failed, in the closing connection's own time, and only if the writer
+        was between writes: half a frame on the wire would garble it.
+        """
+        clean = self._writer_idle and not self.dead
+        self.fail(error)
+        if not clean:
+            return
+        if goaway_code is not None:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.h2.close_connection(error_code=goaway_code)
+        self._goaway = self._take_output()
+
+    async def _send_goaway(self) -> None:
+        goaway, self._goaway = self._goaway, b""
+        if goaway:
+            with (
+                trio.move_on_after(GOAWAY_GRACE),
+                contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),
+            ):
+                await self.stream.send_all(goaway)
+
     async def run(self) -> None:
-        """Run the reader and the writer until the connection ends; then close the socket."""
+        """Run the reader, the writer and the keepalive until the connection ends; then close."""
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
                 if self.dead:
                     nursery.cancel_scope.cancel()
                 nursery.start_soon(self._writer)
+                if self._keepalive is not None:
+                    nursery.start_soon(self._keepalive.run, self)
                 await self._reader()
                 nursery.cancel_scope.cancel()
         except Exception as exc:  # a bug here must not take the host down
@@ -415,5 +474,8 @@ class ClientConnection:
             self.fail(error)
         finally:
             self.fail(connection_lost(self.address, "the client closed the connection"))
-            await trio.aclose_forcefully(self.stream)
-            self.done.set()
+            try:
+                await self._send_goaway()
+            finally:
+                await trio.aclose_forcefully(self.stream)
+                self.done.set()

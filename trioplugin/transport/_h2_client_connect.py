@@ -1,0 +1,249 @@
+"""Opening one client HTTP/2 connection: TCP, TLS with ALPN ``h2``, the server's first SETTINGS.
+
+An :class:`Attempt` is one try at it, shared by every exchange that needs a
+connection while it runs and bounded by the connect timeout; the transport
+cancels it once nobody waits for it any more. :class:`Connector` does the
+work, and refuses a server that does not speak HTTP/2 from its first bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import Final, final
+
+import h2.config
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import trio
+
+from ..protocol import Code, ConnectError
+from ._client_errors import (
+    connect_failed,
+    connection_lost,
+    frame_too_large,
+    no_h2,
+    not_h2,
+    tls_failed,
+)
+from ._errors import UnprocessedError
+from ._h2_client_connection import GOAWAY_GRACE, ClientConnection, ClientH2State
+from ._h2_client_frames import FRAME_HEADER_SIZE, FrameGuard, cannot_start_settings
+from ._h2_client_keepalive import ClientCounters, Keepalive
+from ._limits import ClientLimits
+from ._types import Peer, TLSInfo
+
+_DEFAULT_WINDOW: Final = 65_535
+_HANDSHAKE_RECEIVE_SIZE: Final = 65_536
+
+
+@final
+class Attempt:
+    """A connection being opened, which every exchange that needs one waits for."""
+
+    __slots__ = ("done", "error", "scope", "stage", "waiters")
+
+    def __init__(self, timeout: float) -> None:
+        self.done = trio.Event()
+        self.error: ConnectError | None = None
+        self.scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+        """Bounds the attempt by the connect timeout; cancelled when nobody waits any more."""
+        self.waiters = 0
+        """Exchanges waiting for it."""
+        self.stage = "TCP connect"
+        """What the attempt is waiting for, as a timeout's message says."""
+
+
+@final
+class Connector:
+    """Opens connections to one server, as :class:`Attempt` after attempt asks."""
+
+    __slots__ = (
+        "_address",
+        "_connection_window",
+        "_counters",
+        "_host",
+        "_limits",
+        "_on_retire",
+        "_port",
+        "_ssl_context",
+        "_stream_window",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        address: str,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        limits: ClientLimits,
+        stream_window: int,
+        connection_window: int,
+        counters: ClientCounters,
+        on_retire: Callable[[ClientConnection], None],
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._address = address
+        self._ssl_context = ssl_context
+        self._limits = limits
+        self._stream_window = stream_window
+        self._connection_window = connection_window
+        self._counters = counters
+        self._on_retire = on_retire
+
+    async def open(self, attempt: Attempt) -> ClientConnection:
+        """A connection that has the server's SETTINGS; ``attempt.stage`` says how far it got.
+
+        Raises:
+            ConnectError: ``unavailable``, saying why (always an UnprocessedError).
+        """
+        address = self._address
+        try:
+            tcp = await trio.open_tcp_stream(self._host, self._port)
+        except OSError as exc:
+            raise connect_failed(address, exc) from exc
+        stream: trio.abc.Stream = tcp
+        tls_info = None
+        try:
+            if self._ssl_context is not None:
+                attempt.stage = "TLS handshake"
+                tls = trio.SSLStream(
+                    tcp, self._ssl_context, server_hostname=self._host, https_compatible=True
+                )
+                try:
+                    await tls.do_handshake()
+                except (trio.BrokenResourceError, ssl.SSLError) as exc:
+                    raise tls_failed(address, exc) from exc
+                alpn = tls.selected_alpn_protocol()
+                if alpn != "h2":
+                    raise no_h2(address, alpn)
+                cipher = tls.cipher()
+                tls_info = TLSInfo(
+                    version=tls.version(),
+                    cipher=cipher[0] if cipher else None,
+                    alpn_protocol=alpn,
+                    peer_certificate=tls.getpeercert() or None,
+                    peer_certificate_der=tls.getpeercert(binary_form=True),
+                )
+                stream = tls
+            attempt.stage = "waiting for the server's HTTP/2 SETTINGS"
+            peername = tcp.socket.getpeername()
+            peer_address = (str(peername[0]), int(peername[1]))
+            h2conn = self._new_h2_connection()
+            guard = FrameGuard(h2conn.local_settings.max_frame_size, trio.current_time)
+            await stream.send_all(h2conn.data_to_send())
+            await self._await_settings(stream, h2conn, guard)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        limits = self._limits
+        interval = limits.keepalive_interval
+        keepalive = (
+            None
+            if interval is None
+            else Keepalive(interval, limits.keepalive_timeout, self._counters)
+        )
+        return ClientConnection(
+            stream,
+            h2conn,
+            address=address,
+            peer=Peer(peer_address, "2", tls=tls_info),
+            stream_window=self._stream_window,
+            connection_window=self._connection_window,
+            on_retire=self._on_retire,
+            guard=guard,
+            keepalive=keepalive,
+        )
+
+    def _new_h2_connection(self) -> ClientH2State:
+        # Header validation is done by the transport and the exchange, at a
+        # fraction of h2's cost (see H2Transport._request_headers and
+        # _h2_client_exchange._parse_fields).
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
+        )
+        conn = ClientH2State(config)
+        codes = h2.settings.SettingCodes
+        conn.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                codes.ENABLE_PUSH: 0,
+                codes.INITIAL_WINDOW_SIZE: self._stream_window,
+                codes.MAX_CONCURRENT_STREAMS: 100,
+                codes.MAX_HEADER_LIST_SIZE: 65_536,
+            },
+        )
+        conn.initiate_connection()
+        if self._connection_window > _DEFAULT_WINDOW:
+            conn.increment_flow_control_window(self._connection_window - _DEFAULT_WINDOW)
+        return conn
+
+    async def _await_settings(
+        self, stream: trio.abc.Stream, h2conn: ClientH2State, guard: FrameGuard
+    ) -> None:
+        """Read until the server's SETTINGS: proof that it speaks HTTP/2, and its limits."""
+        address = self._address
+        tls = self._ssl_context is not None
+        first_bytes = b""
+        while True:
+            try:
+                data = await stream.receive_some(_HANDSHAKE_RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                if tls:
+                    raise tls_failed(address, exc) from exc
+                raise connection_lost(address, exc) from exc
+            if not data:
+                if tls and not first_bytes:
+                    raise tls_failed(address, EOFError("closed"))
+                if first_bytes:
+                    reason = f"it does not speak HTTP/2: its first bytes were {first_bytes!r}"
+                else:
+                    reason = "it may not speak HTTP/2 with prior knowledge, or refused the client"
+                raise UnprocessedError(
+                    Code.UNAVAILABLE,
+                    f"{address} closed the connection before its HTTP/2 SETTINGS ({reason})",
+                )
+            if len(first_bytes) < 24:
+                seen = len(first_bytes)
+                first_bytes += data[: 24 - seen]
+                if seen < FRAME_HEADER_SIZE and cannot_start_settings(
+                    first_bytes[:FRAME_HEADER_SIZE], guard.limit
+                ):
+                    raise not_h2(address, first_bytes)
+            oversized = guard.check(data)
+            if oversized:
+                await _send_goaway(stream, h2conn, h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
+                raise frame_too_large(address, oversized, guard.limit, handshake=True)
+            try:
+                events = h2conn.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                raise not_h2(address, first_bytes) from exc
+            for event in events:
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    raise UnprocessedError(
+                        Code.UNAVAILABLE,
+                        f"{address} refused the HTTP/2 connection (GOAWAY {event.error_code!s})",
+                    )
+                if isinstance(event, h2.events.RemoteSettingsChanged):
+                    return
+
+
+async def _send_goaway(stream: trio.abc.Stream, h2conn: ClientH2State, error_code: int) -> None:
+    """Tell the server why we hang up, if it takes the bytes at once; never raises."""
+    with contextlib.suppress(h2.exceptions.ProtocolError):
+        h2conn.close_connection(error_code=error_code)
+    with (
+        trio.move_on_after(GOAWAY_GRACE),
+        contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),
+    ):
+        await stream.send_all(h2conn.data_to_send())
