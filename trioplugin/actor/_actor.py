@@ -25,6 +25,7 @@ from ..rpc import (
     detach_interceptors,
     open_transport,
 )
+from ..transport import ClientLimits
 from ._events import ActorState, EventHub, StateChanged
 from ._jobs import Job
 from ._stats import ActorStatistics
@@ -52,6 +53,8 @@ class EndpointConfig:
     max_message_size: int
     inbox_capacity: int
     max_in_flight: int
+    limits: ClientLimits | None = None
+    """What the endpoint's connection bounds on its own (None: the defaults)."""
 
 
 class EndpointActor:
@@ -160,7 +163,10 @@ class EndpointActor:
         config = self.config
         try:
             async with open_transport(
-                config.url, http_version=config.http_version, ssl_context=config.ssl_context
+                config.url,
+                http_version=config.http_version,
+                ssl_context=config.ssl_context,
+                limits=config.limits,
             ) as transport:
                 client = Client(
                     transport,

@@ -19,6 +19,7 @@ from ..rpc import (
     Service,
     check_interceptors,
 )
+from ..transport import ClientLimits
 from ._actor import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, EndpointActor, EndpointConfig
 from ._handle import PluginHandle
 
@@ -69,6 +70,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         interceptors: Sequence[InterceptorLike] = (),
         tls: ssl.SSLContext | None = None,
         http_version: HTTPVersionChoice = "2",
+        limits: ClientLimits | None = None,
         codec: Codec | str = PROTO,
         send_compression: Compression | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -86,7 +88,11 @@ class PluginNursery(metaclass=NoPublicConstructor):
         (a circuit breaker, a retry budget) gets a fresh state for this
         endpoint, whichever other endpoints it is given to. ``tls`` is the
         client ``SSLContext`` (with a client certificate for mTLS). The
-        connection is made on the first call.
+        connection is made on the first call; ``limits`` bound what it waits
+        for when a call has no deadline (default
+        :class:`~trioplugin.transport.ClientLimits`: the connect timeout, and
+        on HTTP/2 keepalive PINGs that find a frozen plugin; HTTP/1.1 has no
+        pings, so calls over ``"1.1"`` need a deadline to be bounded).
 
         Raises:
             TypeError: an element of ``interceptors`` is not an interceptor.
@@ -110,6 +116,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 max_message_size=max_message_size,
                 inbox_capacity=inbox_capacity,
                 max_in_flight=max_in_flight,
+                limits=limits,
             )
         )
         resolved = _named(services) if services is not None else self._default_services

@@ -11,6 +11,7 @@ import trio
 
 from ..protocol import DEFAULT_CODECS, DEFAULT_COMPRESSIONS, PROTO, Codec, Compression
 from ..transport import (
+    ClientLimits,
     ClientTransport,
     Server,
     ServerLimits,
@@ -33,19 +34,29 @@ def open_transport(
     *,
     http_version: HTTPVersionChoice = "2",
     ssl_context: ssl.SSLContext | None = None,
+    limits: ClientLimits | None = None,
 ) -> AbstractAsyncContextManager[ClientTransport]:
     """The client transport for ``base_url``: our own HTTP/2 connection, or httpx for 1.1.
 
     ``"2"`` speaks h2c (prior knowledge) to ``http://`` URLs and h2 over TLS
     to ``https://`` ones, full duplex; ``"1.1"`` goes through httpx.
+
+    ``limits`` bound what the connection waits for when no call's deadline
+    does (default :class:`~trioplugin.transport.ClientLimits`): the connect
+    timeout on both versions, keepalive PINGs on ``"2"`` only. HTTP/1.1 has
+    no pings, so there a server that takes a request and then stalls holds
+    the call until its deadline: give calls over ``"1.1"`` a deadline.
+
+    Raises:
+        ValueError: ``http_version`` is neither ``"1.1"`` nor ``"2"``.
     """
     if http_version == "2":
-        return open_h2_transport(base_url, ssl_context=ssl_context)
+        return open_h2_transport(base_url, ssl_context=ssl_context, limits=limits)
     if http_version == "1.1":
         # Imported here so that processes which only serve never import httpx.
         from ..transport._httpx_client import open_httpx_transport
 
-        return open_httpx_transport(base_url, ssl_context=ssl_context)
+        return open_httpx_transport(base_url, ssl_context=ssl_context, limits=limits)
     raise ValueError(f"http_version must be '1.1' or '2', not {http_version!r}")
 
 
@@ -55,6 +66,7 @@ async def open_client(
     *,
     http_version: HTTPVersionChoice = "2",
     ssl_context: ssl.SSLContext | None = None,
+    limits: ClientLimits | None = None,
     interceptors: Sequence[InterceptorLike] = (),
     codec: Codec | str = PROTO,
     send_compression: Compression | None = None,
@@ -70,14 +82,16 @@ async def open_client(
             kv = client.stub(KVService)
             reply = await kv.Get(GetRequest(key="a"))
 
-    Leaving the block closes its connections.
+    ``limits`` bound the connection's own waits, for calls without a
+    deadline (see :func:`open_transport`). Leaving the block closes its
+    connections; an exception from the block passes through as it was raised.
 
     Raises:
         TypeError: an element of ``interceptors`` is not an interceptor.
     """
     check_interceptors(interceptors)
     async with open_transport(
-        base_url, http_version=http_version, ssl_context=ssl_context
+        base_url, http_version=http_version, ssl_context=ssl_context, limits=limits
     ) as transport:
         client = Client(
             transport,

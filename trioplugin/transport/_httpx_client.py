@@ -19,7 +19,8 @@ import httpx
 import trio
 
 from ..protocol import Code, ConnectError, Metadata
-from ._client_errors import copy_error, from_httpx, transport_closed
+from ._client_errors import connect_timed_out, copy_error, from_httpx, transport_closed
+from ._limits import ClientLimits
 from ._types import HTTPVersion, Peer, TLSInfo
 
 _BODY_CHANNEL_SIZE: Final = 0
@@ -41,6 +42,15 @@ class HttpxTransport:
         self._base_url = base_url.rstrip("/")
         self._address = httpx.URL(base_url).netloc.decode("ascii", "replace")
         self._closed = False
+
+    def _error(self, exc: httpx.HTTPError) -> ConnectError:
+        """``exc`` as a ConnectError; a connect timeout names the address and the timeout."""
+        timeout = self._client.timeout.connect
+        if isinstance(exc, httpx.ConnectTimeout) and timeout is not None:
+            error = connect_timed_out(self._address, timeout, "the TCP connect or TLS handshake")
+            error.__cause__ = exc
+            return error
+        return from_httpx(self._address, exc)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -148,7 +158,7 @@ class HttpxClientExchange:
             try:
                 self._response = await transport._client.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise from_httpx(transport._address, exc) from exc
+                raise transport._error(exc) from exc
             self._head_ready.set()
             return self
         send, receive = trio.open_memory_channel[bytes](_BODY_CHANNEL_SIZE)
@@ -169,7 +179,7 @@ class HttpxClientExchange:
         try:
             self._response = await transport._client.send(self._build(body()), stream=True)
         except httpx.HTTPError as exc:
-            self._error = from_httpx(transport._address, exc)
+            self._error = transport._error(exc)
         except Exception as exc:  # answered like any failure, not left to crash the caller
             self._error = ConnectError(Code.INTERNAL, f"the request failed: {exc!r}")
             self._error.__cause__ = exc
@@ -274,7 +284,7 @@ class HttpxClientExchange:
                 if chunk:
                     return chunk
         except httpx.HTTPError as exc:
-            self._error = from_httpx(self._transport._address, exc)
+            self._error = self._transport._error(exc)
             raise copy_error(self._error) from exc
         except httpx.StreamError as exc:
             raise ConnectError(Code.INTERNAL, f"the response body cannot be read: {exc}") from exc
@@ -294,28 +304,52 @@ async def open_httpx_transport(
     http1: bool = True,
     http2: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    limits: ClientLimits | None = None,
 ) -> AsyncIterator[HttpxTransport]:
     """Open a client transport over httpx to ``base_url``; close it on exit.
 
     Without ``client``, an ``httpx.AsyncClient`` is made (and closed on exit)
     with the given HTTP versions (``http2=True, http1=False`` is h2c with
     prior knowledge on ``http://``), TLS on ``ssl_context`` (or httpx's
-    default verification), no timeouts (deadlines come from trio's cancel
-    scopes) and no redirects. A caller's ``client`` is used as it is and left
-    open.
+    default verification), no redirects, and one timeout: ``limits``'s
+    ``connect_timeout`` (default :class:`ClientLimits`), which httpcore
+    applies to the TCP connect and, for ``https://``, again to the TLS
+    handshake (so an attempt takes at most twice it). A connection that is
+    not made in time fails the exchange with ``unavailable`` (an
+    :class:`~trioplugin.transport.UnprocessedError`: nothing was sent).
+    Everything after the connect has no timeout of its own: deadlines come
+    from trio's cancel scopes. ``keepalive_interval`` and
+    ``keepalive_timeout`` do not apply here: HTTP/1.1 has no pings (and
+    httpx's HTTP/2 sends none), so a server that accepts a request and then
+    stalls holds a call until the caller's deadline; use
+    :func:`~trioplugin.transport.open_h2_transport` to have a frozen peer
+    found without one.
+
+    A caller's ``client`` is used as it is (its own timeouts apply) and
+    left open. An exception from the block passes through as it was raised.
+
+    Raises:
+        ValueError: neither HTTP version is enabled, or ``limits`` was given
+            with a ``client`` (configure that client's timeouts instead).
     """
     if not http1 and not http2:
         raise ValueError("enable http1, http2 or both")
     own = client is None
     if client is None:
+        connect_timeout = (limits or ClientLimits()).connect_timeout
         client = httpx.AsyncClient(
             http1=http1,
             http2=http2,
             verify=ssl_context if ssl_context is not None else True,
-            timeout=None,
+            timeout=httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
             follow_redirects=False,
             trust_env=False,
+        )
+    elif limits is not None:
+        raise ValueError(
+            "limits apply to the httpx client this function makes; "
+            "set the timeouts of your own client instead"
         )
     transport = HttpxTransport(client, base_url)
     try:
