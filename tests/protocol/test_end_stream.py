@@ -41,9 +41,7 @@ def test_error_and_trailers_round_trip() -> None:
         b"",
         b"nope",
         b"[]",
-        b'{"error": null}',
-        b'{"error": {}}',
-        b'{"error": {"code": null}}',
+        b'{"error": 3}',
         b'{"metadata": {"a": "b"}}',
         b'{"metadata": {"a": [1]}}',
         b'{"metadata": {"bad key": ["v"]}}',
@@ -54,6 +52,29 @@ def test_invalid_end_stream_is_an_internal_error(wire: bytes) -> None:
     with pytest.raises(ConnectError) as caught:
         decode_end_stream(wire)
     assert caught.value.code is Code.INTERNAL
+
+
+def test_a_null_error_is_success() -> None:
+    end = decode_end_stream(b'{"error": null, "metadata": {"k": ["v"]}}')
+    assert end.error is None
+    assert end.trailers.get_all("k") == ["v"]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b'{"error": {}}',
+        b'{"error": {"message": "kept"}}',
+        b'{"error": {"code": null, "message": "kept"}}',
+        b'{"error": {"code": "no_such_code", "message": "kept"}}',
+        b'{"error": {"code": 14, "message": "kept"}}',
+    ],
+)
+def test_an_error_without_a_known_code_is_unknown_with_its_message(wire: bytes) -> None:
+    end = decode_end_stream(wire)
+    assert end.error is not None
+    assert end.error.code is Code.UNKNOWN
+    assert end.error.message == ("kept" if b"kept" in wire else "")
 
 
 @given(st.binary(max_size=300))

@@ -48,7 +48,7 @@ def test_empty_message_is_omitted() -> None:
         (b"not json", Code.UNAVAILABLE),
         (b"{}", Code.UNAVAILABLE),
         (b'{"code": null}', Code.UNAVAILABLE),
-        (b'{"code": "not_a_code"}', Code.UNKNOWN),
+        (b'{"code": "not_a_code"}', Code.UNAVAILABLE),
         (b'{"code": "not_found", "message": "gone"}', Code.NOT_FOUND),
         (b"[1, 2]", Code.UNAVAILABLE),
     ],

@@ -60,6 +60,14 @@ def assert_error(response: httpx.Response, status: int, code: str, *fragments: s
         assert fragment in body["message"]
 
 
+def assert_bare_status(response: httpx.Response, status: int, *fragments: str) -> None:
+    """A refusal that is not a Connect answer: the status alone tells clients what happened."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    for fragment in fragments:
+        assert fragment in response.text
+
+
 def stream_end(response: httpx.Response) -> dict[str, object]:
     """The end-of-stream message of a streaming response, as JSON."""
     assert response.status_code == 200
@@ -128,7 +136,7 @@ async def test_wrong_content_type_is_415(
     http: httpx.AsyncClient, path: str, content_type: str
 ) -> None:
     response = await http.post(path, content=b"{}", headers={"content-type": content_type})
-    assert_error(response, 415, "invalid_argument", repr(content_type))
+    assert_bare_status(response, 415, repr(content_type))
     assert "accept-post" in response.headers
 
 
@@ -240,10 +248,19 @@ async def test_unknown_envelope_flags_are_invalid(http: httpx.AsyncClient) -> No
     assert stream_end(response)["code"] == "invalid_argument"
 
 
-async def test_two_requests_to_a_server_stream_are_invalid(http: httpx.AsyncClient) -> None:
+async def test_two_requests_to_a_server_stream_are_a_count_violation(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     one = encode_envelope(EchoRequest(repeat=1).SerializeToString())
     response = await post_stream(http, one, one)
-    assert stream_end(response)["code"] == "invalid_argument"
+    end = stream_end(response)
+    assert end["code"] == "unimplemented"
+    assert "multiple messages" in str(end["message"])
+    response = await post_stream(http)
+    end = stream_end(response)
+    assert end["code"] == "unimplemented"
+    assert "zero messages" in str(end["message"])
+    assert not [r for r in caplog.records if r.exc_info], "a client's mistake logs no traceback"
 
 
 async def test_get_for_a_side_effect_free_method(http: httpx.AsyncClient) -> None:
@@ -259,5 +276,5 @@ async def test_get_for_a_side_effect_free_method(http: httpx.AsyncClient) -> Non
 
 async def test_get_for_a_method_with_side_effects_is_405(http: httpx.AsyncClient) -> None:
     response = await http.get(f"{PUT_PATH}?encoding=json&message=%7B%7D")
-    assert_error(response, 405, "unimplemented", "POST")
+    assert_bare_status(response, 405, "POST")
     assert response.headers["allow"] == "POST"

@@ -36,6 +36,9 @@ def encode_end_stream(end: EndStream) -> bytes:
 def decode_end_stream(data: bytes) -> EndStream:
     """Parse an end-of-stream message from a peer.
 
+    ``{"error": null}`` is a success; an error whose ``code`` is missing,
+    null or not a Connect code is ``unknown``, its message kept.
+
     Raises:
         ConnectError: ``internal`` if the message is not what the protocol allows.
     """
@@ -49,8 +52,10 @@ def decode_end_stream(data: bytes) -> EndStream:
     if "error" not in wire:
         return EndStream(None, trailers)
     raw_error = wire["error"]
-    if not isinstance(raw_error, dict) or not isinstance(raw_error.get("code"), str):
-        raise _invalid("its error has no code")
+    if raw_error is None:
+        return EndStream(None, trailers)
+    if not isinstance(raw_error, dict):
+        raise _invalid("its error is not an object")
     error = error_from_json_object(raw_error, fallback_code=Code.UNKNOWN, metadata=trailers)
     return EndStream(error, trailers)
 

@@ -25,15 +25,19 @@ class ConnectError(Exception):
     Raise it from a handler to send that code to the client; clients raise it
     for every failed call. ``details`` are protobuf ``Any`` messages (add one
     with :meth:`add_detail`, read them with :meth:`unpack_details`);
-    ``metadata`` holds the headers and trailers that came with the error.
-    ``wire`` is true when the error was received from a peer rather than
-    raised in this process.
+    ``metadata`` holds the headers and trailers that came with the error
+    (both, merged); a client also keeps them apart in :attr:`headers` and
+    :attr:`trailers`, and the response's :attr:`http_status`. ``wire`` is
+    true when the error was received from a peer rather than raised in this
+    process.
     """
 
     code: Code
     message: str
     metadata: Metadata
     wire: bool
+    http_status: int | None
+    """The HTTP status of the response the error came in (None if it did not come in one)."""
 
     def __init__(
         self,
@@ -51,10 +55,35 @@ class ConnectError(Exception):
         self.message = message
         self.metadata = metadata if metadata is not None else Metadata._trusted([])
         self.wire = wire
+        self.http_status = None
+        self._headers: Metadata | None = None
+        self._trailers: Metadata | None = None
         self._details: list[any_pb2.Any] = []
         if details:
             for detail in details:
                 self.add_detail(detail)
+
+    @property
+    def headers(self) -> Metadata:
+        """The response headers that came with a received error (empty otherwise)."""
+        if self._headers is None:
+            self._headers = Metadata._trusted([])
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Metadata) -> None:
+        self._headers = value
+
+    @property
+    def trailers(self) -> Metadata:
+        """The response trailers that came with a received error (empty otherwise)."""
+        if self._trailers is None:
+            self._trailers = Metadata._trusted([])
+        return self._trailers
+
+    @trailers.setter
+    def trailers(self, value: Metadata) -> None:
+        self._trailers = value
 
     @property
     def details(self) -> Sequence[any_pb2.Any]:
@@ -106,15 +135,16 @@ def error_from_json_object(
 ) -> ConnectError:
     """Read an error JSON object from a peer.
 
-    A missing or invalid ``code`` falls back to ``fallback_code`` (the code
-    inferred from the HTTP status), as the spec asks of clients.
+    A missing, null or unrecognised ``code`` falls back to ``fallback_code``:
+    the code inferred from the HTTP status for a unary response, ``unknown``
+    in an end-of-stream message (connect-go does the same).
     """
     if not isinstance(wire, dict):
         return ConnectError(fallback_code, "", metadata=metadata, wire=True)
     raw_code = wire.get("code")
     code = Code.from_wire(raw_code) if isinstance(raw_code, str) else None
     if code is None:
-        code = fallback_code if raw_code is None else Code.UNKNOWN
+        code = fallback_code
     raw_message = wire.get("message")
     message = raw_message if isinstance(raw_message, str) else ""
     error = ConnectError(code, message, metadata=metadata, wire=True)

@@ -37,6 +37,22 @@ _TRANSPORT_HEADERS: Final = frozenset(
 )
 
 
+# Headers the protocol layer writes itself; user metadata may not set them.
+RESERVED_HEADERS: Final = frozenset(
+    {
+        "content-type",
+        "content-encoding",
+        "accept-encoding",
+        "content-length",
+        "user-agent",
+        "date",
+        "server",
+        "grpc-status",
+        "grpc-message",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ContentType:
     """A parsed Connect content type: the codec name and whether it frames a stream."""
@@ -105,4 +121,17 @@ def user_metadata(headers: Metadata) -> list[tuple[str, str]]:
         (key, value)
         for key, value in headers.multi_items()
         if key not in _TRANSPORT_HEADERS and not key.startswith(":")
+    ]
+
+
+def custom_metadata(metadata: Metadata) -> list[tuple[str, str]]:
+    """The pairs of user metadata that may go on the wire as headers.
+
+    Drops what the HTTP layer owns and what the protocol writes itself
+    (content type and encodings, ``connect-*``).
+    """
+    return [
+        (key, value)
+        for key, value in user_metadata(metadata)
+        if key not in RESERVED_HEADERS and not key.startswith("connect-")
     ]

@@ -28,17 +28,24 @@ _ACCEPT_POST: Final = "accept-post"
 class RejectedRequest(Exception):
     """A request refused before it reaches a handler.
 
-    The server answers with ``status`` (which need not be the code's usual
-    status, e.g. 415 for a content type it cannot read), ``headers`` and the
-    error as a JSON body.
+    With ``http_status`` set (405, 415), the request is not a Connect call of
+    the method at all, and the server answers with that bare HTTP status so
+    that any client maps it; ``error.message`` then goes in a plain-text body.
+    Otherwise the server answers the way the call kind answers errors: a
+    unary call with the code's status and the error JSON, a streaming call
+    with HTTP 200 and an end-of-stream error. ``headers`` go on the response.
     """
 
     def __init__(
-        self, status: int, error: ConnectError, headers: Sequence[tuple[str, str]] = ()
+        self,
+        error: ConnectError,
+        *,
+        http_status: int | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
-        super().__init__(status, error)
-        self.status = status
+        super().__init__(error)
         self.error = error
+        self.http_status = http_status
         self.headers = list(headers)
 
 
@@ -80,12 +87,12 @@ def validate_request(
     if http_method != "POST":
         allowed = "GET, POST" if allow_get and not streaming else "POST"
         raise RejectedRequest(
-            405,
             ConnectError(
                 Code.UNIMPLEMENTED,
                 f"HTTP method {http_method} is not supported here; use {allowed}",
             ),
-            [("allow", allowed)],
+            http_status=405,
+            headers=[("allow", allowed)],
         )
     content_type = h.parse_content_type(headers.first(h.CONTENT_TYPE))
     if (
@@ -123,24 +130,23 @@ def _validate_get(
     version = param("connect")
     if version is not None and version != "v1":
         raise RejectedRequest(
-            400,
             ConnectError(
                 Code.INVALID_ARGUMENT, f"unsupported connect query parameter {version!r}; want v1"
-            ),
+            )
         )
     codec = param("encoding")
     if codec is None or codec not in codecs:
         raise RejectedRequest(
-            415,
             ConnectError(
                 Code.INVALID_ARGUMENT,
                 f"GET request has encoding {codec!r}; want one of {', '.join(codecs)}",
             ),
+            http_status=415,
         )
     message = param("message")
     if message is None:
         raise RejectedRequest(
-            400, ConnectError(Code.INVALID_ARGUMENT, "GET request has no message query parameter")
+            ConnectError(Code.INVALID_ARGUMENT, "GET request has no message query parameter")
         )
     if param("base64") == "1":
         padded = message + "=" * (-len(message) % 4)
@@ -148,7 +154,7 @@ def _validate_get(
             payload = base64.urlsafe_b64decode(padded.encode("ascii"))
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise RejectedRequest(
-                400, ConnectError(Code.INVALID_ARGUMENT, "GET message is not URL-safe base64")
+                ConnectError(Code.INVALID_ARGUMENT, "GET message is not URL-safe base64")
             ) from exc
     else:
         payload = message.encode("utf-8", "surrogateescape")
@@ -173,23 +179,22 @@ def _unsupported_media_type(
     wanted = ", ".join(prefix + codec for codec in codecs)
     kind = "streaming" if streaming else "unary"
     return RejectedRequest(
-        415,
         ConnectError(
             Code.INVALID_ARGUMENT,
             f"content type {value!r} is not supported for this {kind} method; want one of {wanted}",
         ),
-        [(_ACCEPT_POST, wanted)],
+        http_status=415,
+        headers=[(_ACCEPT_POST, wanted)],
     )
 
 
 def _check_protocol_version(version: str | None) -> None:
     if version is not None and version.strip() != h.PROTOCOL_VERSION:
         raise RejectedRequest(
-            400,
             ConnectError(
                 Code.INVALID_ARGUMENT,
                 f"Connect-Protocol-Version {version!r} is not supported; want 1",
-            ),
+            )
         )
 
 
@@ -200,7 +205,7 @@ def _timeout(headers: Metadata) -> float | None:
     try:
         return parse_timeout_ms(value.strip())
     except ConnectError as exc:
-        raise RejectedRequest(400, exc) from None
+        raise RejectedRequest(exc) from None
 
 
 def _request_compression(
@@ -214,12 +219,11 @@ def _request_compression(
             return compression
     supported = ", ".join([*(c.name for c in compressions), IDENTITY])
     raise RejectedRequest(
-        Code.UNIMPLEMENTED.http_status,
         ConnectError(
             Code.UNIMPLEMENTED,
             f"unknown compression {name!r}: supported encodings are {supported}",
         ),
-        [(h.ACCEPT_ENCODING, accept_encoding_value(compressions))],
+        headers=[(h.ACCEPT_ENCODING, accept_encoding_value(compressions))],
     )
 
 

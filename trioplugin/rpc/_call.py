@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Generic, Literal, final
 
 import trio
@@ -63,11 +64,14 @@ class Call(Generic[Req, Res]):
         "_recorder",
         "_response_slot",
         "_running",
+        "_send_headers",
         "_single_request",
         "attempt",
         "deadline",
+        "http_method",
         "method",
         "peer",
+        "query",
         "replay_limit",
         "request_headers",
         "request_sent",
@@ -90,6 +94,8 @@ class Call(Generic[Req, Res]):
         peer: Peer | None = None,
         deadline: float = math.inf,
         attempt: int = 1,
+        http_method: str = "POST",
+        query: str = "",
     ) -> None:
         self.method = method
         self.side: Side = side
@@ -100,6 +106,16 @@ class Call(Generic[Req, Res]):
         self.response_trailers = Metadata()
         self.peer = peer
         self.deadline = deadline
+        self.http_method = http_method
+        """The HTTP method: ``POST``, or ``GET`` for a Connect GET.
+
+        On a server, what the request used; on a client, what to send: a
+        client sets ``GET`` for methods free of side effects when asked to
+        (an interceptor may set it per call), and the wire falls back to
+        ``POST`` for any other method or a URL that would be too long.
+        """
+        self.query = query
+        """On a server, the request URL's query string (a GET's message is in it)."""
         self.attempt = attempt
         """The number of the attempt this call is (or last ran as), from 1."""
         self.request_sent = False
@@ -124,6 +140,7 @@ class Call(Generic[Req, Res]):
         self._passed = False
         self._running = 0
         self._recorder: RequestRecorder[Req] | None = None
+        self._send_headers: Callable[[Metadata], Awaitable[None]] | None = None
 
     @property
     def is_client(self) -> bool:
@@ -205,6 +222,8 @@ class Call(Generic[Req, Res]):
         child.response_trailers = Metadata()
         child.peer = self.peer
         child.deadline = self.deadline
+        child.http_method = self.http_method
+        child.query = self.query
         child.attempt = number
         child.request_sent = False
         child.responses_received = 0
@@ -222,6 +241,7 @@ class Call(Generic[Req, Res]):
         child._passed = False
         child._running = 0
         child._recorder = None
+        child._send_headers = self._send_headers
         self._running += 1
         return child
 
@@ -349,6 +369,29 @@ class HandlerContext:
     def attempt(self) -> int:
         """Which attempt of the client's call this is, from 1 (a retry says so on the wire)."""
         return self._call.attempt
+
+    @property
+    def http_method(self) -> str:
+        """The request's HTTP method: ``POST``, or ``GET`` for a Connect GET."""
+        return self._call.http_method
+
+    @property
+    def query(self) -> str:
+        """The request URL's query string (for a GET, it carries the message)."""
+        return self._call.query
+
+    async def send_headers(self) -> None:
+        """Send :attr:`response_headers` now, before the first response message.
+
+        For streaming responses the client sees them at once; a unary
+        response's headers always travel with it, so there this does nothing.
+        Later changes to :attr:`response_headers` are not sent.
+        """
+        send = self._call._send_headers
+        if send is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await send(self._call.response_headers)
 
     def time_remaining(self) -> float:
         """Seconds left before the deadline (``math.inf`` when there is none)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, final
@@ -11,8 +12,10 @@ import trio
 from .._util import open_transparent_nursery
 from ..protocol import (
     DEFAULT_COMPRESSIONS,
+    DEFAULT_GET_URL_LIMIT,
     JSON,
     PROTO,
+    ClientConfig,
     Code,
     Codec,
     Compression,
@@ -22,11 +25,11 @@ from ..protocol import (
 from ..transport import ClientTransport
 from ._call import Call
 from ._caller import Headers, UnaryResponse, expect_stream_type
-from ._client_wire import ClientWire, ClientWireConfig
+from ._client_wire import USER_AGENT, ClientWire
 from ._endpoint import Endpoint, bind_interceptors
 from ._interceptor import CallNext, InterceptorLike, chain
 from ._messages import MessageReceiver, ResponseSlot, SingleMessage
-from ._method import MethodInfo, Req, Res, StreamType
+from ._method import Idempotency, MethodInfo, Req, Res, StreamType
 from ._service import Service
 from ._streams import BidiStream, IterableRequests, ResponseStream, _Outcome
 from ._stub import Stub
@@ -46,13 +49,22 @@ class Client:
     come from trio: a call made under ``trio.fail_after(2)`` tells the server
     it has at most what is left of those two seconds.
 
+    A call whose caller set no deadline gets ``default_timeout`` seconds
+    (None: no limit) and, past them, ``ConnectError(deadline_exceeded)``.
+    With ``http_get``, unary calls of methods marked ``NO_SIDE_EFFECTS`` go
+    as Connect GET requests (cacheable by HTTP proxies), falling back to
+    POST when the URL would pass ``get_url_limit`` bytes; an interceptor may
+    also choose per call by setting ``call.http_method``. With
+    ``send_compression``, every request is compressed unless it is smaller
+    than ``compress_min_bytes`` (0 by default, as connect-go).
+
     Interceptors that keep state per endpoint (a circuit breaker, a retry
     budget) are bound to ``endpoint`` (by default, one named by the
     transport's base URL); :attr:`interceptors` are the bound ones.
 
     Raises:
         TypeError: an element of ``interceptors`` is not an interceptor.
-        ValueError: an unknown codec name.
+        ValueError: an unknown codec name, or a timeout that is not positive.
     """
 
     def __init__(
@@ -66,31 +78,32 @@ class Client:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
         endpoint: Endpoint | None = None,
+        default_timeout: float | None = None,
+        http_get: bool = False,
+        get_url_limit: int = DEFAULT_GET_URL_LIMIT,
     ) -> None:
         codec = _resolve_codec(codec)
+        if default_timeout is not None and not default_timeout > 0:
+            raise ValueError(f"default_timeout must be positive (or None), not {default_timeout}")
+        self._default_timeout = default_timeout
+        self._http_get = http_get
         if endpoint is None:
             url = getattr(transport, "base_url", "") or repr(transport)
             endpoint = Endpoint(name=url, url=url)
         self._endpoint = endpoint
         self._interceptors = bind_interceptors(interceptors, endpoint)
-        accepted = list(accept_compressions)
-        if send_compression is not None and send_compression not in accepted:
-            accepted.insert(0, send_compression)
         self._transport = transport
         self._codec = codec
-        self._chain: CallNext = chain(
-            self._interceptors,
-            ClientWire(
-                ClientWireConfig(
-                    transport=transport,
-                    codec=codec,
-                    send_compression=send_compression,
-                    accept_compressions=tuple(accepted),
-                    max_message_size=max_message_size,
-                    compress_min_bytes=compress_min_bytes,
-                )
-            ),
+        config = ClientConfig(
+            codec=codec.name,
+            send_compression=send_compression,
+            accept_compressions=accept_compressions,
+            max_message_size=max_message_size,
+            compress_min_bytes=compress_min_bytes,
+            user_agent=USER_AGENT,
+            get_url_limit=get_url_limit,
         )
+        self._chain: CallNext = chain(self._interceptors, ClientWire(transport, codec, config))
 
     @property
     def transport(self) -> ClientTransport:
@@ -140,7 +153,10 @@ class Client:
     ) -> UnaryResponse[Res]:
         slot: ResponseSlot[Res] = ResponseSlot(method.procedure)
         call = self._new_call(method, requests, slot, headers)
-        await self._chain(call)
+        if call.deadline == math.inf and self._default_timeout is not None:
+            await self._run_with_default_deadline(call)
+        else:
+            await self._chain(call)
         if slot.message is None:
             raise ConnectError(Code.INTERNAL, f"{method.procedure} returned no response")
         return UnaryResponse(slot.message, call.response_headers, call.response_trailers)
@@ -193,7 +209,10 @@ class Client:
 
         async def run() -> None:
             try:
-                await self._chain(call)
+                if call.deadline == math.inf and self._default_timeout is not None:
+                    await self._run_with_default_deadline(call)
+                else:
+                    await self._chain(call)
             except Exception as exc:  # handed to the caller by the stream
                 outcome.error = exc
             except trio.Cancelled:
@@ -213,6 +232,19 @@ class Client:
                 finally:
                     nursery.cancel_scope.cancel()  # a call still running is abandoned
 
+    async def _run_with_default_deadline(self, call: Call[Any, Any]) -> None:
+        timeout = self._default_timeout
+        assert timeout is not None
+        with trio.move_on_after(timeout) as scope:
+            call.deadline = scope.deadline
+            await self._chain(call)
+        if scope.cancelled_caught:
+            raise ConnectError(
+                Code.DEADLINE_EXCEEDED,
+                f"{call.method.procedure} did not finish within the client's default timeout "
+                f"of {timeout:g} s (the caller set no deadline)",
+            )
+
     def _new_call(
         self,
         method: MethodInfo[Req, Res],
@@ -227,6 +259,11 @@ class Client:
             if headers
             else Metadata()
         )
+        get = (
+            self._http_get
+            and method.idempotency is Idempotency.NO_SIDE_EFFECTS
+            and method.stream_type is StreamType.UNARY
+        )
         return Call(
             method,
             side="client",
@@ -234,6 +271,7 @@ class Client:
             responses=responses,
             request_headers=metadata,
             deadline=trio.current_effective_deadline(),
+            http_method="GET" if get else "POST",
         )
 
 

@@ -8,27 +8,12 @@ from typing import Generic, TypeVar, final
 
 from google.protobuf.message import Message
 
+from ..protocol import StreamType
+
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
 
-
-class StreamType(enum.Enum):
-    """How many messages flow each way in a call."""
-
-    UNARY = "unary"
-    CLIENT_STREAM = "client_stream"
-    SERVER_STREAM = "server_stream"
-    BIDI_STREAM = "bidi_stream"
-
-    @property
-    def streams_requests(self) -> bool:
-        """Whether the client sends a stream of messages."""
-        return self in (StreamType.CLIENT_STREAM, StreamType.BIDI_STREAM)
-
-    @property
-    def streams_responses(self) -> bool:
-        """Whether the server answers with a stream of messages."""
-        return self in (StreamType.SERVER_STREAM, StreamType.BIDI_STREAM)
+__all__ = ["Idempotency", "MethodInfo", "Req", "Res", "StreamType"]
 
 
 class Idempotency(enum.Enum):
