@@ -59,3 +59,34 @@ def test_http_status_to_code(status: int, name: str) -> None:
 def test_unknown_wire_name() -> None:
     assert Code.from_wire("teapot") is None
     assert Code.from_wire("CANCELED") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "number"),
+    [
+        (Code.CANCELED, 1),
+        (Code.UNKNOWN, 2),
+        (Code.INVALID_ARGUMENT, 3),
+        (Code.DEADLINE_EXCEEDED, 4),
+        (Code.NOT_FOUND, 5),
+        (Code.ALREADY_EXISTS, 6),
+        (Code.PERMISSION_DENIED, 7),
+        (Code.RESOURCE_EXHAUSTED, 8),
+        (Code.FAILED_PRECONDITION, 9),
+        (Code.ABORTED, 10),
+        (Code.OUT_OF_RANGE, 11),
+        (Code.UNIMPLEMENTED, 12),
+        (Code.INTERNAL, 13),
+        (Code.UNAVAILABLE, 14),
+        (Code.DATA_LOSS, 15),
+        (Code.UNAUTHENTICATED, 16),
+    ],
+)
+def test_codes_carry_their_grpc_numbers_both_ways(code: Code, number: int) -> None:
+    assert code.number == number
+    assert Code.from_number(number) is code
+
+
+@pytest.mark.parametrize("number", [0, 17, -1, 99])
+def test_numbers_that_are_not_error_codes_have_none(number: int) -> None:
+    assert Code.from_number(number) is None

@@ -35,6 +35,16 @@ class Code(enum.Enum):
         """The HTTP status a unary error response with this code carries."""
         return _CODE_TO_HTTP[self]
 
+    @property
+    def number(self) -> int:
+        """The code's number, as gRPC numbers it (``canceled`` is 1, ``unauthenticated`` 16)."""
+        return _NUMBERS[self]
+
+    @classmethod
+    def from_number(cls, number: int) -> Code | None:
+        """The code with this gRPC number, or None (0 is gRPC's OK, not an error code)."""
+        return _BY_NUMBER.get(number)
+
     @classmethod
     def from_wire(cls, name: str) -> Code | None:
         """The code with this wire name, or None if the name is not a Connect code."""
@@ -82,3 +92,7 @@ _HTTP_TO_CODE: Final[dict[int, Code]] = {
 }
 
 _BY_WIRE_NAME: Final[dict[str, Code]] = {code.value: code for code in Code}
+
+# The members are declared in gRPC's order, from CANCELED = 1.
+_NUMBERS: Final[dict[Code, int]] = {code: number for number, code in enumerate(Code, start=1)}
+_BY_NUMBER: Final[dict[int, Code]] = {number: code for code, number in _NUMBERS.items()}
