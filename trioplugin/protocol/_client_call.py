@@ -10,7 +10,7 @@ from ._call_errors import LocalProtocolError, RemoteProtocolError
 from ._call_events import NEED_DATA, EndOfResponse, Message, NeedData, Request
 from ._code import Code
 from ._compression import IDENTITY, Compression, accept_encoding_value
-from ._end_stream import decode_end_stream
+from ._end_stream import EndStream, decode_end_stream
 from ._envelope import EnvelopeFlags, encode_envelope
 from ._error import ConnectError
 from ._get import DEFAULT_GET_URL_LIMIT, get_query
@@ -119,6 +119,7 @@ class ClientCall:
 
     __slots__ = (
         "_config",
+        "_end_stream",
         "_ended",
         "_error",
         "_headers",
@@ -144,6 +145,7 @@ class ClientCall:
         self._reader: MessageReader | None = None
         self._messages = 0
         self._error: EndOfResponse | None = None
+        self._end_stream: EndStream | None = None
         self._ended = False
 
     # -- the request ----------------------------------------------------------------
@@ -341,6 +343,15 @@ class ClientCall:
                 return self._unary_error(item)
             self._messages = 1
             return Message(item)
+        if isinstance(item, EndStreamPayload) and self._end_stream is None:
+            self._end_stream = self._attach(decode_end_stream, item)
+            item = self._attach(reader.next)
+            if item is None:
+                # Only the end of the body may follow: the response is over with it,
+                # so that bytes after the end-of-stream are refused however they arrive.
+                return NEED_DATA
+        if self._end_stream is not None:
+            return self._after_end_stream(self._end_stream, item)
         if item is BODY_END:
             raise self._with_metadata(
                 RemoteProtocolError(
@@ -348,8 +359,6 @@ class ClientCall:
                     "protocol error: response stream ended without an end-of-stream message",
                 )
             )
-        if isinstance(item, EndStreamPayload):
-            return self._end_stream(item)
         assert isinstance(item, bytes)
         self._messages += 1
         if self._messages > 1 and not self.stream_type.streams_responses:
@@ -365,11 +374,8 @@ class ClientCall:
             error = unary_error_from_response(self._status, headers, body)
         return self._end_with(error)
 
-    def _end_stream(self, payload: bytes) -> EndOfResponse:
-        end = self._attach(decode_end_stream, payload)
-        reader = self._require_reader()
-        after = self._attach(reader.next)
-        if after is not None and after is not BODY_END:
+    def _after_end_stream(self, end: EndStream, after: object) -> EndOfResponse:
+        if after is not BODY_END:
             raise self._with_metadata(
                 RemoteProtocolError(
                     Code.INTERNAL, "protocol error: response stream goes on after its end"
@@ -403,7 +409,8 @@ class ClientCall:
         error.headers = headers
         error.trailers = trailers
         merged = Metadata._trusted([*headers.multi_items(), *trailers.multi_items()])
-        if error.metadata:
+        # An error read from the response carries its headers or trailers already.
+        if error.metadata and error.metadata is not headers and error.metadata is not trailers:
             merged.extend(error.metadata)
         error.metadata = merged
 

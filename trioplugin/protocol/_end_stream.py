@@ -44,7 +44,7 @@ def decode_end_stream(data: bytes) -> EndStream:
     """
     try:
         wire = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid(f"not JSON ({exc})") from exc
     if not isinstance(wire, dict):
         raise _invalid("not a JSON object")

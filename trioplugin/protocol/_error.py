@@ -163,7 +163,7 @@ def error_from_json(
     """Read a unary error response body; unreadable JSON falls back to ``fallback_code``."""
     try:
         wire = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         wire = None
     return error_from_json_object(wire, fallback_code=fallback_code, metadata=metadata)
 
