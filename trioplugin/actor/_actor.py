@@ -55,6 +55,10 @@ class EndpointConfig:
     max_in_flight: int
     limits: ClientLimits | None = None
     """What the endpoint's connection bounds on its own (None: the defaults)."""
+    default_timeout: float | None = None
+    """Seconds a call whose caller set no deadline may take (None: no limit)."""
+    http_get: bool = False
+    """Whether side-effect-free unary calls go as Connect GET."""
 
 
 class EndpointActor:
@@ -175,6 +179,8 @@ class EndpointActor:
                     interceptors=self._interceptors,
                     max_message_size=config.max_message_size,
                     endpoint=self._endpoint,
+                    default_timeout=config.default_timeout,
+                    http_get=config.http_get,
                 )
                 async with trio.open_nursery() as calls:
                     self._scope = calls.cancel_scope

@@ -71,6 +71,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
         tls: ssl.SSLContext | None = None,
         http_version: HTTPVersionChoice = "2",
         limits: ClientLimits | None = None,
+        default_timeout: float | None = None,
+        http_get: bool = False,
         codec: Codec | str = PROTO,
         send_compression: Compression | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -93,6 +95,9 @@ class PluginNursery(metaclass=NoPublicConstructor):
         :class:`~trioplugin.transport.ClientLimits`: the connect timeout, and
         on HTTP/2 keepalive PINGs that find a frozen plugin; HTTP/1.1 has no
         pings, so calls over ``"1.1"`` need a deadline to be bounded).
+        ``default_timeout`` bounds each call whose caller set no deadline
+        (``ConnectError(deadline_exceeded)`` past it); ``http_get`` sends
+        calls of side-effect-free methods as Connect GET.
 
         Raises:
             TypeError: an element of ``interceptors`` is not an interceptor.
@@ -117,6 +122,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 inbox_capacity=inbox_capacity,
                 max_in_flight=max_in_flight,
                 limits=limits,
+                default_timeout=default_timeout,
+                http_get=http_get,
             )
         )
         resolved = _named(services) if services is not None else self._default_services

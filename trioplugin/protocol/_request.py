@@ -105,7 +105,9 @@ def validate_request(
     timeout = _timeout(headers)
     encoding_header = h.CONNECT_CONTENT_ENCODING if streaming else h.CONTENT_ENCODING
     accept_header = h.CONNECT_ACCEPT_ENCODING if streaming else h.ACCEPT_ENCODING
-    request_compression = _request_compression(headers.first(encoding_header), compressions)
+    request_compression = _request_compression(
+        headers.first(encoding_header), compressions, accept_header
+    )
     response_compression = _response_compression(
         headers.first(accept_header), request_compression, compressions
     )
@@ -158,7 +160,9 @@ def _validate_get(
             ) from exc
     else:
         payload = message.encode("utf-8", "surrogateescape")
-    request_compression = _request_compression(param("compression"), compressions)
+    request_compression = _request_compression(
+        param("compression"), compressions, h.ACCEPT_ENCODING
+    )
     response_compression = _response_compression(
         headers.first(h.ACCEPT_ENCODING), request_compression, compressions
     )
@@ -209,7 +213,7 @@ def _timeout(headers: Metadata) -> float | None:
 
 
 def _request_compression(
-    name: str | None, compressions: Sequence[Compression]
+    name: str | None, compressions: Sequence[Compression], accept_header: str
 ) -> Compression | None:
     if name is None or name.strip().lower() in ("", IDENTITY):
         return None
@@ -223,7 +227,7 @@ def _request_compression(
             Code.UNIMPLEMENTED,
             f"unknown compression {name!r}: supported encodings are {supported}",
         ),
-        headers=[(h.ACCEPT_ENCODING, accept_encoding_value(compressions))],
+        headers=[(accept_header, accept_encoding_value(compressions))],
     )
 
 

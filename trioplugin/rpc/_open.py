@@ -24,7 +24,11 @@ from ._client import Client
 from ._endpoint import check_interceptors, detach_interceptors
 from ._interceptor import InterceptorLike
 from ._service import Service
-from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
+from ._wire_common import (
+    DEFAULT_COMPRESS_MIN_BYTES,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_SERVER_COMPRESS_MIN_BYTES,
+)
 
 HTTPVersionChoice = Literal["1.1", "2"]
 
@@ -73,6 +77,8 @@ async def open_client(
     accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
+    default_timeout: float | None = None,
+    http_get: bool = False,
 ) -> AsyncIterator[Client]:
     """A :class:`Client` for the Connect endpoint at ``base_url``, open for the block.
 
@@ -83,7 +89,10 @@ async def open_client(
             reply = await kv.Get(GetRequest(key="a"))
 
     ``limits`` bound the connection's own waits, for calls without a
-    deadline (see :func:`open_transport`). Leaving the block closes its
+    deadline (see :func:`open_transport`); ``default_timeout`` bounds each
+    such call as a whole (``deadline_exceeded`` past it). ``http_get`` sends
+    calls of side-effect-free methods as Connect GET (see :class:`Client`).
+    Leaving the block closes its
     connections; an exception from the block passes through as it was raised.
 
     Raises:
@@ -101,6 +110,8 @@ async def open_client(
             interceptors=interceptors,
             max_message_size=max_message_size,
             compress_min_bytes=compress_min_bytes,
+            default_timeout=default_timeout,
+            http_get=http_get,
         )
         try:
             yield client
@@ -114,6 +125,7 @@ def _app(
     codecs: Sequence[Codec],
     compressions: Sequence[Compression],
     max_message_size: int,
+    compress_min_bytes: int,
 ) -> ConnectApp:
     return ConnectApp(
         services,
@@ -121,6 +133,7 @@ def _app(
         codecs=codecs,
         compressions=compressions,
         max_message_size=max_message_size,
+        compress_min_bytes=compress_min_bytes,
     )
 
 
@@ -137,6 +150,7 @@ async def open_connect_server(
     codecs: Sequence[Codec] = DEFAULT_CODECS,
     compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    compress_min_bytes: int = DEFAULT_SERVER_COMPRESS_MIN_BYTES,
 ) -> AsyncIterator[Server]:
     """Serve ``services`` over Connect for the block; the server's ``url`` says where.
 
@@ -146,10 +160,12 @@ async def open_connect_server(
             print(server.url)   # http://127.0.0.1:PORT
 
     HTTP/1.1, h2c and (with ``ssl_context``) TLS with ALPN are all served on
-    the one port. Leaving the block shuts down gracefully: in-flight calls
-    get ``grace_period`` seconds to finish.
+    the one port. ``compressions`` are what requests may use and responses
+    are sent with, to clients that accept them, for responses of at least
+    ``compress_min_bytes``. Leaving the block shuts down gracefully:
+    in-flight calls get ``grace_period`` seconds to finish.
     """
-    app = _app(services, interceptors, codecs, compressions, max_message_size)
+    app = _app(services, interceptors, codecs, compressions, max_message_size, compress_min_bytes)
     async with open_server(
         app,
         host=host,
@@ -173,6 +189,7 @@ async def serve_connect(
     codecs: Sequence[Codec] = DEFAULT_CODECS,
     compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    compress_min_bytes: int = DEFAULT_SERVER_COMPRESS_MIN_BYTES,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``services`` until cancelled.
@@ -180,7 +197,7 @@ async def serve_connect(
     ``server = await nursery.start(serve_connect, services)`` hands back the
     :class:`~trioplugin.transport.Server` once it listens.
     """
-    app = _app(services, interceptors, codecs, compressions, max_message_size)
+    app = _app(services, interceptors, codecs, compressions, max_message_size, compress_min_bytes)
     await serve(
         app,
         host=host,
