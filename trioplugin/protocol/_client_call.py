@@ -17,7 +17,7 @@ from ._get import DEFAULT_GET_URL_LIMIT, get_query
 from ._message_reader import BODY_END, EndStreamPayload, MessageReader
 from ._metadata import Metadata
 from ._response import error_from_status, unary_error_from_response
-from ._stream_type import StreamType
+from ._stream_type import SHAPES, StreamType
 from ._timeout import format_timeout_ms
 
 _NOT_MODIFIED: Final = 304
@@ -121,6 +121,7 @@ class ClientCall:
         "_config",
         "_end_stream",
         "_ended",
+        "_enveloped",
         "_error",
         "_headers",
         "_messages",
@@ -128,6 +129,8 @@ class ClientCall:
         "_request_ended",
         "_sent",
         "_status",
+        "_streams_requests",
+        "_streams_responses",
         "_trailers",
         "procedure",
         "stream_type",
@@ -136,6 +139,7 @@ class ClientCall:
     def __init__(self, config: ClientConfig, stream_type: StreamType, procedure: str) -> None:
         self._config = config
         self.stream_type = stream_type
+        self._enveloped, self._streams_requests, self._streams_responses = SHAPES[stream_type]
         self.procedure = procedure
         self._sent = -1  # messages sent; -1 until the request has started
         self._request_ended = False
@@ -172,14 +176,14 @@ class ClientCall:
         """
         if self._sent >= 0:
             raise LocalProtocolError("the request has been started already")
-        single = not self.stream_type.streams_requests
+        single = not self._streams_requests
         if single != (message is not None):
             raise LocalProtocolError(
                 f"a {self.stream_type.value} call sends "
                 + ("exactly one message with its head" if single else "its messages one by one")
             )
         config = self._config
-        enveloped = self.stream_type.enveloped
+        enveloped = self._enveloped
         headers = list(config._base_headers[enveloped])
         if timeout is not None:
             value = format_timeout_ms(timeout)
@@ -257,7 +261,7 @@ class ClientCall:
         """
         if self._headers is not None:
             raise LocalProtocolError("the response head was received already")
-        enveloped = self.stream_type.enveloped
+        enveloped = self._enveloped
         if not enveloped:
             headers, trailers = h.split_unary_trailers(headers)
             self._trailers = trailers
@@ -292,7 +296,7 @@ class ClientCall:
 
     def _check_content_type(self, headers: Metadata) -> None:
         value = headers.first(h.CONTENT_TYPE) or ""
-        enveloped = self.stream_type.enveloped
+        enveloped = self._enveloped
         expected = h.ContentType(self._config.codec, enveloped).header_value()
         parsed = h.parse_content_type(value)
         if (
@@ -335,7 +339,7 @@ class ClientCall:
         item = self._attach(reader.next)
         if item is None:
             return NEED_DATA
-        if not self.stream_type.enveloped:
+        if not self._enveloped:
             if item is BODY_END:
                 return self._end_with(None)
             assert isinstance(item, bytes)
@@ -361,7 +365,7 @@ class ClientCall:
             )
         assert isinstance(item, bytes)
         self._messages += 1
-        if self._messages > 1 and not self.stream_type.streams_responses:
+        if self._messages > 1 and not self._streams_responses:
             raise self._with_metadata(self._count_violation("multiple"))
         return Message(item)
 
@@ -382,7 +386,7 @@ class ClientCall:
                 )
             )
         self._trailers = end.trailers
-        if end.error is None and self._messages == 0 and not self.stream_type.streams_responses:
+        if end.error is None and self._messages == 0 and not self._streams_responses:
             raise self._with_metadata(self._count_violation("zero"))
         return self._end_with(end.error)
 

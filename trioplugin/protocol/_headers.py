@@ -66,6 +66,10 @@ class ContentType:
         return prefix + self.codec
 
 
+_PARSED: dict[str, ContentType | None] = {}
+_PARSED_MAX: Final = 256  # a peer sending ever new values cannot grow it past this
+
+
 def parse_content_type(value: str | None) -> ContentType | None:
     """Parse ``application/<codec>`` or ``application/connect+<codec>``.
 
@@ -74,6 +78,17 @@ def parse_content_type(value: str | None) -> ContentType | None:
     """
     if not value:
         return None
+    try:
+        return _PARSED[value]
+    except KeyError:
+        pass
+    parsed = _parse_content_type(value)
+    if len(_PARSED) < _PARSED_MAX:
+        _PARSED[value] = parsed
+    return parsed
+
+
+def _parse_content_type(value: str) -> ContentType | None:
     media_type, _, params = value.partition(";")
     media_type = media_type.strip().lower()
     for param in params.split(";"):

@@ -24,7 +24,7 @@ from ._error import ConnectError, error_to_json
 from ._message_reader import BODY_END, EndStreamPayload, MessageReader
 from ._metadata import Metadata
 from ._request import RejectedRequest, RequestSpec, validate_request
-from ._stream_type import StreamType
+from ._stream_type import SHAPES, StreamType
 
 _JSON_HEADERS: Final = (h.CONTENT_TYPE, h.JSON_ERROR_CONTENT_TYPE)
 _TEXT_HEADERS: Final = (h.CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -67,12 +67,15 @@ class ServerCall:
 
     __slots__ = (
         "_config",
+        "_enveloped",
         "_head_sent",
         "_held",
         "_reader",
         "_request_done",
         "_response",
         "_response_done",
+        "_streams_requests",
+        "_streams_responses",
         "allow_get",
         "spec",
         "stream_type",
@@ -81,6 +84,7 @@ class ServerCall:
     def __init__(self, config: ServerConfig, stream_type: StreamType, *, allow_get: bool) -> None:
         self._config = config
         self.stream_type = stream_type
+        self._enveloped, self._streams_requests, self._streams_responses = SHAPES[stream_type]
         self.allow_get = allow_get
         self.spec: RequestSpec | None = None
         """What the request head said, once it was accepted."""
@@ -99,13 +103,12 @@ class ServerCall:
         """Check the request head; the spec to serve it by, or the response that refuses it."""
         if self.spec is not None or self._response_done:
             raise LocalProtocolError("the request head was received already")
-        stream_type = self.stream_type
         try:
             spec = validate_request(
                 http_method=http_method,
                 headers=headers,
                 query=query,
-                streaming=stream_type.enveloped,
+                streaming=self._enveloped,
                 allow_get=self.allow_get,
                 codecs=self._config.codecs,
                 compressions=self._config.compressions,
@@ -115,11 +118,11 @@ class ServerCall:
             return Refused(rejected.error, self._refusal(rejected, headers))
         self.spec = spec
         self._reader = MessageReader(
-            enveloped=stream_type.enveloped,
+            enveloped=self._enveloped,
             limit=self._config.max_message_size,
             compression=spec.request_compression,
             peer_fault=Code.INVALID_ARGUMENT,
-            what="request" if not stream_type.enveloped else "request stream",
+            what="request" if not self._enveloped else "request stream",
         )
         if spec.timeout == 0:
             # Connect-Timeout-Ms: 0 is a deadline that has passed already.
@@ -169,7 +172,7 @@ class ServerCall:
         if self._request_done:
             return EndOfRequest()
         reader = self._require_reader()
-        single = not self.stream_type.streams_requests
+        single = not self._streams_requests
         while True:
             item = reader.next()
             if item is None:
@@ -195,7 +198,7 @@ class ServerCall:
             if self._held is not None:
                 raise self._count_violation("multiple")
             self._held = Message(item)
-            if not self.stream_type.enveloped:
+            if not self._enveloped:
                 continue  # a unary body is one message: BODY_END follows at once
 
     def _count_violation(self, how_many: str) -> RemoteProtocolError:
@@ -218,7 +221,7 @@ class ServerCall:
         A unary call's head goes with its body, so this returns None for it.
         """
         self._check_open()
-        if not self.stream_type.enveloped or self._head_sent:
+        if not self._enveloped or self._head_sent:
             return None
         self._head_sent = True
         return Output(self._stream_head(headers), b"", end=False)
@@ -232,7 +235,7 @@ class ServerCall:
             LocalProtocolError: a second message for a call that answers with one.
         """
         self._check_open()
-        if not self.stream_type.streams_responses:
+        if not self._streams_responses:
             if self._response is not None:
                 raise LocalProtocolError(
                     f"a {self.stream_type.value} call answers with one message"
@@ -255,7 +258,7 @@ class ServerCall:
         self._check_open()
         config = self._config
         codec = self.spec.codec if self.spec is not None else self._default_codec()
-        if error is None and not self.stream_type.streams_responses and self._response is None:
+        if error is None and not self._streams_responses and self._response is None:
             raise LocalProtocolError(f"a {self.stream_type.value} call needs a response message")
         if error is not None:
             self._response_done = True
@@ -263,7 +266,7 @@ class ServerCall:
                 return Output(None, self._end_stream(error, trailers), end=True)
             return self._error_output(error, headers, trailers, codec)
         self._response_done = True
-        if self.stream_type.enveloped:
+        if self._enveloped:
             data = b"" if self._response is None else self._frame(self._response)
             data += self._end_stream(None, trailers)
             head = None
@@ -292,7 +295,7 @@ class ServerCall:
         codec: str,
         extra: Sequence[tuple[str, str]] = (),
     ) -> Output:
-        if self.stream_type.enveloped:
+        if self._enveloped:
             # "Streaming responses always have an HTTP status of 200 OK."
             self._head_sent = True
             head = ResponseHead(

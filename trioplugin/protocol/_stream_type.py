@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 
 class StreamType(enum.Enum):
@@ -27,3 +28,9 @@ class StreamType(enum.Enum):
     def enveloped(self) -> bool:
         """Whether the call uses the streaming wire format (enveloped messages, end-stream)."""
         return self is not StreamType.UNARY
+
+
+SHAPES: Final[dict[StreamType, tuple[bool, bool, bool]]] = {
+    kind: (kind.enveloped, kind.streams_requests, kind.streams_responses) for kind in StreamType
+}
+"""Per kind: (enveloped, streams requests, streams responses), for the per-call hot paths."""
