@@ -381,6 +381,31 @@ async def test_our_http1_client_unary_and_server_stream(node: str) -> None:
     assert responses.trailers["x-count"] == "2"
 
 
+@pytest.mark.parametrize("codec", ["proto", "json"])
+@pytest.mark.parametrize("http_version", ["1.1", "2"])
+async def test_our_client_calls_node_with_connect_get(
+    node: str, codec: str, http_version: HTTPVersionChoice
+) -> None:
+    text = "get me: & ? / = + %"  # every character the query encoding must carry
+    with trio.fail_after(CALL_TIMEOUT):
+        async with (
+            node_server(node, http_version) as server,
+            open_client(
+                server.url,
+                http_version=http_version,
+                codec=codec,
+                http_get=True,
+                send_compression=GZIP,
+            ) as client,
+        ):
+            echo = client.stub(ECHO)
+            got = await echo.Echo(EchoRequest(text=text))
+            put = await echo.Put(EchoRequest(text="post"))  # side effects: always POST
+    assert got.text == text
+    assert got.seen["http-method"] == "GET"
+    assert "http-method" not in put.seen
+
+
 async def test_our_h2_client_meets_the_http1_node_server(node: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with node_server(node, "1.1") as server, open_client(server.url) as client:
