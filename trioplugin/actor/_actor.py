@@ -162,10 +162,32 @@ class EndpointActor:
                 job.scope.cancel()
             raise
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The actor task: admit calls until closed or cancelled."""
-        config = self.config
+    def start(self, nursery: trio.Nursery) -> None:
+        """Take calls from now on; the actor task runs in ``nursery``.
+
+        The actor is running at once (calls queue in its inbox until its task
+        takes them): starting one costs no scheduler pass, so thousands of
+        endpoints connect quickly.
+        """
+        self._set_state(ActorState.RUNNING)
+        nursery.start_soon(self.run)
+
+    async def run(self) -> None:
+        """The actor task: admit calls until closed or cancelled.
+
+        The transport, the client and the calls' nursery are made with the
+        first call, so an endpoint that is never called costs its task and
+        its inbox only.
+        """
         try:
+            if self._state is not ActorState.RUNNING:
+                self._set_state(ActorState.RUNNING)
+            try:
+                first = await self._inbox.receive()
+            except trio.EndOfChannel:
+                return  # closed before its first call
+            self._admitting = first  # refused by the cleanup below if we are cancelled here
+            config = self.config
             async with open_transport(
                 config.url,
                 http_version=config.http_version,
@@ -184,9 +206,12 @@ class EndpointActor:
                 )
                 async with trio.open_nursery() as calls:
                     self._scope = calls.cancel_scope
-                    self._set_state(ActorState.RUNNING)
-                    task_status.started()
-                    await self._admit(client, calls)
+                    if self._state is not ActorState.RUNNING:
+                        calls.cancel_scope.cancel()  # aclose() came while we opened
+                    self._admitting = None
+                    await self._admit_one(client, calls, first)
+                    async for job in self._inbox:
+                        await self._admit_one(client, calls, job)
         finally:
             self._set_state(ActorState.CLOSING)
             self._send.close()
@@ -205,21 +230,20 @@ class EndpointActor:
                 self._scope.cancel()
         await self._closed.wait()
 
-    async def _admit(self, client: Client, calls: trio.Nursery) -> None:
-        async for job in self._inbox:
-            if job.scope.cancel_called:
-                self._canceled += 1  # the caller left before the call was admitted
-                continue
-            self._admitting = job  # refused by run()'s cleanup if we are cancelled here
-            while self._in_flight >= self.config.max_in_flight:
-                self._slot_freed = trio.Event()
-                await self._slot_freed.wait()
-            self._admitting = None
-            if job.scope.cancel_called:
-                self._canceled += 1  # the caller left while the call waited for a slot
-                continue
-            self._in_flight += 1
-            calls.start_soon(self._serve, client, job)
+    async def _admit_one(self, client: Client, calls: trio.Nursery, job: Job) -> None:
+        if job.scope.cancel_called:
+            self._canceled += 1  # the caller left before the call was admitted
+            return
+        self._admitting = job  # refused by run()'s cleanup if we are cancelled here
+        while self._in_flight >= self.config.max_in_flight:
+            self._slot_freed = trio.Event()
+            await self._slot_freed.wait()
+        self._admitting = None
+        if job.scope.cancel_called:
+            self._canceled += 1  # the caller left while the call waited for a slot
+            return
+        self._in_flight += 1
+        calls.start_soon(self._serve, client, job)
 
     async def _serve(self, client: Client, job: Job) -> None:
         reply = job.reply

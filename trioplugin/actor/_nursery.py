@@ -129,11 +129,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
         resolved = _named(services) if services is not None else self._default_services
         handle = PluginHandle._create(actor, resolved)
         self._handles[name] = handle
-        try:
-            await self._nursery.start(actor.run)
-        except BaseException:
-            del self._handles[name]
-            raise
+        actor.start(self._nursery)
+        await trio.lowlevel.checkpoint()
         return handle
 
     async def aclose(self) -> None:
