@@ -12,7 +12,7 @@ from tests.actor.conftest import GatedEcho
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.tasks import TaskTracker
-from trioplugin.actor import open_plugin_nursery
+from trioplugin.actor import ActorState, open_plugin_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.rpc import Stub, serve_connect
 from trioplugin.transport import Server
@@ -51,5 +51,33 @@ async def test_no_task_survives_the_plugin_nursery(nursery: trio.Nursery) -> Non
                 await trio.testing.wait_all_tasks_blocked()
             assert tracker.spawned > 0
             assert tracker.live == set()
+    finally:
+        trio.lowlevel.remove_instrument(tracker)
+
+
+async def test_an_endpoint_that_is_never_called_costs_no_task(nursery: trio.Nursery) -> None:
+    server: Server = await nursery.start(serve_connect, {ECHO: GatedEcho()})
+    tracker = TaskTracker()
+    trio.lowlevel.add_instrument(tracker)
+    try:
+        async with open_plugin_nursery([ECHO]) as host:
+            tracker.root = host._nursery
+            handles = [await host.connect(f"idle-{n}", server.url) for n in range(50)]
+            await trio.testing.wait_all_tasks_blocked()
+            assert tracker.spawned == 0  # fifty endpoints, no task yet
+            assert all(handle.state is ActorState.RUNNING for handle in handles)
+            await handles[0].aclose()  # closing one that never ran needs no task either
+            assert handles[0].state is ActorState.CLOSED
+            with contextlib.suppress(ConnectError):
+                await handles[0].stub(ECHO).Echo(EchoRequest())
+            assert tracker.spawned == 0
+            busy = handles[1].stub(ECHO)  # its gate stays shut: the call waits
+            tracker_before = tracker.spawned
+            async with trio.open_nursery() as callers:
+                callers.start_soon(busy.Echo, EchoRequest())
+                await trio.testing.wait_all_tasks_blocked()
+                assert tracker.spawned > tracker_before  # the first call started its actor
+                callers.cancel_scope.cancel()
+        assert tracker.live == set()
     finally:
         trio.lowlevel.remove_instrument(tracker)

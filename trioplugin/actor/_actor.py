@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import ssl
 from collections.abc import Sequence
@@ -88,6 +89,8 @@ class EndpointActor:
             else None
         )
         self._scope: trio.CancelScope | None = None
+        self._home: trio.Nursery | None = None
+        self._home_context = contextvars.Context()
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
         self._in_flight = 0
@@ -149,6 +152,11 @@ class EndpointActor:
         Raises:
             ConnectError: ``unavailable`` if the actor is closed, or the call's error.
         """
+        home = self._home
+        if home is not None:  # the first call starts the actor's task
+            self._home = None
+            # In the context connect() ran in, not this caller's (whose vars are per call).
+            self._home_context.run(home.start_soon, self.run)
         try:
             try:
                 self._send.send_nowait(job)
@@ -163,14 +171,15 @@ class EndpointActor:
             raise
 
     def start(self, nursery: trio.Nursery) -> None:
-        """Take calls from now on; the actor task runs in ``nursery``.
+        """Take calls from now on; the actor task will run in ``nursery``.
 
-        The actor is running at once (calls queue in its inbox until its task
-        takes them): starting one costs no scheduler pass, so thousands of
-        endpoints connect quickly.
+        The actor is running at once; its task is started by the first call
+        (which waits in the inbox until the task takes it), so an endpoint
+        that is never called costs no task, and thousands connect quickly.
         """
         self._set_state(ActorState.RUNNING)
-        nursery.start_soon(self.run)
+        self._home = nursery
+        self._home_context = contextvars.copy_context()
 
     async def run(self) -> None:
         """The actor task: admit calls until closed or cancelled.
@@ -213,16 +222,22 @@ class EndpointActor:
                     async for job in self._inbox:
                         await self._admit_one(client, calls, job)
         finally:
-            self._set_state(ActorState.CLOSING)
-            self._send.close()
-            self._refuse_queued()
-            detach_interceptors(self._interceptors)
-            self._set_state(ActorState.CLOSED)
-            self._events.close()
-            self._closed.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._set_state(ActorState.CLOSING)
+        self._send.close()
+        self._refuse_queued()
+        detach_interceptors(self._interceptors)
+        self._set_state(ActorState.CLOSED)
+        self._events.close()
+        self._closed.set()
 
     async def aclose(self) -> None:
         """Stop taking calls, refuse the queued ones, cancel those in flight, and wait."""
+        if self._home is not None:  # never called: there is no task to stop
+            self._home = None
+            self._finish()
         if self._state is ActorState.RUNNING:
             self._set_state(ActorState.CLOSING)
             self._send.close()
