@@ -18,8 +18,10 @@ from ..rpc import (
     BidiStream,
     Client,
     Endpoint,
+    Headers,
     HTTPVersionChoice,
     InterceptorLike,
+    MethodInfo,
     ResponseStream,
     StreamType,
     bind_interceptors,
@@ -38,6 +40,8 @@ DEFAULT_INBOX_CAPACITY: Final = 256
 
 DEFAULT_MAX_IN_FLIGHT: Final = 128
 """Admitted calls that may run at once on one endpoint."""
+
+_HERE_GRACE: Final = 5.0  # seconds a closing actor waits for cancelled calls in callers' tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,11 @@ class EndpointActor:
     Callers put :class:`Job`s into a bounded inbox (so a full inbox holds
     them back); the actor task admits them one at a time and runs each in
     its own nursery, at most ``max_in_flight`` at once, under the caller's
-    deadline and with the caller's contextvars. Everything it counts is
-    touched only from the actor's own tasks: no locks.
+    deadline and with the caller's contextvars. A unary or client-streaming
+    call that would be admitted at once (nothing queued, a slot free) runs
+    in its caller's task instead (:meth:`run_here`): same order, same limit,
+    no job or task. trio runs one task at a time and the actor's state
+    changes only between checkpoints, so it needs no locks.
     """
 
     def __init__(self, config: EndpointConfig) -> None:
@@ -90,6 +97,9 @@ class EndpointActor:
         )
         self._scope: trio.CancelScope | None = None
         self._home: trio.Nursery | None = None
+        self._client: Client | None = None
+        self._here: set[trio.CancelScope] = set()
+        self._here_left: trio.Event | None = None
         self._home_context = contextvars.Context()
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
@@ -213,14 +223,19 @@ class EndpointActor:
                     default_timeout=config.default_timeout,
                     http_get=config.http_get,
                 )
-                async with trio.open_nursery() as calls:
-                    self._scope = calls.cancel_scope
-                    if self._state is not ActorState.RUNNING:
-                        calls.cancel_scope.cancel()  # aclose() came while we opened
-                    self._admitting = None
-                    await self._admit_one(client, calls, first)
-                    async for job in self._inbox:
-                        await self._admit_one(client, calls, job)
+                try:
+                    async with trio.open_nursery() as calls:
+                        self._scope = calls.cancel_scope
+                        if self._state is not ActorState.RUNNING:
+                            calls.cancel_scope.cancel()  # aclose() came while we opened
+                        self._admitting = None
+                        self._client = client
+                        await self._admit_one(client, calls, first)
+                        async for job in self._inbox:
+                            await self._admit_one(client, calls, job)
+                finally:
+                    self._client = None
+                    await self._stop_calls_run_here()
         finally:
             self._finish()
 
@@ -244,6 +259,75 @@ class EndpointActor:
             if self._scope is not None:
                 self._scope.cancel()
         await self._closed.wait()
+
+    def can_run_here(self) -> bool:
+        """Whether a unary or client-streaming call may run in its caller's task right now.
+
+        Only when it would be admitted at once anyway: the actor is running
+        with its client, no call waits in the inbox or for a slot, and a slot
+        is free. Such a call then costs no job, no queueing and no task; the
+        order and the in-flight limit are what the inbox would give.
+        """
+        if self._client is None or self._admitting is not None:
+            return False
+        if self._in_flight >= self.config.max_in_flight:
+            return False
+        inbox = self._inbox.statistics()
+        return not inbox.current_buffer_used and not inbox.tasks_waiting_send
+
+    async def run_here(
+        self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
+    ) -> Any:
+        """Run an admitted unary or client-streaming call in the caller's task.
+
+        Call only when :meth:`can_run_here` said so, with no checkpoint in
+        between. Closing the actor cancels it (``canceled``, "closed while in
+        flight"), as it does the calls its own tasks run.
+        """
+        client = self._client
+        assert client is not None
+        self._in_flight += 1
+        scope = trio.CancelScope()
+        self._here.add(scope)
+        succeeded = left = False
+        try:
+            with scope:
+                if method.stream_type is StreamType.UNARY:
+                    response = await client.unary(method, argument, headers=headers)
+                else:
+                    response = await client.client_stream(method, argument, headers=headers)
+                succeeded = True
+                return response
+            raise ConnectError(
+                Code.CANCELED,
+                f"plugin {self.config.name!r} closed while {method.procedure} was in flight",
+            )
+        except trio.Cancelled:
+            left = True  # the caller gave up
+            raise
+        finally:
+            self._here.discard(scope)
+            self._in_flight -= 1
+            if succeeded:
+                self._completed += 1
+            else:
+                self._failed += 1
+                self._canceled += left
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+            if not self._here and self._here_left is not None:
+                self._here_left.set()
+
+    async def _stop_calls_run_here(self) -> None:
+        """Cancel the calls running in their callers' tasks, and wait until they have left."""
+        if not self._here:
+            return
+        for scope in self._here:
+            scope.cancel()
+        self._here_left = trio.Event()
+        # Shielded, but bounded: cancelled calls leave at their next checkpoint.
+        with trio.CancelScope(shield=True), trio.move_on_after(_HERE_GRACE):
+            await self._here_left.wait()
 
     async def _admit_one(self, client: Client, calls: trio.Nursery, job: Job) -> None:
         if job.scope.cancel_called:

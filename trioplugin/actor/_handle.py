@@ -134,10 +134,13 @@ class PluginHandle(metaclass=NoPublicConstructor):
     async def _submit(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
     ) -> Any:
-        gate = self._actor.gate
+        actor = self._actor
+        gate = actor.gate
         if gate is not None:
             await self._refuse_if_open(gate)
-        return await self._actor.submit(self._job(method, argument, headers, stream=False))
+        if actor.can_run_here():
+            return await actor.run_here(method, argument, headers)
+        return await actor.submit(self._job(method, argument, headers, stream=False))
 
     async def _refuse_if_open(self, gate: CircuitBreaker) -> None:
         """Refuse at once, in the caller's task, a call the endpoint's open circuit refuses.
