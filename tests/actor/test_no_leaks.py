@@ -81,3 +81,36 @@ async def test_an_endpoint_that_is_never_called_costs_no_task(nursery: trio.Nurs
         assert tracker.live == set()
     finally:
         trio.lowlevel.remove_instrument(tracker)
+
+
+async def test_a_call_admitted_at_once_runs_in_its_callers_task(nursery: trio.Nursery) -> None:
+    gated = GatedEcho()
+    gated.gate.set()
+    server: Server = await nursery.start(serve_connect, {ECHO: gated})
+    tracker = TaskTracker()
+    trio.lowlevel.add_instrument(tracker)
+    try:
+        async with open_plugin_nursery([ECHO]) as host:
+            tracker.root = host._nursery
+            handle = await host.connect("echo", server.url, max_in_flight=1)
+            stub = handle.stub(ECHO)
+            await stub.Echo(EchoRequest())  # starts the actor, its client and connection
+            spawned = tracker.spawned
+            for _ in range(5):
+                await stub.Echo(EchoRequest())
+            assert tracker.spawned == spawned  # no job task per call
+            assert handle.statistics().completed == 6
+            # Past the in-flight limit, calls queue in the inbox as before.
+            gated.gate = trio.Event()
+            async with trio.open_nursery() as callers:
+                for _ in range(3):
+                    callers.start_soon(stub.Echo, EchoRequest())
+                await gated.someone_entered.wait()
+                await trio.testing.wait_all_tasks_blocked()
+                assert handle.statistics().in_flight == 1  # the limit holds
+                assert gated.most_inside == 1
+                gated.gate.set()
+            assert handle.statistics().completed == 9
+        assert tracker.live == set()
+    finally:
+        trio.lowlevel.remove_instrument(tracker)
