@@ -24,18 +24,16 @@ Use them under ``MockClock``: the seconds are virtual.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-import h2.config
-import h2.connection
-import h2.events
 import h11
 import trio
 
+from tests.transport.h2_fault_servers import H2Peer, RawConnection
 from trioplugin._util import open_transparent_nursery
 
 H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -133,43 +131,22 @@ async def _h11_request(stream: trio.abc.Stream, first: bytes) -> h11.Request:
     raise AssertionError("the request did not end")
 
 
-def _h11_content_type(request: h11.Request) -> bytes:
-    for name, value in request.headers:
-        if name == b"content-type":
-            return bytes(value)
-    return b"application/proto"
-
-
 @dataclass
 class _H2Request:
-    conn: h2.connection.H2Connection
+    peer: H2Peer
     stream_id: int
-    content_type: bytes
 
 
 async def _h2_request(stream: trio.abc.Stream, first: bytes) -> _H2Request:
     """Speak HTTP/2 (SETTINGS, their ACKs, flow control) until one request has ended."""
-    config = h2.config.H2Configuration(client_side=False, header_encoding=None)
-    conn = h2.connection.H2Connection(config=config)
-    conn.initiate_connection()
-    data = first
-    content_type = b"application/proto"
-    for _ in range(_MAX_READS):
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.RequestReceived):
-                for name, value in event.headers or ():
-                    if name == b"content-type":
-                        content_type = bytes(value)
-            elif isinstance(event, h2.events.DataReceived):
-                conn.acknowledge_received_data(
-                    event.flow_controlled_length or 0, event.stream_id or 0
-                )
-            elif isinstance(event, h2.events.StreamEnded):
-                await stream.send_all(conn.data_to_send())
-                return _H2Request(conn, event.stream_id or 0, content_type)
-        await stream.send_all(conn.data_to_send())
-        data = await _receive(stream)
-    raise AssertionError("the request did not end")
+    peer = H2Peer(RawConnection(stream))
+    await peer.handshake()
+    peer.feed(first)  # the preface and what came with it
+    await peer.flush()  # h2's answers to them: SETTINGS ACK, WINDOW_UPDATE
+    stream_id = await peer.request()
+    if stream_id is None:
+        raise ClientGone
+    return _H2Request(peer, stream_id)
 
 
 async def _request(stream: trio.abc.Stream, server: FaultServer) -> h11.Request | _H2Request:
@@ -182,6 +159,34 @@ async def _request(stream: trio.abc.Stream, server: FaultServer) -> h11.Request 
     server.requests += 1
     server.request_arrived.set()
     return request
+
+
+def _content_type(request: h11.Request | _H2Request) -> bytes:
+    headers: Sequence[tuple[bytes, bytes]] = (
+        request.peer.request_headers[request.stream_id]
+        if isinstance(request, _H2Request)
+        else request.headers
+    )
+    for name, value in headers:
+        if name == b"content-type":
+            return bytes(value)
+    return b"application/proto"
+
+
+def _response_head(request: h11.Request | _H2Request) -> bytes:
+    """The bytes that start a 200 response to ``request`` in its protocol, its body to come."""
+    content_type = _content_type(request)
+    if isinstance(request, _H2Request):
+        conn = request.peer.h2
+        conn.send_headers(
+            request.stream_id, [(b":status", b"200"), (b"content-type", content_type)]
+        )
+        return conn.data_to_send()
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: "
+        + content_type
+        + b"\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
 
 
 def _envelope_prefix(content_type: bytes, length: int) -> bytes:
@@ -205,47 +210,21 @@ async def _garbage(stream: trio.abc.Stream, server: FaultServer) -> None:
 
 
 async def _headers_then_stall(stream: trio.abc.Stream, server: FaultServer) -> None:
-    request = await _request(stream, server)
-    if isinstance(request, _H2Request):
-        conn = request.conn
-        conn.send_headers(
-            request.stream_id, [(b":status", b"200"), (b"content-type", request.content_type)]
-        )
-        await stream.send_all(conn.data_to_send())
-    else:
-        await stream.send_all(
-            b"HTTP/1.1 200 OK\r\ncontent-type: "
-            + _h11_content_type(request)
-            + b"\r\ntransfer-encoding: chunked\r\n\r\n"
-        )
+    await stream.send_all(_response_head(await _request(stream, server)))
     await trio.sleep_forever()
 
 
 async def _trickle(stream: trio.abc.Stream, server: FaultServer) -> None:
     request = await _request(stream, server)
+    head = _response_head(request)
     if isinstance(request, _H2Request):
-        conn = request.conn
-        conn.send_headers(
-            request.stream_id, [(b":status", b"200"), (b"content-type", request.content_type)]
-        )
-        frame_size = conn.max_outbound_frame_size
-        data_header = (
-            frame_size.to_bytes(3, "big") + b"\x00\x00" + request.stream_id.to_bytes(4, "big")
-        )
-        head = conn.data_to_send() + data_header
-        body = _envelope_prefix(request.content_type, 1 << 20)
+        frame_size = request.peer.h2.max_outbound_frame_size
+        head += frame_size.to_bytes(3, "big") + b"\x00\x00" + request.stream_id.to_bytes(4, "big")
         total = len(head) + frame_size  # one DATA frame, never finished
     else:
-        content_type = _h11_content_type(request)
-        head = (
-            b"HTTP/1.1 200 OK\r\ncontent-type: "
-            + content_type
-            + b"\r\ntransfer-encoding: chunked\r\n\r\n"
-            + f"{TRICKLE_BYTES:x}\r\n".encode()
-        )
-        body = _envelope_prefix(content_type, 1 << 20)
+        head += f"{TRICKLE_BYTES:x}\r\n".encode()  # the one chunk's size
         total = TRICKLE_BYTES
-    response = head + body
+    response = head + _envelope_prefix(_content_type(request), 1 << 20)
     for index in range(total):
         byte = response[index : index + 1] or b"\x00"
         await stream.send_all(byte)

@@ -6,15 +6,11 @@ A scripted server drives the server end of each connection frame by frame
 
 from __future__ import annotations
 
-import contextlib
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import pytest
@@ -23,110 +19,43 @@ import trio.testing
 import trustme
 from hyperframe.frame import GoAwayFrame
 
+from tests.transport.h2_fault_servers import (
+    H2Peer,
+    RawConnection,
+    call,
+    concurrently,
+    failing_call,
+    fault_server,
+)
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._h2_client import H2Transport, open_h2_transport
 from trioplugin.transport._limits import ClientLimits, ServerLimits
 from trioplugin.transport._server import open_server
 
-
-class RawPeer:
-    """The server end of one HTTP/2 connection, moved step by step by a test script."""
-
-    def __init__(self, stream: trio.abc.Stream, *, validate: bool = True) -> None:
-        self.stream = stream
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            validate_outbound_headers=validate,
-            normalize_outbound_headers=validate,
-        )
-        self.h2 = h2.connection.H2Connection(config=config)
-        self.pending: deque[h2.events.Event] = deque()
-        self.eof = trio.Event()
-
-    async def handshake(self, max_concurrent_streams: int | None = None) -> None:
-        if max_concurrent_streams is not None:
-            self.h2.local_settings.max_concurrent_streams = max_concurrent_streams
-        self.h2.initiate_connection()
-        await self.flush()
-
-    async def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data:
-            await self.stream.send_all(data)
-
-    async def next_event(self) -> h2.events.Event | None:
-        while not self.pending:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                self.eof.set()
-                return None
-            for event in self.h2.receive_data(data):
-                if isinstance(event, h2.events.DataReceived):
-                    self.h2.acknowledge_received_data(
-                        event.flow_controlled_length or 0, event.stream_id or 0
-                    )
-                self.pending.append(event)
-            await self.flush()
-        return self.pending.popleft()
-
-    async def request(self) -> int:
-        """Wait for the next complete request (headers and body); its stream id."""
-        while True:
-            event = await self.next_event()
-            assert event is not None, "the client closed the connection"
-            if isinstance(event, h2.events.StreamEnded):
-                return event.stream_id or 0
-
-    async def respond(self, stream_id: int, body: bytes = b"ok") -> None:
-        self.h2.send_headers(stream_id, [(b":status", b"200")])
-        self.h2.send_data(stream_id, body, end_stream=True)
-        await self.flush()
-
-    async def drain(self) -> None:
-        """Read (and ignore) until the client closes the connection."""
-        while await self.next_event() is not None:
-            pass
-
-
-Script = Callable[[RawPeer, int], Awaitable[None]]
+PeerScript = Callable[[H2Peer, int], Awaitable[None]]
 
 
 @asynccontextmanager
 async def scripted_server(
-    script: Script,
+    script: PeerScript,
     *,
     validate: bool = True,
     handshake: bool = True,
     max_concurrent_streams: int | None = None,
-) -> AsyncIterator[tuple[str, list[RawPeer]]]:
+) -> AsyncIterator[tuple[str, list[H2Peer]]]:
     """Serve each connection with ``script(peer, index)``; yields the URL and the peers."""
-    peers: list[RawPeer] = []
+    peers: list[H2Peer] = []
 
-    async def handle(stream: trio.SocketStream) -> None:
-        peer = RawPeer(stream, validate=validate)
+    async def run(connection: RawConnection) -> None:
+        peer = H2Peer(connection, validate=validate)
         peers.append(peer)
-        async with stream:
-            if handshake:
-                await peer.handshake(max_concurrent_streams)
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await script(peer, len(peers) - 1)
+        if handshake:
+            await peer.handshake(max_concurrent_streams)
+        await script(peer, connection.index)
 
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        yield f"http://127.0.0.1:{port}", peers
-        nursery.cancel_scope.cancel()
-
-
-async def call(transport: H2Transport, body: bytes = b"req") -> tuple[int, bytes]:
-    async with transport.exchange("POST", "/m", [], body=body) as exchange:
-        status, _ = await exchange.receive_head()
-        received = b""
-        while chunk := await exchange.receive_data():
-            received += chunk
-        return status, received
+    async with fault_server(run) as server:
+        yield server.url, peers
 
 
 @pytest.mark.parametrize(
@@ -141,10 +70,10 @@ async def call(transport: H2Transport, body: bytes = b"req") -> tuple[int, bytes
     ],
 )
 async def test_stream_reset_by_the_server(error_code: int, code: Code, words: str) -> None:
-    async def script(peer: RawPeer, index: int) -> None:
-        peer.h2.reset_stream(await peer.request(), error_code)
+    async def script(peer: H2Peer, index: int) -> None:
+        peer.h2.reset_stream(await peer.expect_request(), error_code)
         await peer.flush()
-        await peer.respond(await peer.request(), b"second")
+        await peer.respond(await peer.expect_request(), b"second")
         await peer.drain()
 
     async with scripted_server(script) as (url, peers), open_h2_transport(url) as transport:
@@ -157,17 +86,17 @@ async def test_stream_reset_by_the_server(error_code: int, code: Code, words: st
 
 
 async def test_goaway_finishes_earlier_streams_and_refuses_later_ones() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
+    async def script(peer: H2Peer, index: int) -> None:
         if index > 0:
-            await peer.respond(await peer.request(), b"new connection")
+            await peer.respond(await peer.expect_request(), b"new connection")
             await peer.drain()
             return
-        first = await peer.request()
-        second = await peer.request()
+        first = await peer.expect_request()
+        second = await peer.expect_request()
         assert (first, second) == (1, 3)
         # A graceful GOAWAY that promises to finish stream 1 only. (Written by
         # hand: h2 would close its own state and refuse to answer stream 1.)
-        await peer.stream.send_all(GoAwayFrame(0, last_stream_id=1, error_code=0).serialize())
+        await peer.send_raw(GoAwayFrame(0, last_stream_id=1, error_code=0).serialize())
         await peer.respond(first, b"finished after GOAWAY")
         await peer.drain()
 
@@ -186,31 +115,22 @@ async def test_goaway_finishes_earlier_streams_and_refuses_later_ones() -> None:
         assert await call(transport) == (200, b"new connection")
         assert len(peers) == 2
         with trio.fail_after(5):  # the drained connection was closed by the client
-            await peers[0].eof.wait()
+            await peers[0].connection.closed_by_client.wait()
 
 
 async def test_dead_connection_fails_every_stream_at_once() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
+    async def script(peer: H2Peer, index: int) -> None:
         if index == 0:
             for _ in range(3):
-                await peer.request()
-            await peer.stream.aclose()
+                await peer.expect_request()
+            await peer.connection.stream.aclose()
             return
-        await peer.respond(await peer.request(), b"reconnected")
+        await peer.respond(await peer.expect_request(), b"reconnected")
         await peer.drain()
 
     async with scripted_server(script) as (url, peers), open_h2_transport(url) as transport:
-        errors: list[ConnectError] = []
-
-        async def doomed() -> None:
-            with pytest.raises(ConnectError) as info:
-                await call(transport)
-            errors.append(info.value)
-
         with trio.fail_after(5):
-            async with trio.open_nursery() as nursery:
-                for _ in range(3):
-                    nursery.start_soon(doomed)
+            errors = await concurrently(3, lambda: failing_call(transport))
         assert [error.code for error in errors] == [Code.UNAVAILABLE] * 3
         assert all("lost" in error.message for error in errors)
         assert await call(transport) == (200, b"reconnected")
@@ -218,9 +138,9 @@ async def test_dead_connection_fails_every_stream_at_once() -> None:
 
 
 async def test_protocol_error_from_the_server() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
-        await peer.request()
-        await peer.stream.send_all(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")  # DATA on stream 0
+    async def script(peer: H2Peer, index: int) -> None:
+        await peer.expect_request()
+        await peer.send_raw(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")  # DATA on stream 0
         await peer.drain()
 
     async with scripted_server(script) as (url, _), open_h2_transport(url) as transport:
@@ -231,11 +151,11 @@ async def test_protocol_error_from_the_server() -> None:
 
 
 async def test_invalid_response_header_fails_only_that_stream() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
-        stream_id = await peer.request()
+    async def script(peer: H2Peer, index: int) -> None:
+        stream_id = await peer.expect_request()
         peer.h2.send_headers(stream_id, [(b":status", b"200"), (b"Bad Name", b"x")])
         await peer.flush()
-        await peer.respond(await peer.request(), b"fine")
+        await peer.respond(await peer.expect_request(), b"fine")
         await peer.drain()
 
     async with (
@@ -250,9 +170,9 @@ async def test_invalid_response_header_fails_only_that_stream() -> None:
 
 
 async def test_h2c_to_a_server_that_speaks_only_http1() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
-        await peer.stream.receive_some(1024)
-        await peer.stream.send_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    async def script(peer: H2Peer, index: int) -> None:
+        await peer.connection.read_some()
+        await peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
     async with (
         scripted_server(script, handshake=False) as (url, _),
@@ -293,7 +213,7 @@ async def test_tls_server_without_h2() -> None:
 
 
 async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
-    async def script(peer: RawPeer, index: int) -> None:
+    async def script(peer: H2Peer, index: int) -> None:
         await peer.drain()  # accepts, but never says SETTINGS
 
     async with (
@@ -309,7 +229,7 @@ async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
 
 
 async def test_aclose_while_connecting() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
+    async def script(peer: H2Peer, index: int) -> None:
         await peer.drain()  # never says SETTINGS
 
     async with (
@@ -328,7 +248,7 @@ async def test_aclose_while_connecting() -> None:
 
 
 async def test_server_ends_the_response_before_the_request() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
+    async def script(peer: H2Peer, index: int) -> None:
         while True:
             event = await peer.next_event()
             if isinstance(event, h2.events.RequestReceived):
@@ -404,9 +324,9 @@ async def test_abandoned_responses_give_the_connection_window_back() -> None:
 
 
 async def test_misuse_is_reported() -> None:
-    async def script(peer: RawPeer, index: int) -> None:
-        await peer.respond(await peer.request())
-        await peer.respond(await peer.request(), b"slot still free")
+    async def script(peer: H2Peer, index: int) -> None:
+        await peer.respond(await peer.expect_request())
+        await peer.respond(await peer.expect_request(), b"slot still free")
         await peer.drain()
 
     async with (

@@ -25,8 +25,12 @@ from tests.transport.h2_fault_servers import (
     SETTINGS_FRAME,
     H2Peer,
     RawConnection,
+    call,
+    concurrently,
+    failing_call,
     fault_server,
     freeze_after_request,
+    head_of_first_response,
     healthy,
     huge_frame_after_request,
     send_and_hold,
@@ -42,26 +46,10 @@ from trioplugin.transport import (
     UnprocessedError,
     open_h2_transport,
 )
-from trioplugin.transport._h2_client import H2Transport
 from trioplugin.transport._h2_client_frames import FrameGuard, cannot_start_settings
 
 TIMEOUT = 120.0
 """The bound on every wait in these tests, in (virtual) seconds."""
-
-
-async def call(transport: H2Transport) -> tuple[int, bytes]:
-    async with transport.exchange("POST", "/m", [], body=b"req") as exchange:
-        status, _ = await exchange.receive_head()
-        received = b""
-        while chunk := await exchange.receive_data():
-            received += chunk
-        return status, received
-
-
-async def failing_call(transport: H2Transport) -> ConnectError:
-    with pytest.raises(ConnectError) as info:
-        await call(transport)
-    return info.value
 
 
 # -- the connect timeout ----------------------------------------------------------------
@@ -71,20 +59,13 @@ async def failing_call(transport: H2Transport) -> ConnectError:
 async def test_connect_timeout_fails_every_waiting_call(
     autojump_clock: trio.testing.MockClock, first_bytes: bytes
 ) -> None:
-    errors: list[ConnectError] = []
     async with fault_server(send_and_hold(first_bytes)) as server:
         address = server.url.removeprefix("http://")
         limits = ClientLimits(connect_timeout=3)
         async with open_h2_transport(server.url, limits=limits) as transport:
             start = trio.current_time()
-
-            async def doomed() -> None:
-                errors.append(await failing_call(transport))
-
             with trio.fail_after(TIMEOUT):
-                async with trio.open_nursery() as nursery:
-                    for _ in range(3):
-                        nursery.start_soon(doomed)
+                errors = await concurrently(3, lambda: failing_call(transport))
             assert trio.current_time() - start == pytest.approx(3)
             assert not transport.statistics().connecting
             with trio.fail_after(TIMEOUT):  # the attempt closed its socket
@@ -194,15 +175,8 @@ async def test_a_call_after_a_failed_attempt_starts_afresh(
 
 async def test_concurrent_calls_share_one_attempt() -> None:
     async with fault_server(healthy) as server, open_h2_transport(server.url) as transport:
-        results: list[tuple[int, bytes]] = []
-
-        async def caller() -> None:
-            results.append(await call(transport))
-
         with trio.fail_after(TIMEOUT):
-            async with trio.open_nursery() as nursery:
-                for _ in range(5):
-                    nursery.start_soon(caller)
+            results = await concurrently(5, lambda: call(transport))
         assert results == [(200, b"ok")] * 5
         assert len(server.connections) == 1
         assert transport.statistics().connections_opened == 1
@@ -308,10 +282,8 @@ async def test_a_huge_frame_header_fails_the_call_at_once(
 def parse_goaway(connection: RawConnection) -> h2.events.ConnectionTerminated | None:
     """The GOAWAY among the bytes the client sent on ``connection``, if any."""
     peer = H2Peer(connection)
-    for event in peer.h2.receive_data(bytes(connection.received)):
-        if isinstance(event, h2.events.ConnectionTerminated):
-            return event
-    return None
+    peer.feed(bytes(connection.received))
+    return peer.goaway
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["one write", "two writes"])
@@ -441,12 +413,7 @@ async def test_a_server_trickling_a_frame_it_never_finishes_is_found(
     # A byte a second keeps bytes coming, but no frame ever arrives whole; and
     # the server reads nothing, so the PING goes unanswered.
     async def trickle(connection: RawConnection) -> None:
-        peer = H2Peer(connection)
-        await peer.handshake()
-        stream_id = await peer.request()
-        assert stream_id is not None
-        peer.h2.send_headers(stream_id, [(b":status", b"200")])
-        await peer.flush()
+        _, stream_id = await head_of_first_response(connection)
         header = (16384).to_bytes(3, "big") + b"\x00\x00" + stream_id.to_bytes(4, "big")
         for byte in header + bytes(16384):
             await connection.stream.send_all(bytes([byte]))
