@@ -2,7 +2,7 @@
 
 Three stacks, each client -> server of the same stack, on loopback:
 
-- trioplugin over HTTP/1.1 (the httpx transport) -> the trioplugin server;
+- trioplugin over HTTP/1.1 (its own h11 transport) -> the trioplugin server;
 - trioplugin over h2c (our own HTTP/2 transport, one connection) -> the same server;
 - connectrpc's client (pyqwest, HTTP/1.1) -> connectrpc's ASGI app on uvicorn, the peer.
 
@@ -31,7 +31,7 @@ class Stack:
 
 
 STACKS: Final = (
-    Stack("h1", "trioplugin", "trioplugin → trioplugin", "Connect, HTTP/1.1 (httpx client)"),
+    Stack("h1", "trioplugin", "trioplugin → trioplugin", "Connect, HTTP/1.1 (own h11 client)"),
     Stack("h2", "trioplugin", "trioplugin → trioplugin", "Connect, h2c (own HTTP/2 client)"),
     Stack(PEER, PEER, "connectrpc → connectrpc", "Connect, HTTP/1.1 (pyqwest → uvicorn)"),
 )

@@ -277,7 +277,7 @@ async def test_http1_without_a_deadline_garbage_fails_fast(
 async def test_http1_without_a_deadline_a_stalled_server_holds_the_call(
     fault: str, kind: CallKind, autojump_clock: trio.testing.MockClock
 ) -> None:
-    # HTTP/1.1 has no pings and httpx no read timeout here (one would cut off
+    # HTTP/1.1 has no pings and the client no read timeout (one would cut off
     # a long, legitimately quiet stream): only a deadline bounds these calls.
     ended, server, leftovers = await call_against(FAULTS[fault](), "1.1", kind, deadline=None)
     check_server_saw_the_call(fault, server, "1.1")

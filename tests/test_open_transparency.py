@@ -29,7 +29,13 @@ from trioplugin.rpc import (
     open_transport,
     serve_connect,
 )
-from trioplugin.transport import Server, open_h2_transport, open_httpx_transport, open_server
+from trioplugin.transport import (
+    Server,
+    open_h2_transport,
+    open_h11_transport,
+    open_httpx_transport,
+    open_server,
+)
 
 Case = Callable[[str, BaseException, bool], Awaitable[None]]
 """Raise the error from the block of one context manager: (server URL, error, used first)."""
@@ -72,6 +78,13 @@ async def h2_transport_case(url: str, error: BaseException, used: bool) -> None:
 
 async def httpx_transport_case(url: str, error: BaseException, used: bool) -> None:
     async with open_httpx_transport(url) as transport:
+        if used:
+            await echo(Client(transport))
+        raise error
+
+
+async def h11_transport_case(url: str, error: BaseException, used: bool) -> None:
+    async with open_h11_transport(url) as transport:
         if used:
             await echo(Client(transport))
         raise error
@@ -171,6 +184,7 @@ CASES: Final[dict[str, Case]] = {
     "open_transport-2": transport_case("2"),
     "open_h2_transport": h2_transport_case,
     "open_httpx_transport": httpx_transport_case,
+    "open_h11_transport": h11_transport_case,
     "open_connect_server": connect_server_case,
     "open_server": server_case,
     "open_plugin_nursery": plugin_nursery_case,

@@ -16,6 +16,7 @@ from ..transport import (
     Server,
     ServerLimits,
     open_h2_transport,
+    open_h11_transport,
     open_server,
     serve,
 )
@@ -40,10 +41,14 @@ def open_transport(
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
 ) -> AbstractAsyncContextManager[ClientTransport]:
-    """The client transport for ``base_url``: our own HTTP/2 connection, or httpx for 1.1.
+    """The client transport for ``base_url``: our own HTTP/2 connection, or our own HTTP/1.1 pool.
 
     ``"2"`` speaks h2c (prior knowledge) to ``http://`` URLs and h2 over TLS
-    to ``https://`` ones, full duplex; ``"1.1"`` goes through httpx.
+    to ``https://`` ones, full duplex; ``"1.1"`` speaks HTTP/1.1 (TLS with
+    ALPN ``http/1.1`` for ``https://``) over a pool of keep-alive
+    connections (:func:`~trioplugin.transport.open_h11_transport`), not full
+    duplex. Callers who bring an ``httpx.AsyncClient`` of their own pass it
+    to :func:`~trioplugin.transport.open_httpx_transport` instead.
 
     ``limits`` bound what the connection waits for when no call's deadline
     does (default :class:`~trioplugin.transport.ClientLimits`): the connect
@@ -57,10 +62,7 @@ def open_transport(
     if http_version == "2":
         return open_h2_transport(base_url, ssl_context=ssl_context, limits=limits)
     if http_version == "1.1":
-        # Imported here so that processes which only serve never import httpx.
-        from ..transport._httpx_client import open_httpx_transport
-
-        return open_httpx_transport(base_url, ssl_context=ssl_context, limits=limits)
+        return open_h11_transport(base_url, ssl_context=ssl_context, limits=limits)
     raise ValueError(f"http_version must be '1.1' or '2', not {http_version!r}")
 
 

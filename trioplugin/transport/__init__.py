@@ -3,6 +3,8 @@
 from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
 from ._h2_client_exchange import H2ClientExchange
+from ._h11_client import H11Transport, H11TransportStatistics, open_h11_transport
+from ._h11_client_exchange import H11ClientExchange
 from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
@@ -24,6 +26,9 @@ __all__ = [
     "H2ClientExchange",
     "H2Transport",
     "H2TransportStatistics",
+    "H11ClientExchange",
+    "H11Transport",
+    "H11TransportStatistics",
     "HTTPVersion",
     "HttpxClientExchange",
     "HttpxTransport",
@@ -37,6 +42,7 @@ __all__ = [
     "TLSInfo",
     "UnprocessedError",
     "open_h2_transport",
+    "open_h11_transport",
     "open_httpx_transport",
     "open_server",
     "serve",

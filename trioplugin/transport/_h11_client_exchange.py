@@ -1,0 +1,434 @@
+"""One request and its response on a pooled HTTP/1.1 connection.
+
+Everything runs in the caller's task: writes go straight to the socket, reads
+come from it when the caller asks. An exchange holds its connection from
+entering until the response has ended (then the connection goes back to the
+pool, if both sides left it fit for another request) or until it is left
+(then the connection is closed: what is still on the wire is unknown).
+
+A connection from the pool may turn out to be dead only when it is used: the
+server closed it just as it was taken. When that shows before any byte of
+the response came (an EOF or a reset on the first read, the request's write
+failing), and the request can be sent again as it was, the exchange sends it
+once more on a freshly opened connection: if the request never fully left
+(its write failed), whatever its method; if it did, only for an idempotent
+method (GET, HEAD, ...), since the server may have processed it before it
+closed. Otherwise the failure is reported: as an
+:class:`~trioplugin.transport.UnprocessedError` when the request never fully
+left, as a plain ``unavailable`` error (it may have been processed) when it
+did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, final
+
+import h11
+import trio
+
+from ..protocol import Code, ConnectError, Metadata
+from ._client_errors import connection_lost, copy_error, transport_closing
+from ._errors import UnprocessedError
+from ._types import Peer
+
+if TYPE_CHECKING:
+    from ._h11_client import H11Transport
+    from ._h11_client_pool import H11Connection
+
+RECEIVE_SIZE: Final = 65_536
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_NO_BODY_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE"})
+_SKIPPED: Final = frozenset({"host", "content-length", "transfer-encoding"})
+"""Request headers the exchange sets itself."""
+_STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+_DRAIN_TURNS: Final = 4
+
+
+@final
+class H11ClientExchange:
+    """One HTTP/1.1 request and its response: an :class:`H11Transport`'s ClientExchange.
+
+    Obtained from :meth:`H11Transport.exchange`; used as an async context
+    manager. Not full duplex: the response is read once the request has been
+    sent (an early response, e.g. a 413 while the body is still going out, is
+    read all the same). Leaving the context before the response has ended
+    closes the connection instead of returning it to the pool.
+    """
+
+    __slots__ = (
+        "_body",
+        "_clean",
+        "_conn",
+        "_entered",
+        "_error",
+        "_exited",
+        "_got_bytes",
+        "_head",
+        "_headers",
+        "_method",
+        "_path",
+        "_peer",
+        "_request",
+        "_request_ended",
+        "_response_ended",
+        "_retried",
+        "_reused",
+        "_send_failed",
+        "_transport",
+    )
+
+    def __init__(
+        self,
+        transport: H11Transport,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+    ) -> None:
+        self._transport = transport
+        self._method = method
+        self._path = path
+        self._headers = headers
+        self._body = body
+        self._request: h11.Request | None = None
+        self._conn: H11Connection | None = None
+        self._peer: Peer | None = None
+        self._reused = False
+        self._retried = False
+        self._clean = True
+        """No write or read on the connection was cut short (by a cancellation or a failure)."""
+        self._send_failed = False
+        self._got_bytes = False
+        self._head: tuple[int, Metadata] | None = None
+        self._request_ended = False
+        self._response_ended = False
+        self._error: ConnectError | None = None
+        self._entered = False
+        self._exited = False
+
+    # -- the context ----------------------------------------------------------------
+
+    async def __aenter__(self) -> H11ClientExchange:
+        if self._entered:
+            raise RuntimeError("an exchange can be entered only once")
+        self._entered = True
+        self._request = self._build_request()
+        conn, self._reused = await self._transport._pool.acquire()
+        self._conn = conn
+        self._peer = conn.peer
+        try:
+            await self._start()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exited = True
+        if self._conn is not None and self._head is not None and self._error is None:
+            self._drain()  # the end of the response may already be in: keep the connection
+        self._release()
+
+    def _build_request(self) -> h11.Request:
+        transport = self._transport
+        method = self._method
+        body = self._body
+        headers = [("host", transport._authority)]
+        for name, value in self._headers:
+            if name.lower() not in _SKIPPED:
+                headers.append((name, value))
+        if body is None:
+            headers.append(("transfer-encoding", "chunked"))
+        elif body or method not in _NO_BODY_METHODS:
+            headers.append(("content-length", str(len(body))))
+        path = self._path
+        if path[:1] != "/":
+            raise ValueError(f"the path must start with '/': {path!r}")
+        try:
+            return h11.Request(method=method, target=transport._prefix + path, headers=headers)
+        except h11.LocalProtocolError as exc:
+            raise ValueError(f"invalid request: {exc}") from exc
+
+    async def _start(self) -> None:
+        """Send the request's head, and its whole body if it was given."""
+        conn = self._conn
+        assert conn is not None
+        assert self._request is not None
+        state = conn.h11
+        parts = [state.send(self._request)]
+        body = self._body
+        if body is not None:
+            if body:
+                parts.append(state.send(h11.Data(data=body)))
+            parts.append(state.send(h11.EndOfMessage()))
+            self._request_ended = True
+        await self._write(conn, b"".join(part for part in parts if part))
+
+    def _release(self) -> None:
+        """Give the connection back: to the pool if both messages ended cleanly, else closed."""
+        conn = self._conn
+        if conn is None:
+            return
+        self._conn = None
+        state = conn.h11
+        reusable = (
+            self._clean
+            and not self._send_failed
+            and state.our_state is h11.DONE
+            and state.their_state is h11.DONE
+        )
+        if reusable:
+            try:
+                state.start_next_cycle()
+            except h11.LocalProtocolError:
+                reusable = False
+        self._transport._pool.release(conn, reusable=reusable)
+
+    def _drain(self) -> None:
+        """Take the end of the response if h11 has it buffered already (no I/O)."""
+        conn = self._conn
+        assert conn is not None
+        try:
+            for _ in range(_DRAIN_TURNS):
+                event = conn.h11.next_event()
+                if isinstance(event, h11.EndOfMessage):
+                    self._response_ended = True
+                    return
+                if not isinstance(event, h11.Data) or event.data:
+                    return
+        except h11.ProtocolError:
+            self._clean = False
+
+    def _check(self) -> None:
+        if not self._entered:
+            raise RuntimeError("use the exchange as an async context manager first")
+        if self._exited:
+            raise RuntimeError("the exchange has been closed")
+
+    # -- the wire ------------------------------------------------------------------------
+
+    def _lost(self, cause: BaseException | str | None) -> ConnectError:
+        """The failure that ends the exchange, remembered for every later call."""
+        self._clean = False
+        if self._transport._pool.closed:
+            error = transport_closing()
+        else:
+            error = connection_lost(self._transport._address, cause)
+        self._error = error
+        return error
+
+    async def _write(self, conn: H11Connection, data: bytes) -> None:
+        """Write ``data``; a failure is kept for the response to explain (it may have come)."""
+        self._clean = False
+        try:
+            await conn.stream.send_all(data)
+        except _STREAM_ERRORS:
+            self._send_failed = True  # the server may have answered early: the first read tells
+            return
+        self._clean = True
+
+    async def _next_event(self) -> object:
+        """The next h11 event of the response, reading as needed (a cancellation point)."""
+        await trio.lowlevel.checkpoint_if_cancelled()  # even when the event is buffered already
+        while True:  # ends: each turn takes an event or reads bytes (or fails)
+            conn = self._conn
+            if conn is None:
+                raise self._error or ConnectError(Code.INTERNAL, "the response has ended")
+            state = conn.h11
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._clean = False
+                error = ConnectError(
+                    Code.UNAVAILABLE,
+                    f"the server at {self._transport._address} broke HTTP/1.1: {exc}",
+                )
+                error.__cause__ = exc
+                self._error = error
+                raise error from None
+            if event is not h11.NEED_DATA:
+                return event
+            self._clean = False
+            try:
+                data = await conn.stream.receive_some(RECEIVE_SIZE)
+            except _STREAM_ERRORS as exc:
+                if not self._got_bytes and await self._resend():
+                    continue
+                raise self._stale_error(exc) from exc
+            self._clean = True
+            if data:
+                self._got_bytes = True
+            elif not self._got_bytes:
+                if await self._resend():
+                    continue
+                raise self._stale_error(None)
+            state.receive_data(bytes(data))  # no copy: it is bytes already, but for TLS
+
+    async def _resend(self) -> bool:
+        """Send the request again on a fresh connection, if that is safe; whether it was sent."""
+        if (
+            not self._reused
+            or self._retried
+            or self._body is None
+            or self._transport._pool.closed
+            or not (self._send_failed or self._method in _IDEMPOTENT)
+        ):
+            return False
+        self._retried = True
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            conn = await self._transport._pool.replace(conn)
+        except ConnectError as exc:
+            self._error = exc
+            raise
+        self._conn = conn
+        self._peer = conn.peer
+        self._reused = False
+        self._send_failed = False
+        self._clean = True
+        await self._start()
+        return True
+
+    def _stale_error(self, cause: BaseException | None) -> ConnectError:
+        """No response at all: the server closed the connection (or reset it) first."""
+        if not self._send_failed:
+            where = "reused keep-alive connection" if self._reused else "connection"
+            return self._lost(
+                cause
+                if cause is not None
+                else f"the server closed the {where} without answering the request"
+            )
+        self._clean = False
+        if self._transport._pool.closed:
+            error = transport_closing()
+        else:
+            error = UnprocessedError(
+                Code.UNAVAILABLE,
+                f"connection to {self._transport._address} lost before the request was "
+                "sent whole; the server did not process it",
+            )
+            error.__cause__ = cause
+        self._error = error
+        return error
+
+    # -- the request -----------------------------------------------------------------
+
+    async def send_data(self, data: bytes) -> None:
+        """Write part of the request body (a chunk of ``Transfer-Encoding: chunked``).
+
+        If the server answered before taking the whole body, the rest is
+        dropped and the response tells.
+
+        Raises:
+            ConnectError: the connection failed and no response came.
+            RuntimeError: the request has already ended, or was sent whole.
+        """
+        self._check()
+        if self._request_ended or self._body is not None:
+            raise RuntimeError("the request has already ended")
+        await self._send(h11.Data(data=data) if data else None)
+
+    async def end_request(self) -> None:
+        """Finish the request body. Ending it twice does nothing.
+
+        Raises:
+            ConnectError: the connection failed and no response came.
+        """
+        self._check()
+        if self._request_ended:
+            await trio.lowlevel.checkpoint()
+            return
+        self._request_ended = True
+        await self._send(h11.EndOfMessage())
+
+    async def _send(self, event: h11.Data | h11.EndOfMessage | None) -> None:
+        conn = self._conn
+        if self._error is not None:
+            raise copy_error(self._error)
+        if event is None or conn is None or self._send_failed or self._head is not None:
+            # Nothing to send, or the server answered already: the response tells.
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            data = conn.h11.send(event)
+        except h11.LocalProtocolError:  # the response ended first (h11 is done with us)
+            await trio.lowlevel.checkpoint()
+            return
+        assert data is not None
+        await self._write(conn, data)
+        if self._send_failed:
+            await self.receive_head()  # raises unless the server did answer
+
+    # -- the response ----------------------------------------------------------------
+
+    async def receive_head(self) -> tuple[int, Metadata]:
+        """The response status and headers (lower-cased), once they arrive; 1xx are skipped.
+
+        Raises:
+            ConnectError: ``unavailable``: the connection failed or the server
+                broke HTTP/1.1.
+        """
+        self._check()
+        if self._head is not None:
+            await trio.lowlevel.checkpoint()
+            return self._head
+        if self._error is not None:
+            raise copy_error(self._error)
+        while True:  # ends: each turn consumes an event (1xx responses come from bytes read)
+            event = await self._next_event()
+            if isinstance(event, h11.Response):
+                # h11 checked the names (tokens, lower-cased) and the values.
+                items = [(name.decode("ascii"), _text(value)) for name, value in event.headers]
+                self._head = (event.status_code, Metadata._trusted(items))
+                return self._head
+            if not isinstance(event, h11.InformationalResponse):
+                raise self._lost(f"unexpected {type(event).__name__} before the response")
+
+    async def receive_data(self) -> bytes:
+        """The next chunk of the response body as it came; ``b""`` at the end.
+
+        At the end the connection goes back to the pool, if it can carry
+        another request.
+
+        Raises:
+            ConnectError: the connection failed before the body ended.
+        """
+        self._check()
+        if self._response_ended:
+            await trio.lowlevel.checkpoint()
+            return b""
+        if self._head is None:
+            await self.receive_head()
+        if self._error is not None:
+            raise copy_error(self._error)
+        while True:  # ends: each turn consumes an event
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                if event.data:
+                    return bytes(event.data)
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                self._response_ended = True
+                self._release()
+                return b""
+            raise self._lost(f"unexpected {type(event).__name__} in the response body")
+
+    @property
+    def peer(self) -> Peer | None:
+        """The server: its address, ``"1.1"``, and the TLS session if any."""
+        return self._peer
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return value.decode("utf-8", "replace")
