@@ -98,6 +98,8 @@ class LoadResult:
     server_cpu_s: float | None
     """CPU time the server process used in the window, if it could be read."""
     first_error: str = ""
+    messages: int = 0
+    """Stream messages received inside the window (server-stream runs; 0 otherwise)."""
 
     @property
     def rate(self) -> float:
@@ -116,15 +118,27 @@ class LoadResult:
         return cls(**data)
 
 
+class Tally:
+    """A running count of stream messages received, read by :class:`Window` at both ends."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self) -> None:
+        self.messages = 0
+
+
 class Window:
     """Times one measured window: start it, count calls into it, end it.
 
     Latencies are recorded only for calls that end inside the window, which
-    begins after the warm-up and ends ``duration`` seconds later.
+    begins after the warm-up and ends ``duration`` seconds later. With a
+    :class:`Tally`, the messages counted into it inside the window are reported too.
     """
 
-    def __init__(self, server_pid: int | None) -> None:
+    def __init__(self, server_pid: int | None, tally: Tally | None = None) -> None:
         self.server_pid = server_pid
+        self.tally = tally
+        self._messages = 0
         self.recording = False
         self.latencies: list[float] = []
         self.errors = 0
@@ -136,6 +150,7 @@ class Window:
     def start(self) -> None:
         self._client_cpu = cpu_seconds() or 0.0
         self._server_cpu = cpu_seconds(self.server_pid) if self.server_pid else None
+        self._messages = self.tally.messages if self.tally else 0
         self._start = time.perf_counter()
         self.recording = True
 
@@ -149,6 +164,7 @@ class Window:
         """End the window and summarize it."""
         self.recording = False
         seconds = time.perf_counter() - self._start
+        messages = self.tally.messages - self._messages if self.tally else 0
         client_cpu = (cpu_seconds() or 0.0) - self._client_cpu
         server_cpu: float | None = None
         if self._server_cpu is not None and self.server_pid:
@@ -164,4 +180,5 @@ class Window:
             client_cpu_s=client_cpu,
             server_cpu_s=server_cpu,
             first_error=self.first_error,
+            messages=messages,
         )

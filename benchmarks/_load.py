@@ -15,7 +15,12 @@ Both call ``stub.Echo(request)`` on a stub of the same service, so the only
 difference between ``h2`` and ``actor`` is the actor. With ``--interceptors
 chain``, ``h2`` and ``actor`` make their calls through
 ``[CircuitBreakerInterceptor(), RetryInterceptor()]`` (default config and
-policy), the resilience benchmark's chain; the default, ``none``, has none. Calls carry no
+policy), the resilience benchmark's chain; the default, ``none``, has none.
+
+``--rpc server-stream`` (``h2`` only) makes each call a ``ServerStream`` of
+``--count`` messages, read to its end; ``--rpc bidi`` (``h2`` only) opens one
+``Bidi`` stream and makes each call one round trip on it: send a message,
+receive its echo (ping-pong). Calls carry no
 deadline (the run is bounded by cancelling a scope, which sets none), so no
 ``Connect-Timeout-Ms`` header goes out, as with the connectrpc peer.
 """
@@ -34,10 +39,13 @@ from trioplugin.actor import open_plugin_nursery
 from trioplugin.resilience import CircuitBreakerInterceptor, RetryInterceptor
 from trioplugin.rpc import InterceptorLike, open_client
 
-from ._common import CALL_TIMEOUT, ECHO_TEXT, LoadResult, Window, pin
+from ._common import CALL_TIMEOUT, ECHO_TEXT, LoadResult, Tally, Window, pin
 from ._service import ECHO, REQUEST
+from .bench_pb2 import StreamRequest
 
 MODES: Final = ("h1", "h2", "actor")
+
+RPCS: Final = ("unary", "server-stream", "bidi")
 
 INTERCEPTORS: Final = ("none", "chain")
 
@@ -54,12 +62,55 @@ def interceptors(name: str) -> list[InterceptorLike]:
 
 
 @asynccontextmanager
-async def open_caller(mode: str, url: str, chain: str = "none") -> AsyncIterator[Call]:
-    """A zero-argument coroutine function making one Echo call, by ``mode``.
+async def open_caller(
+    mode: str,
+    url: str,
+    chain: str = "none",
+    rpc: str = "unary",
+    count: int = 1000,
+    tally: Tally | None = None,
+) -> AsyncIterator[Call]:
+    """A zero-argument coroutine function making one call (or bidi round trip), by ``mode``.
 
-    ``chain`` names the interceptors the calls go through (see :func:`interceptors`).
+    ``chain`` names the interceptors the calls go through (see :func:`interceptors`);
+    ``rpc`` and ``count`` are as in the module docstring; server-stream messages are
+    counted into ``tally``.
     """
-    if mode in ("h1", "h2"):
+    tally = tally or Tally()
+    if rpc != "unary":
+        if mode != "h2":
+            raise ValueError(f"--rpc {rpc} needs --mode h2")
+        async with open_client(url, http_version="2", interceptors=interceptors(chain)) as client:
+            stub = client.stub(ECHO)
+            if rpc == "server-stream":
+                request = StreamRequest(text=REQUEST.text, count=count)
+
+                async def stream() -> Any:
+                    received, last = 0, None
+                    async with stub.ServerStream(request) as responses:
+                        async for message in responses:
+                            last = message
+                            received += 1
+                            tally.messages += 1
+                    if received != count:
+                        raise RuntimeError(f"the stream ended after {received} of {count}")
+                    return last
+
+                yield stream
+            elif rpc == "bidi":
+                async with stub.Bidi() as bidi:
+
+                    async def round_trip() -> Any:
+                        await bidi.send(REQUEST)
+                        return await bidi.receive()
+
+                    yield round_trip
+                    await bidi.close_send()
+                    async for _ in bidi:
+                        pass
+            else:
+                raise ValueError(f"rpc must be one of {', '.join(RPCS)}, not {rpc!r}")
+    elif mode in ("h1", "h2"):
         async with open_client(
             url, http_version="1.1" if mode == "h1" else "2", interceptors=interceptors(chain)
         ) as client:
@@ -75,10 +126,16 @@ async def open_caller(mode: str, url: str, chain: str = "none") -> AsyncIterator
 
 
 async def run_load(
-    call: Call, *, concurrency: int, warmup: float, duration: float, server_pid: int | None
+    call: Call,
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    server_pid: int | None,
+    tally: Tally | None = None,
 ) -> LoadResult:
     """Run the closed loop and measure one window (see the module docstring)."""
-    window = Window(server_pid)
+    window = Window(server_pid, tally)
     stopping = False
     running = concurrency
     all_stopped = trio.Event()
@@ -123,13 +180,17 @@ async def run_load(
 
 
 async def _main(args: argparse.Namespace) -> None:
-    async with open_caller(args.mode, args.url, args.interceptors) as call:
+    tally = Tally()
+    async with open_caller(
+        args.mode, args.url, args.interceptors, args.rpc, args.count, tally
+    ) as call:
         result = await run_load(
             call,
             concurrency=args.concurrency,
             warmup=args.warmup,
             duration=args.duration,
             server_pid=args.server_pid,
+            tally=tally,
         )
     result.dump()
 
@@ -142,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--interceptors", choices=INTERCEPTORS, default="none", help="the calls' interceptors"
     )
+    parser.add_argument("--rpc", choices=RPCS, default="unary", help="what one call is")
+    parser.add_argument("--count", type=int, default=1000, help="messages per server stream")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)

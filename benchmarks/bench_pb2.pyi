@@ -15,3 +15,11 @@ class EchoResponse(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     text: str
     def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class StreamRequest(_message.Message):
+    __slots__ = ("text", "count")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    count: int
+    def __init__(self, text: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
