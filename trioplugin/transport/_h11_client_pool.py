@@ -22,14 +22,13 @@ import h11
 import trio
 
 from ..protocol import ConnectError
+from ._client_connect import Stage, open_client_stream
 from ._client_errors import (
-    connect_failed,
     connect_timed_out,
     copy_error,
-    tls_failed,
     transport_closed,
 )
-from ._types import Peer, TLSInfo
+from ._types import Peer
 
 MAX_HEAD_SIZE: Final = 64 * 1024
 """The largest response head h11 buffers (status line and headers)."""
@@ -86,41 +85,14 @@ async def open_connection(
         ConnectError: ``unavailable``, an UnprocessedError that says why (refused,
             name resolution, TLS, or the timeout and what it was waiting for).
     """
-    stage = "the TCP connect"
+    progress = Stage()
     with trio.move_on_after(connect_timeout):
-        try:
-            tcp = await trio.open_tcp_stream(host, port)
-        except OSError as exc:
-            raise connect_failed(address, exc) from exc
-        try:
-            stream: trio.abc.Stream = tcp
-            tls_info = None
-            if ssl_context is not None:
-                stage = "the TLS handshake"
-                tls = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
-                try:
-                    await tls.do_handshake()
-                except (trio.BrokenResourceError, ssl.SSLError) as exc:
-                    raise tls_failed(address, exc) from exc
-                cipher = tls.cipher()
-                tls_info = TLSInfo(
-                    version=tls.version(),
-                    cipher=cipher[0] if cipher else None,
-                    alpn_protocol=tls.selected_alpn_protocol(),
-                    peer_certificate=tls.getpeercert() or None,
-                    peer_certificate_der=tls.getpeercert(binary_form=True),
-                )
-                stream = tls
-            try:
-                peername = tcp.socket.getpeername()
-            except OSError as exc:
-                raise connect_failed(address, exc) from exc
-        except BaseException:
-            tcp.socket.close()
-            raise
-        peer_address = (str(peername[0]), int(peername[1]))
-        return H11Connection(stream, tcp.socket, Peer(peer_address, "1.1", tls=tls_info))
-    raise connect_timed_out(address, connect_timeout, stage)
+        opened = await open_client_stream(
+            host, port, address, ssl_context=ssl_context, progress=progress
+        )
+        peer = Peer(opened.peer_address, "1.1", tls=opened.tls)
+        return H11Connection(opened.stream, opened.tcp.socket, peer)
+    raise connect_timed_out(address, connect_timeout, progress.stage)
 
 
 @final

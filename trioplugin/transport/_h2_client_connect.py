@@ -21,11 +21,10 @@ import h2.settings
 import trio
 
 from ..protocol import Code, ConnectError
+from ._client_connect import TCP_CONNECT, open_client_stream
 from ._client_errors import (
-    connect_failed,
     connection_lost,
     frame_too_large,
-    no_h2,
     not_h2,
     tls_failed,
 )
@@ -34,7 +33,7 @@ from ._h2_client_connection import GOAWAY_GRACE, ClientConnection, ClientH2State
 from ._h2_client_frames import FRAME_HEADER_SIZE, FrameGuard, cannot_start_settings
 from ._h2_client_keepalive import ClientCounters, Keepalive
 from ._limits import ClientLimits
-from ._types import Peer, TLSInfo
+from ._types import Peer
 
 _DEFAULT_WINDOW: Final = 65_535
 _HANDSHAKE_RECEIVE_SIZE: Final = 65_536
@@ -53,7 +52,7 @@ class Attempt:
         """Bounds the attempt by the connect timeout; cancelled when nobody waits any more."""
         self.waiters = 0
         """Exchanges waiting for it."""
-        self.stage = "TCP connect"
+        self.stage = TCP_CONNECT
         """What the attempt is waiting for, as a timeout's message says."""
 
 
@@ -103,37 +102,17 @@ class Connector:
             ConnectError: ``unavailable``, saying why (always an UnprocessedError).
         """
         address = self._address
+        opened = await open_client_stream(
+            self._host,
+            self._port,
+            address,
+            ssl_context=self._ssl_context,
+            progress=attempt,
+            require_h2=True,
+        )
+        stream = opened.stream
         try:
-            tcp = await trio.open_tcp_stream(self._host, self._port)
-        except OSError as exc:
-            raise connect_failed(address, exc) from exc
-        stream: trio.abc.Stream = tcp
-        tls_info = None
-        try:
-            if self._ssl_context is not None:
-                attempt.stage = "TLS handshake"
-                tls = trio.SSLStream(
-                    tcp, self._ssl_context, server_hostname=self._host, https_compatible=True
-                )
-                try:
-                    await tls.do_handshake()
-                except (trio.BrokenResourceError, ssl.SSLError) as exc:
-                    raise tls_failed(address, exc) from exc
-                alpn = tls.selected_alpn_protocol()
-                if alpn != "h2":
-                    raise no_h2(address, alpn)
-                cipher = tls.cipher()
-                tls_info = TLSInfo(
-                    version=tls.version(),
-                    cipher=cipher[0] if cipher else None,
-                    alpn_protocol=alpn,
-                    peer_certificate=tls.getpeercert() or None,
-                    peer_certificate_der=tls.getpeercert(binary_form=True),
-                )
-                stream = tls
             attempt.stage = "waiting for the server's HTTP/2 SETTINGS"
-            peername = tcp.socket.getpeername()
-            peer_address = (str(peername[0]), int(peername[1]))
             h2conn = self._new_h2_connection()
             guard = FrameGuard(h2conn.local_settings.max_frame_size, trio.current_time)
             await stream.send_all(h2conn.data_to_send())
@@ -152,7 +131,7 @@ class Connector:
             stream,
             h2conn,
             address=address,
-            peer=Peer(peer_address, "2", tls=tls_info),
+            peer=Peer(opened.peer_address, "2", tls=opened.tls),
             stream_window=self._stream_window,
             connection_window=self._connection_window,
             on_retire=self._on_retire,
