@@ -6,13 +6,15 @@ the trioplugin ones (trio) both use it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Final
+from typing import Any, Final
 
 ECHO_TEXT: Final = "trioplugin benchmark echo msg!"
 """The request's text: 30 bytes, a ~32-byte message, as in the notes' measurements."""
@@ -182,3 +184,58 @@ class Window:
             first_error=self.first_error,
             messages=messages,
         )
+
+
+AsyncCall = Callable[[], Awaitable[Any]]
+"""One call of an asyncio load generator (it returns the echo reply)."""
+
+
+async def run_asyncio_load(
+    call: AsyncCall,
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    server_pid: int | None,
+    tally: Tally | None = None,
+) -> LoadResult:
+    """The closed loop of :func:`benchmarks._load.run_load` on asyncio.
+
+    ``concurrency`` workers await ``call`` until the window has closed.
+    """
+    window = Window(server_pid, tally)
+    stopping = False
+
+    async def worker() -> None:
+        while not stopping:
+            started = time.perf_counter()
+            try:
+                await call()
+            except Exception as exc:
+                window.error(exc)
+                await asyncio.sleep(0.01)
+                continue
+            ended = time.perf_counter()
+            if window.recording:
+                window.latencies.append(ended - started)
+
+    reply = await asyncio.wait_for(call(), CALL_TIMEOUT)
+    if getattr(reply, "text", None) != ECHO_TEXT:
+        raise RuntimeError(f"the server answered {reply!r}, not an echo")
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        await asyncio.sleep(warmup)
+        window.start()
+        await asyncio.sleep(duration)
+        result = window.finish()
+        stopping = True
+        _, pending = await asyncio.wait(workers, timeout=CALL_TIMEOUT)
+        if pending:
+            raise RuntimeError(
+                f"{len(pending)} calls still running {CALL_TIMEOUT:.0f} s after the run"
+            )
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return result

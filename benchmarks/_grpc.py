@@ -39,7 +39,16 @@ from typing import Any, Final
 import grpc  # type: ignore[import-untyped, import-not-found, unused-ignore]
 import grpc.aio  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from ._common import CALL_TIMEOUT, ECHO_TEXT, PROCEDURE, SERVER_LIFETIME, LoadResult, Window, pin
+from ._common import (
+    CALL_TIMEOUT,
+    ECHO_TEXT,
+    PROCEDURE,
+    SERVER_LIFETIME,
+    LoadResult,
+    Window,
+    pin,
+    run_asyncio_load,
+)
 from .bench_pb2 import EchoRequest, EchoResponse
 
 MODES: Final = ("sync", "aio")
@@ -177,8 +186,6 @@ async def load_aio(
     url: str, *, concurrency: int, warmup: float, duration: float, server_pid: int | None
 ) -> LoadResult:
     """C asyncio tasks in a closed loop of awaited calls on one channel."""
-    window = Window(server_pid)
-    stopping = False
     request = EchoRequest(text=ECHO_TEXT)
     async with grpc.aio.insecure_channel(_target(url)) as channel:
         echo = channel.unary_unary(
@@ -186,38 +193,13 @@ async def load_aio(
             request_serializer=EchoRequest.SerializeToString,
             response_deserializer=EchoResponse.FromString,
         )
-
-        async def worker() -> None:
-            while not stopping:
-                started = time.perf_counter()
-                try:
-                    await echo(request)
-                except Exception as exc:
-                    window.error(exc)
-                    await asyncio.sleep(0.01)
-                    continue
-                ended = time.perf_counter()
-                if window.recording:
-                    window.latencies.append(ended - started)
-
-        _check(await echo(request, timeout=CALL_TIMEOUT))
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        try:
-            await asyncio.sleep(warmup)
-            window.start()
-            await asyncio.sleep(duration)
-            result = window.finish()
-            stopping = True
-            _, pending = await asyncio.wait(workers, timeout=CALL_TIMEOUT)
-            if pending:
-                raise RuntimeError(
-                    f"{len(pending)} calls still running {CALL_TIMEOUT:.0f} s after the run"
-                )
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-    return result
+        return await run_asyncio_load(
+            lambda: echo(request),
+            concurrency=concurrency,
+            warmup=warmup,
+            duration=duration,
+            server_pid=server_pid,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,8 +30,7 @@ import signal
 import socket
 import stat
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from connectrpc.client import ConnectClient
@@ -39,7 +38,15 @@ from connectrpc.compat import google_protobuf_binary_codec
 from pyqwest import Client as HTTPClient
 from pyqwest import HTTPTransport, HTTPVersion
 
-from ._common import CALL_TIMEOUT, ECHO_TEXT, SERVER_LIFETIME, LoadResult, Tally, Window, pin
+from ._common import (
+    ECHO_TEXT,
+    SERVER_LIFETIME,
+    AsyncCall,
+    LoadResult,
+    Tally,
+    pin,
+    run_asyncio_load,
+)
 from ._peer_app import BIDI, ECHO, SERVER_STREAM, EchoApplication
 from .bench_pb2 import EchoRequest, StreamRequest
 
@@ -142,7 +149,7 @@ async def serve_pyvoy() -> None:
 
 # --- the load generator -------------------------------------------------------
 
-Call = Callable[[], Awaitable[Any]]
+Call = AsyncCall
 
 
 @contextlib.asynccontextmanager
@@ -205,58 +212,10 @@ async def open_caller(
             raise ValueError(f"rpc must be one of {', '.join(RPCS)}, not {rpc!r}")
 
 
-async def run_load(
-    call: Call,
-    *,
-    concurrency: int,
-    warmup: float,
-    duration: float,
-    server_pid: int | None,
-    tally: Tally | None = None,
-) -> LoadResult:
-    """The closed loop of :func:`benchmarks._load.run_load`, on asyncio and connectrpc."""
-    window = Window(server_pid, tally)
-    stopping = False
-
-    async def worker() -> None:
-        while not stopping:
-            started = time.perf_counter()
-            try:
-                await call()
-            except Exception as exc:
-                window.error(exc)
-                await asyncio.sleep(0.01)
-                continue
-            ended = time.perf_counter()
-            if window.recording:
-                window.latencies.append(ended - started)
-
-    reply = await asyncio.wait_for(call(), CALL_TIMEOUT)
-    if getattr(reply, "text", None) != ECHO_TEXT:
-        raise RuntimeError(f"the server answered {reply!r}, not an echo")
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    try:
-        await asyncio.sleep(warmup)
-        window.start()
-        await asyncio.sleep(duration)
-        result = window.finish()
-        stopping = True
-        _, pending = await asyncio.wait(workers, timeout=CALL_TIMEOUT)
-        if pending:
-            raise RuntimeError(
-                f"{len(pending)} calls still running {CALL_TIMEOUT:.0f} s after the run"
-            )
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    return result
-
-
 async def _load(args: argparse.Namespace) -> LoadResult:
     tally = Tally()
     async with open_caller(args.url, args.http, args.rpc, args.count, tally) as call:
-        return await run_load(
+        return await run_asyncio_load(
             call,
             concurrency=args.concurrency,
             warmup=args.warmup,
