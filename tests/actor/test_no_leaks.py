@@ -114,3 +114,34 @@ async def test_a_call_admitted_at_once_runs_in_its_callers_task(nursery: trio.Nu
         assert tracker.live == set()
     finally:
         trio.lowlevel.remove_instrument(tracker)
+
+
+async def test_closing_the_actor_answers_calls_running_in_their_callers_tasks(
+    nursery: trio.Nursery,
+) -> None:
+    gated = GatedEcho()  # its gate stays shut: every call waits in the handler
+    server: Server = await nursery.start(serve_connect, {ECHO: gated})
+    errors: list[ConnectError] = []
+
+    async def caller(stub: Stub) -> None:
+        try:
+            await stub.Echo(EchoRequest())
+        except ConnectError as exc:
+            errors.append(exc)
+
+    async with open_plugin_nursery([ECHO]) as host:
+        handle = await host.connect("echo", server.url)
+        gated.gate.set()
+        await handle.stub(ECHO).Echo(EchoRequest())  # the actor and its client are up
+        gated.gate = trio.Event()
+        async with trio.open_nursery() as callers:
+            for _ in range(3):
+                assert handle._actor.can_run_here()
+                callers.start_soon(caller, handle.stub(ECHO))
+            await trio.testing.wait_all_tasks_blocked()
+            assert handle.statistics().in_flight == 3
+            assert handle.statistics().queued == 0  # none went through the inbox
+            await handle.aclose()
+    assert [e.code.value for e in errors] == ["canceled"] * 3
+    assert all("closed while" in e.message for e in errors)
+    assert handle.statistics().in_flight == 0
