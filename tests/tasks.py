@@ -1,4 +1,4 @@
-"""Counting the tasks a test leaves behind."""
+"""Counting the tasks a test leaves behind: a tracker under one nursery, or every live task."""
 
 from __future__ import annotations
 
@@ -29,3 +29,17 @@ class TaskTracker(trio.abc.Instrument):
 
     def task_exited(self, task: trio.lowlevel.Task) -> None:
         self.live.discard(task)
+
+
+def live_tasks() -> set[trio.lowlevel.Task]:
+    """Every task of this trio run, found from the root task down its nurseries."""
+    tasks: set[trio.lowlevel.Task] = set()
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:  # ends: the task tree is finite
+        task = pending.pop()
+        if task is None or task in tasks:
+            continue
+        tasks.add(task)
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+    return tasks

@@ -35,6 +35,7 @@ import trustme
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.fault_servers import FAULTS, FaultServer, blackhole
+from tests.tasks import live_tasks
 from tests.tls import client_context
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import Client, HTTPVersionChoice, open_client
@@ -56,20 +57,6 @@ CallKind = Literal["unary", "server_stream"]
 
 
 # -- what is left behind ---------------------------------------------------------------------
-
-
-def live_tasks() -> set[trio.lowlevel.Task]:
-    """Every task of this trio run, found from the root task down its nurseries."""
-    tasks: set[trio.lowlevel.Task] = set()
-    pending = [trio.lowlevel.current_root_task()]
-    while pending:  # ends: the task tree is finite
-        task = pending.pop()
-        if task is None or task in tasks:
-            continue
-        tasks.add(task)
-        for nursery in task.child_nurseries:
-            pending.extend(nursery.child_tasks)
-    return tasks
 
 
 def open_fds() -> set[str]:

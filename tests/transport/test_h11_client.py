@@ -22,6 +22,7 @@ import trio.testing
 import trustme
 
 from tests.fault_servers import blackhole
+from tests.tasks import live_tasks
 from tests.tls import client_context, server_context
 from tests.transport._server_helpers import echo, read_body
 from trioplugin.protocol import Code, ConnectError
@@ -47,20 +48,6 @@ async def call(
         while chunk := await exchange.receive_data():
             parts.append(chunk)
         return status, b"".join(parts)
-
-
-def live_tasks() -> set[trio.lowlevel.Task]:
-    """Every task of this trio run, found from the root task down its nurseries."""
-    tasks: set[trio.lowlevel.Task] = set()
-    pending = [trio.lowlevel.current_root_task()]
-    while pending:  # ends: the task tree is finite
-        task = pending.pop()
-        if task is None or task in tasks:
-            continue
-        tasks.add(task)
-        for nursery in task.child_nurseries:
-            pending.extend(nursery.child_tasks)
-    return tasks
 
 
 def assert_empty(transport: H11Transport) -> None:
