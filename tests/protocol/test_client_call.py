@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.protocol.bodies import Outcome, bodies, chunked, drive, envelope_pieces
 from trioplugin.protocol import (
     GZIP,
     NEED_DATA,
@@ -770,56 +771,36 @@ END_STREAM_BODIES = [
     b"not json",
 ]
 
-pieces = st.one_of(
-    st.binary(max_size=30).map(encode_envelope),
-    st.tuples(st.binary(max_size=30), st.integers(0, 255)).map(
-        lambda pair: encode_envelope(pair[0], pair[1])
+pieces = envelope_pieces(
+    LIMIT,
+    st.one_of(
+        st.sampled_from(END_STREAM_BODIES).map(end_stream),
+        st.sampled_from(END_STREAM_BODIES).map(
+            lambda data: encode_envelope(GZIP.compress(data), EnvelopeFlags.END_STREAM | 1)
+        ),
     ),
-    st.binary(max_size=30).map(
-        lambda data: encode_envelope(GZIP.compress(data), EnvelopeFlags.COMPRESSED)
-    ),
-    st.sampled_from(END_STREAM_BODIES).map(end_stream),
-    st.sampled_from(END_STREAM_BODIES).map(
-        lambda data: encode_envelope(GZIP.compress(data), EnvelopeFlags.END_STREAM | 1)
-    ),
-    st.integers(LIMIT + 1, 2**32 - 1).map(lambda size: struct.pack(">BI", 0, size)),
-    st.binary(max_size=12),
 )
-bodies = st.lists(pieces, max_size=6).map(b"".join)
+response_bodies = bodies(pieces)
 
-Outcome = tuple[object, ...]
+
+def _end(event: object) -> Outcome | None:
+    if not isinstance(event, EndOfResponse):
+        return None
+    error = event.error
+    what = None if error is None else (error.code, error.message)
+    return ("end", what, event.trailers.multi_items())
 
 
 def _drive_client(kind: StreamType, gzip: bool, chunks: list[bytes]) -> list[Outcome]:
-    """Feed the chunks, taking events after each; what came out, ending in the end or an error."""
+    """Feed a response body to a client machine in ``chunks``; what came out."""
     config = GZIP_CONFIG if gzip else PROTO_CONFIG
     extra = [("connect-content-encoding", "gzip")] if gzip else []
-    call = responding(kind, *extra, config=config)
-    out: list[Outcome] = []
-
-    def drain() -> bool:
-        while (event := call.next_event()) is not NEED_DATA:
-            if isinstance(event, EndOfResponse):
-                error = event.error
-                what = None if error is None else (error.code, error.message)
-                out.append(("end", what, event.trailers.multi_items()))
-                return True
-            out.append(("message", event.data))
-        return False
-
-    try:
-        for chunk in chunks:
-            call.receive_data(chunk)
-            if drain():
-                return out
-        call.receive_end()
-        assert drain(), "the body ended but the machine wants more"
-    except RemoteProtocolError as exc:
-        out.append(("error", exc.code, exc.message))
-    return out
+    return drive(responding(kind, *extra, config=config), chunks, _end)
 
 
-@given(st.sampled_from(STREAMING), st.booleans(), st.one_of(bodies, st.binary(max_size=300)))
+@given(
+    st.sampled_from(STREAMING), st.booleans(), st.one_of(response_bodies, st.binary(max_size=300))
+)
 def test_any_response_body_ends_in_events_or_a_remote_error(
     kind: StreamType, gzip: bool, body: bytes
 ) -> None:
@@ -828,12 +809,11 @@ def test_any_response_body_ends_in_events_or_a_remote_error(
     assert all(item[0] == "message" for item in outcome[:-1])
 
 
-@given(st.sampled_from(STREAMING), st.booleans(), bodies, st.data())
+@given(st.sampled_from(STREAMING), st.booleans(), response_bodies, st.data())
 def test_chunking_does_not_change_the_response_events(
     kind: StreamType, gzip: bool, body: bytes, data: st.DataObject
 ) -> None:
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=8)))
-    chunks = [body[start:end] for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    chunks = chunked(body, data)
     assert _drive_client(kind, gzip, chunks) == _drive_client(kind, gzip, [body])
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.protocol.bodies import Outcome, bodies, chunked, drive, envelope_pieces
 from trioplugin.protocol import (
     GZIP,
     NEED_DATA,
@@ -774,52 +775,28 @@ def test_a_get_for_a_method_that_allows_none_is_405() -> None:
 
 END_STREAM_BODIES = [b"{}", b'{"error":null}', b'{"error":{"code":"aborted"}}', b"[" * 3000]
 
-pieces = st.one_of(
-    st.binary(max_size=30).map(encode_envelope),
-    st.tuples(st.binary(max_size=30), st.integers(0, 255)).map(
-        lambda pair: encode_envelope(pair[0], pair[1])
-    ),
-    st.binary(max_size=30).map(
-        lambda data: encode_envelope(GZIP.compress(data), EnvelopeFlags.COMPRESSED)
-    ),
+pieces = envelope_pieces(
+    LIMIT,
     st.sampled_from(END_STREAM_BODIES).map(
         lambda data: encode_envelope(data, EnvelopeFlags.END_STREAM)
     ),
-    st.integers(LIMIT + 1, 2**32 - 1).map(lambda size: struct.pack(">BI", 0, size)),
-    st.binary(max_size=12),
 )
-bodies = st.lists(pieces, max_size=6).map(b"".join)
+request_bodies = bodies(pieces)
 
-Outcome = tuple[object, ...]
+
+def _end(event: object) -> Outcome | None:
+    return ("end",) if isinstance(event, EndOfRequest) else None
 
 
 def _drive_server(kind: StreamType, gzip: bool, chunks: list[bytes]) -> list[Outcome]:
-    """Feed the chunks, taking events after each; what came out, ending in the end or an error."""
+    """Feed a request body to a server machine in ``chunks``; what came out."""
     encoding = ("connect-content-encoding" if kind.enveloped else "content-encoding", "gzip")
-    call = accepted(kind, *([encoding] if gzip else []))
-    out: list[Outcome] = []
-
-    def drain() -> bool:
-        while (event := call.next_event()) is not NEED_DATA:
-            if isinstance(event, EndOfRequest):
-                out.append(("end",))
-                return True
-            out.append(("message", event.data))
-        return False
-
-    try:
-        for chunk in chunks:
-            call.receive_data(chunk)
-            if drain():
-                return out
-        call.receive_end()
-        assert drain(), "the body ended but the machine wants more"
-    except RemoteProtocolError as exc:
-        out.append(("error", exc.code, exc.message))
-    return out
+    return drive(accepted(kind, *([encoding] if gzip else [])), chunks, _end)
 
 
-@given(st.sampled_from(ALL_KINDS), st.booleans(), st.one_of(bodies, st.binary(max_size=200)))
+@given(
+    st.sampled_from(ALL_KINDS), st.booleans(), st.one_of(request_bodies, st.binary(max_size=200))
+)
 def test_any_request_body_ends_in_events_or_a_remote_error(
     kind: StreamType, gzip: bool, body: bytes
 ) -> None:
@@ -828,10 +805,9 @@ def test_any_request_body_ends_in_events_or_a_remote_error(
     assert all(item[0] == "message" for item in outcome[:-1])
 
 
-@given(st.sampled_from(ALL_KINDS), st.booleans(), bodies, st.data())
+@given(st.sampled_from(ALL_KINDS), st.booleans(), request_bodies, st.data())
 def test_chunking_does_not_change_the_request_events(
     kind: StreamType, gzip: bool, body: bytes, data: st.DataObject
 ) -> None:
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=8)))
-    chunks = [body[start:end] for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    chunks = chunked(body, data)
     assert _drive_server(kind, gzip, chunks) == _drive_server(kind, gzip, [body])
