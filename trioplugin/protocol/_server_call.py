@@ -147,7 +147,7 @@ class ServerCall:
         content_type = h.parse_content_type(request_headers.first(h.CONTENT_TYPE))
         if content_type is not None and content_type.codec in self._config.codecs:
             return content_type.codec
-        return self._config.codecs[0] if self._config.codecs else "proto"
+        return self._default_codec()
 
     def receive_data(self, data: bytes) -> None:
         """Add request body bytes."""
