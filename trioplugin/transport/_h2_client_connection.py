@@ -28,7 +28,7 @@ import trio
 from ..protocol import Code, ConnectError
 from ._client_errors import connection_lost, frame_too_large, goaway_unprocessed, protocol_error
 from ._h2_client_frames import FrameGuard
-from ._h2_client_hpack import StatelessHpackEncoder
+from ._http2._hpack import StatelessHpackEncoder
 from ._h2_client_keepalive import Keepalive
 from ._types import Peer
 

@@ -1,15 +1,19 @@
-"""A fast, stateless HPACK encoder for the request headers of the HTTP/2 client.
+"""HPACK for our HTTP/2 connections: a fast, stateless, caching encoder and a bounded decoder.
 
 h2's own encoder searches the dynamic table header by header in Python,
-which costs more than everything else a unary call does on the client. This
-one never adds entries to the dynamic table: a header whose name and value
+which costs more than everything else a unary call does. This one never
+adds entries to the dynamic table: a header whose name and value
 are both in the static table is sent as an index, every other header as a
 literal "without indexing" (with the static index of its name when there is
 one). No state is shared with the server's decoder beyond the static table,
 so the encoded form of a header never changes and is cached.
 
 The cost is a few bytes per header on the wire, which matters less than CPU
-time on the connections this client is built for (loopback and LAN).
+time on the connections this library is built for (loopback and LAN).
+
+Decoding is the ``hpack`` library's (Huffman, the dynamic table), bounded by
+the header list size we advertise, so an HPACK bomb is refused while it
+decodes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, final
 
+import hpack
 from hpack.table import HeaderTable
 
 _STATIC: Final[tuple[tuple[bytes, bytes], ...]] = tuple(HeaderTable.STATIC_TABLE)
@@ -67,7 +72,7 @@ def encode_header(name: bytes, value: bytes) -> bytes:
 
 @final
 class StatelessHpackEncoder:
-    """Drop-in for ``hpack.Encoder`` on a client ``h2`` connection (``conn.encoder``)."""
+    """Encodes header blocks; a drop-in for ``hpack.Encoder`` on an ``h2`` connection too."""
 
     __slots__ = ("_cache", "_size_update_due", "_table_size")
 
@@ -104,3 +109,31 @@ class StatelessHpackEncoder:
                     cache[key] = block
             parts.append(block)
         return b"".join(parts)
+
+
+@final
+class HpackDecoder:
+    """Decodes header blocks into (name, value) byte pairs; raises :class:`HpackError`."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self, max_header_list_size: int) -> None:
+        self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
+
+    def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
+        """The header fields of one complete block (HEADERS plus CONTINUATIONs)."""
+        try:
+            return self._decoder.decode(block, raw=True)  # type: ignore[return-value]
+        except hpack.OversizedHeaderListError as exc:
+            raise HpackError("the header list is larger than we allow", oversized=True) from exc
+        except hpack.HPACKError as exc:
+            raise HpackError(f"the header block does not decode: {exc}") from exc
+
+
+@final
+class HpackError(Exception):
+    """A header block that cannot be decoded (``oversized``: it is too large)."""
+
+    def __init__(self, message: str, *, oversized: bool = False) -> None:
+        super().__init__(message)
+        self.oversized = oversized

@@ -1,0 +1,42 @@
+"""Our own HTTP/2, sans-IO: frames, HPACK, and a connection state machine for both sides.
+
+The trio shells (``_server_h2``, the client connection) feed it bytes and
+act on its events; nothing here imports trio.
+"""
+
+from ._connection import Connection
+from ._errors import H2ConnectionError, H2StreamClosed, H2UsageError
+from ._events import (
+    DataReceived,
+    Event,
+    GoAwayReceived,
+    HeadersReceived,
+    OtherFrameReceived,
+    PingAcknowledged,
+    PingReceived,
+    SettingsAcknowledged,
+    SettingsReceived,
+    StreamReset,
+    WindowUpdated,
+)
+from ._frames import ErrorCode, Setting
+
+__all__ = [
+    "Connection",
+    "DataReceived",
+    "ErrorCode",
+    "Event",
+    "GoAwayReceived",
+    "H2ConnectionError",
+    "H2StreamClosed",
+    "H2UsageError",
+    "HeadersReceived",
+    "OtherFrameReceived",
+    "PingAcknowledged",
+    "PingReceived",
+    "Setting",
+    "SettingsAcknowledged",
+    "SettingsReceived",
+    "StreamReset",
+    "WindowUpdated",
+]
