@@ -442,8 +442,9 @@ async def test_continuation_flood_is_cut_off() -> None:
             with contextlib.suppress(trio.BrokenResourceError):  # closed before reading it all
                 await stream.send_all(flood)
             frames = await read_frames_until_eof(stream)
-        assert goaway_of(frames).error_code == ErrorCodes.PROTOCOL_ERROR
-        assert server.statistics().connections_closed_protocol_error == 1
+        # A flood is a limit overrun, not a malformed frame: ENHANCE_YOUR_CALM.
+        assert goaway_of(frames).error_code == ErrorCodes.ENHANCE_YOUR_CALM
+        assert server.statistics().connections_closed_limit == 1
         await stream.aclose()
 
 

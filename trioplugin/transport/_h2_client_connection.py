@@ -28,8 +28,8 @@ import trio
 from ..protocol import Code, ConnectError
 from ._client_errors import connection_lost, frame_too_large, goaway_unprocessed, protocol_error
 from ._h2_client_frames import FrameGuard
-from ._http2._hpack import StatelessHpackEncoder
 from ._h2_client_keepalive import Keepalive
+from ._http2._hpack import StatelessHpackEncoder
 from ._types import Peer
 
 if TYPE_CHECKING:

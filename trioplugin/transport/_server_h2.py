@@ -1,6 +1,6 @@
 """One HTTP/2 connection of the server: a reader loop, a writer task, a task per stream.
 
-Only the reader feeds the h2 state machine received bytes; the reader and
+Only the reader feeds the HTTP/2 state machine (``_http2``) received bytes; the reader and
 the stream tasks mutate it synchronously and queue what it emits; only the
 writer task writes to the socket. So writes never overlap, and a cancelled
 stream task never leaves half a frame behind. Unsent bytes are bounded: above
@@ -11,21 +11,15 @@ SETTINGS without reading the answers can make the server hold.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from typing import Final
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
 import trio
-from h2.errors import ErrorCodes
-from h2.settings import SettingCodes, Settings
-from hyperframe.frame import GoAwayFrame
 
 from ..protocol import Metadata
+from . import _http2 as h2
+from ._http2 import ErrorCode
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
 from ._server_h2_stream import H2Exchange
 from ._types import Peer
@@ -49,10 +43,11 @@ _STREAM_WINDOW: Final = 65535
 _MAX_WINDOW: Final = 2**31 - 1
 
 _CONTROL_EVENTS: Final = (
-    h2.events.PingReceived,
-    h2.events.RemoteSettingsChanged,
-    h2.events.PriorityUpdated,
-    h2.events.UnknownFrameReceived,
+    h2.PingReceived,
+    h2.PingAcknowledged,
+    h2.SettingsReceived,
+    h2.SettingsAcknowledged,
+    h2.OtherFrameReceived,
 )
 
 
@@ -101,40 +96,6 @@ class _ResetMeter:
         return self._resets > self._floor and self._resets > _RESET_RATIO * self._opened
 
 
-class _FrameSizeGuard:
-    """Checks each frame's announced length as its header arrives.
-
-    h2 checks it only once the whole frame is buffered, so a client could
-    make it buffer 16 MiB per connection with one frame header.
-    """
-
-    __slots__ = ("_header", "_max", "_skip")
-
-    def __init__(self, max_size: int) -> None:
-        self._max = max_size
-        self._skip = 24  # the connection preface comes first
-        self._header = b""
-
-    def ok(self, data: bytes | bytearray) -> bool:
-        position, size = 0, len(data)
-        while position < size:
-            if self._skip:
-                taken = min(self._skip, size - position)
-                self._skip -= taken
-                position += taken
-                continue
-            piece = data[position : position + 9 - len(self._header)]
-            position += len(piece)
-            self._header += piece
-            if len(self._header) == 9:
-                length = int.from_bytes(self._header[:3], "big")
-                if length > self._max:
-                    return False
-                self._skip = length
-                self._header = b""
-        return True
-
-
 class H2Connection:
     """Serves HTTP/2 streams on one stream until it closes, idles out, or is shut down."""
 
@@ -145,35 +106,16 @@ class H2Connection:
         self._received = received
         limits = ctx.limits
         self._max_streams = limits.max_concurrent_streams
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(
-                client_side=False,
-                header_encoding=None,
-                # What we send is normalized by H2Exchange, more cheaply.
-                validate_outbound_headers=False,
-                normalize_outbound_headers=False,
-            )
-        )
-        advertised: dict[SettingCodes, int] = {
-            SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
-            SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_size,
-            SettingCodes.INITIAL_WINDOW_SIZE: _STREAM_WINDOW,
-        }
-        conn.local_settings = Settings(client=False, initial_values=advertised)
-        conn.initiate_connection()
-        # h2 takes a stream beyond its limit for a connection error; we refuse
-        # such a stream alone (RST_STREAM REFUSED_STREAM), so h2's own limit
-        # sits above the advertised one and only ours applies.
-        enforced = dict(advertised)
-        enforced[SettingCodes.MAX_CONCURRENT_STREAMS] = min(2 * self._max_streams + 1, _MAX_WINDOW)
-        conn.local_settings = Settings(client=False, initial_values=enforced)
-        conn.decoder.max_header_list_size = limits.max_header_size
         # Each stream may buffer its own window; the connection window covers them all,
-        # so one slow reader never starves the other streams.
-        extra = min(self._max_streams * _STREAM_WINDOW, _MAX_WINDOW) - 65535
-        if extra > 0:
-            conn.increment_flow_control_window(extra)
-        self.h2 = conn
+        # so one slow reader never starves the other streams. A stream beyond the
+        # advertised limit is refused alone (RST_STREAM REFUSED_STREAM), below.
+        self.h2 = h2.Connection(
+            client=False,
+            max_concurrent_streams=self._max_streams,
+            stream_window=_STREAM_WINDOW,
+            connection_window=max(min(self._max_streams * _STREAM_WINDOW, _MAX_WINDOW), 65535),
+            max_header_list_size=limits.max_header_size,
+        )
         self.dead = False  # the peer is gone or the socket failed: nothing more can be sent
         self._streams: dict[int, H2Exchange] = {}
         self._outbuf: list[bytes] = []
@@ -189,7 +131,6 @@ class H2Connection:
         self._nursery: trio.Nursery | None = None
         self._resets = _ResetMeter(max(_RESET_LIMIT_FLOOR, 4 * self._max_streams))
         self._control_frames = _Meter(_CONTROL_FRAME_LIMIT)
-        self._frame_guard = _FrameSizeGuard(conn.max_inbound_frame_size)
         self.flush()
 
     # Lifecycle.
@@ -200,11 +141,9 @@ class H2Connection:
             return
         self._goaway_sent = True
         self._last_stream_id = self.h2.highest_inbound_stream_id
-        # Built by hand: h2 stops processing frames once it has sent a GOAWAY,
-        # and the streams in flight still need their DATA and WINDOW_UPDATEs.
-        frame = GoAwayFrame(0, last_stream_id=self._last_stream_id, error_code=0)
+        # Frames are still processed after it: the streams in flight finish.
+        self.h2.goaway(ErrorCode.NO_ERROR, self._last_stream_id)
         self.flush()
-        self._queue(frame.serialize())
         if not self._streams:
             self._wait_scope.cancel()
 
@@ -294,7 +233,7 @@ class H2Connection:
             self._writer_lot.unpark()
 
     def flush(self) -> None:
-        """Queue whatever the h2 state machine has to send, and wake the writer."""
+        """Queue whatever the HTTP/2 state machine has to send, and wake the writer."""
         data = self.h2.data_to_send()
         if data:
             self._queue(data)
@@ -329,56 +268,43 @@ class H2Connection:
     def acknowledge(self, stream_id: int, length: int) -> None:
         """The app read ``length`` flow-controlled bytes: let the client send more."""
         if length and not self.dead:
-            try:
-                self.h2.acknowledge_received_data(length, stream_id)
-            except h2.exceptions.ProtocolError:
-                return
+            self.h2.acknowledge(stream_id, length)
             self.flush()
 
     # Reading: h2 events.
 
     def _feed(self, data: bytes | bytearray) -> bool:
         """Hand received bytes to h2 and act on its events; False once the connection must end."""
-        if not self._frame_guard.ok(data):
-            self._ctx.counters.closed_protocol_error += 1
-            logger.info("HTTP/2 frame too large from %s", self._peer.address)
-            self.h2.close_connection(error_code=ErrorCodes.FRAME_SIZE_ERROR)
-            self.flush()
-            return False
         try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
+            events = self.h2.receive(data)
+        except h2.H2ConnectionError as exc:
             counters = self._ctx.counters
-            if isinstance(exc, h2.exceptions.DenialOfServiceError):
+            if exc.abuse:
                 counters.closed_limit += 1
             else:
                 counters.closed_protocol_error += 1
             logger.info("HTTP/2 protocol error from %s: %s", self._peer.address, exc)
-            self.flush()  # h2 queued a GOAWAY
+            self.flush()  # the GOAWAY
             return False
         ok = True
         for event in events:
             kind = type(event)
-            if kind is h2.events.DataReceived:
-                ok = self._on_data(event)  # type: ignore[arg-type]
-            elif kind is h2.events.RequestReceived:
-                ok = self._on_request(event)  # type: ignore[arg-type]
-            elif kind is h2.events.StreamEnded:
-                exchange = self._streams.get(event.stream_id)  # type: ignore[attr-defined]
-                if exchange is not None:
-                    exchange.on_end()
-            elif kind is h2.events.WindowUpdated:
+            if kind is h2.DataReceived:
+                self._on_data(event)  # type: ignore[arg-type]
+            elif kind is h2.HeadersReceived:
+                ok = self._on_headers(event)  # type: ignore[arg-type]
+            elif kind is h2.WindowUpdated:
                 self._window_lot.unpark_all()
-            elif kind is h2.events.StreamReset:
-                ok = self._on_reset(event) and ok  # type: ignore[arg-type]
-            elif kind is h2.events.ConnectionTerminated:
+            elif kind is h2.StreamReset:
+                ok = self._on_reset(event)  # type: ignore[arg-type]
+            elif kind is h2.GoAwayReceived:
                 self._remote_goaway = True
                 if not self._streams:
                     self._wait_scope.cancel()
             elif kind in _CONTROL_EVENTS:
-                if kind is h2.events.RemoteSettingsChanged:
+                if kind is h2.SettingsReceived:
                     self._window_lot.unpark_all()
-                ok = self._count_control_frame() and ok
+                ok = self._count_control_frame()
             if not ok:
                 break
         self.flush()
@@ -387,7 +313,7 @@ class H2Connection:
     def _calm_down(self, why: str) -> bool:
         self._ctx.counters.closed_limit += 1
         logger.warning("closing HTTP/2 connection from %s: %s", self._peer.address, why)
-        self.h2.close_connection(error_code=ErrorCodes.ENHANCE_YOUR_CALM)
+        self.h2.goaway(ErrorCode.ENHANCE_YOUR_CALM)
         return False
 
     def _count_control_frame(self) -> bool:
@@ -395,58 +321,61 @@ class H2Connection:
             return self._calm_down("too many control frames (PING/SETTINGS/PRIORITY flood)")
         return True
 
-    def _on_data(self, event: h2.events.DataReceived) -> bool:
+    def _on_data(self, event: h2.DataReceived) -> None:
         stream_id = event.stream_id
-        length = event.flow_controlled_length
+        length = event.flow_length
         exchange = self._streams.get(stream_id)
-        if exchange is None or exchange.finished or not event.data:
+        if exchange is None or exchange.finished:
             # Nobody will read it: give the window back now.
-            if length:
-                self.h2.acknowledge_received_data(length, stream_id)
-            elif event.stream_ended is None:
-                return self._count_control_frame()  # an empty DATA frame: a flood vector
-            return True
-        exchange.on_data(event.data, length)
-        return True
+            self.h2.acknowledge(stream_id, length)
+            return
+        if event.data:
+            exchange.on_data(event.data, length)
+        elif length:
+            self.h2.acknowledge(stream_id, length)  # padding only
+        if event.end_stream:
+            exchange.on_end()
 
-    def _on_request(self, event: h2.events.RequestReceived) -> bool:
+    def _on_headers(self, event: h2.HeadersReceived) -> bool:
         stream_id = event.stream_id
+        if event.trailers:
+            exchange = self._streams.get(stream_id)
+            if exchange is not None:
+                exchange.on_end()  # request trailers mean nothing to Connect
+            return True
         self._resets.opened()
         if (
             len(self._streams) >= self._max_streams
             or stream_id > self._last_stream_id
             or self._remote_goaway
         ):
-            with contextlib.suppress(h2.exceptions.StreamClosedError):  # reset in this batch
-                self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.h2.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             if self._resets.reset_exceeded():
                 return self._calm_down("too many streams reset or refused (rapid reset)")
             return True
-        method = target = ""
-        headers: list[tuple[str, str]] = []
-        for name, value in event.headers:
-            if name[:1] == b":":
-                if name == b":method":
-                    method = value.decode("ascii")
-                elif name == b":path":
-                    target = value.decode("latin-1")
-            else:
-                headers.append((name.decode("ascii"), value.decode("latin-1")))
+        pseudo = event.pseudo
         exchange = H2Exchange(
-            self, stream_id, method, target, Metadata._trusted(headers), self._peer
+            self,
+            stream_id,
+            pseudo[b":method"].decode("ascii"),
+            pseudo.get(b":path", b"").decode("latin-1"),
+            Metadata._trusted(event.fields),
+            self._peer,
         )
+        if event.end_stream:
+            exchange.body_done = True
         self._streams[stream_id] = exchange
         self._wait_scope.deadline = math.inf
         assert self._nursery is not None
         self._nursery.start_soon(self._run_stream, exchange)
         return True
 
-    def _on_reset(self, event: h2.events.StreamReset) -> bool:
+    def _on_reset(self, event: h2.StreamReset) -> bool:
         exchange = self._streams.get(event.stream_id)
         if exchange is not None:
             exchange.on_reset()
             self._window_lot.unpark_all()
-        if event.remote_reset and self._resets.reset_exceeded():
+        if event.remote and self._resets.reset_exceeded():
             return self._calm_down("too many streams reset (rapid reset)")
         return True
 
@@ -476,11 +405,11 @@ class H2Connection:
         stream_id = exchange.stream_id
         try:
             if exchange.head_sent:
-                self.h2.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+                self.h2.reset_stream(stream_id, ErrorCode.INTERNAL_ERROR)
             else:
-                block = [(":status", "500"), ("content-length", "0")]
+                block = [(b":status", b"500"), (b"content-length", b"0")]
                 self.h2.send_headers(stream_id, block, end_stream=True)
-        except h2.exceptions.ProtocolError:
+        except h2.H2StreamClosed:
             return
         exchange.ended = True
         self.flush()
@@ -495,7 +424,7 @@ class H2Connection:
             return
         try:
             self.h2.end_stream(exchange.stream_id)
-        except h2.exceptions.ProtocolError:
+        except h2.H2StreamClosed:
             return
         exchange.ended = True
         self.flush()
@@ -505,19 +434,14 @@ class H2Connection:
         stream_id = exchange.stream_id
         del self._streams[stream_id]
         if not self.dead:
-            try:
-                if not exchange.ended:
-                    # Cancelled with the response open: tell the client.
-                    self.h2.reset_stream(stream_id, ErrorCodes.CANCEL)
-                elif not exchange.body_done and not exchange.reset:
-                    # Answered before the request ended: the client may stop
-                    # sending (RFC 9113 §8.1).
-                    self.h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
-                unread = exchange.unread()
-                if unread:
-                    self.h2.acknowledge_received_data(unread, stream_id)
-            except h2.exceptions.ProtocolError:
-                pass
+            if not exchange.ended:
+                # Cancelled with the response open: tell the client.
+                self.h2.reset_stream(stream_id, ErrorCode.CANCEL)
+            elif not exchange.body_done and not exchange.reset:
+                # Answered before the request ended: the client may stop
+                # sending (RFC 9113 §8.1).
+                self.h2.reset_stream(stream_id, ErrorCode.NO_ERROR)
+            self.h2.acknowledge(stream_id, exchange.unread())
             self.flush()
         if not self._streams:
             if self._goaway_sent or self._remote_goaway:

@@ -1,6 +1,6 @@
 """One HTTP/2 stream of the server, as the app sees it: a ``ServerExchange``.
 
-Every write mutates the connection's h2 state machine synchronously and
+Every write mutates the connection's HTTP/2 state machine synchronously and
 queues the bytes for the connection's writer task; the app task never writes
 to the socket, so cancelling it can never leave half a frame on the wire.
 """
@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-import h2.exceptions
 import trio
 
 from ..protocol import Metadata
 from ._errors import StreamClosed
+from ._http2 import H2StreamClosed
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -25,6 +25,17 @@ _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 )
 """Connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2)."""
+_FIELDS: Final[dict[tuple[str, str], tuple[bytes, bytes] | None]] = {}
+"""Response fields already lower-cased and encoded (None: dropped); the same few recur."""
+_FIELDS_LIMIT: Final = 1024
+_STATUS: Final = {status: str(status).encode() for status in range(100, 600)}
+
+
+def _encode_field(name: str, value: str) -> tuple[bytes, bytes] | None:
+    lowered = name.lower()
+    if lowered in _CONNECTION_HEADERS:
+        return None
+    return lowered.encode("latin-1"), value.encode("latin-1")
 
 
 class H2Exchange:
@@ -129,17 +140,24 @@ class H2Exchange:
         if self.ended:
             raise RuntimeError("the response has already ended")
 
-    def _headers(self, status: int, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _headers(
+        self, status: int, headers: Sequence[tuple[str, str]]
+    ) -> list[tuple[bytes, bytes]]:
         self._check_writable()
         if self.head_sent:
             raise RuntimeError("the response has already started")
-        # h2's own outbound normalization is off (it costs more than this):
-        # lower-case the names and drop what HTTP/2 forbids.
-        block = [(":status", str(status))]
-        for name, value in headers:
-            name = name.lower()
-            if name not in _CONNECTION_HEADERS:
-                block.append((name, value))
+        # Lower-case the names and drop what HTTP/2 forbids.
+        block = [(b":status", _STATUS.get(status) or str(status).encode())]
+        cache = _FIELDS
+        for header in headers:
+            try:
+                field = cache[header]
+            except KeyError:
+                field = _encode_field(*header)
+                if len(cache) < _FIELDS_LIMIT and len(header[1]) <= 256:
+                    cache[header] = field
+            if field is not None:
+                block.append(field)
         return block
 
     async def send_head(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
@@ -148,7 +166,7 @@ class H2Exchange:
         conn = self._conn
         try:
             conn.h2.send_headers(self.stream_id, block)
-        except h2.exceptions.StreamClosedError as exc:
+        except H2StreamClosed as exc:
             raise StreamClosed("the stream is closed") from exc
         self.head_sent = True
         conn.flush()
@@ -166,8 +184,8 @@ class H2Exchange:
             await conn.wait_output_room()
             self._check_writable()
             try:
-                window = h2_conn.local_flow_control_window(self.stream_id)
-            except h2.exceptions.StreamClosedError as exc:
+                window = h2_conn.send_window(self.stream_id)
+            except H2StreamClosed as exc:
                 raise StreamClosed("the stream is closed") from exc
             if window <= 0:
                 await conn.wait_window()
@@ -175,7 +193,7 @@ class H2Exchange:
             size = min(window, h2_conn.max_outbound_frame_size, total - offset)
             try:
                 h2_conn.send_data(self.stream_id, view[offset : offset + size])
-            except h2.exceptions.StreamClosedError as exc:
+            except H2StreamClosed as exc:
                 raise StreamClosed("the stream is closed") from exc
             offset += size
             conn.flush()
@@ -187,7 +205,7 @@ class H2Exchange:
         self._check_writable()
         try:
             self._conn.h2.end_stream(self.stream_id)
-        except h2.exceptions.StreamClosedError as exc:
+        except H2StreamClosed as exc:
             raise StreamClosed("the stream is closed") from exc
         self.ended = True
         self._conn.flush()
@@ -201,14 +219,12 @@ class H2Exchange:
         h2_conn = conn.h2
         stream_id = self.stream_id
         try:
-            fits = len(body) <= min(
-                h2_conn.local_flow_control_window(stream_id), h2_conn.max_outbound_frame_size
-            )
+            fits = len(body) <= min(h2_conn.send_window(stream_id), h2_conn.max_outbound_frame_size)
             h2_conn.send_headers(stream_id, block, end_stream=not body)
             self.head_sent = True
             if body and fits:
                 h2_conn.send_data(stream_id, body, end_stream=True)
-        except h2.exceptions.StreamClosedError as exc:
+        except H2StreamClosed as exc:
             raise StreamClosed("the stream is closed") from exc
         if fits or not body:
             self.ended = True
