@@ -7,7 +7,6 @@ of seconds take none.
 
 from __future__ import annotations
 
-import itertools
 import random
 from functools import partial
 
@@ -46,7 +45,9 @@ from trioplugin.transport import (
     UnprocessedError,
     open_h2_transport,
 )
-from trioplugin.transport._h2_client_frames import FrameGuard, cannot_start_settings
+from trioplugin.transport import _http2 as h2wire
+from trioplugin.transport._h2_client_frames import cannot_start_settings
+from trioplugin.transport._http2 import _frames as h2wire_frames
 
 TIMEOUT = 120.0
 """The bound on every wait in these tests, in (virtual) seconds."""
@@ -313,35 +314,40 @@ async def test_a_huge_frame_header_in_the_handshake(
         assert len(server.connections) == 2
 
 
-def test_the_frame_guard_follows_frames_through_any_split() -> None:
+def test_the_state_machine_follows_frames_through_any_split() -> None:
+    """Frames of a type it ignores, cut anywhere: the frame count (the keepalive's idle
+    clock) moves exactly when a frame is whole, and an oversized header is refused
+    from its first 3 bytes."""
     rng = random.Random(11)
-    limit = 16384
-    ticks = itertools.count(1)
+    limit = h2wire.DEFAULT_MAX_FRAME_SIZE
+    server_settings = h2wire_frames.settings_frame({})
     for _ in range(200):
         stream = bytearray()
         ends: list[int] = []  # where each frame ends in ``stream``
         for _ in range(rng.randrange(1, 12)):
             length = rng.choice([0, 1, 8, rng.randrange(limit + 1), limit])
-            stream += length.to_bytes(3, "big") + bytes([rng.randrange(10)]) + bytes(5)
+            stream += length.to_bytes(3, "big") + bytes([0x20 + rng.randrange(10)]) + bytes(5)
             stream += bytes(rng.randrange(256) for _ in range(min(length, 64)))
             stream += bytes(length - min(length, 64))
             ends.append(len(stream))
         bad_at = len(stream)
         oversized = rng.randrange(limit + 1, 2**24)
         stream += oversized.to_bytes(3, "big") + b"\x00" * 6 + b"payload"
-        guard = FrameGuard(limit, lambda: float(next(ticks)))
+        conn = h2wire.Connection(client=True)
+        conn.receive(server_settings)
         pos = 0
         while pos < len(stream):
             end = min(len(stream), pos + rng.choice([1, 2, 5, 9, 100, 20_000, 70_000]))
-            stamp = guard.last_frame
-            found = guard.check(bytes(stream[pos:end]))
+            count = conn.frames_received
             if end <= bad_at + 2:  # the third byte of the bad header has not arrived
-                assert found == 0
-                # The idle clock moves exactly when a frame was received whole.
-                ended = any(pos < frame_end <= end for frame_end in ends)
-                assert (guard.last_frame != stamp) == ended
+                conn.receive(bytes(stream[pos:end]))
+                whole = sum(pos < frame_end <= end for frame_end in ends)
+                assert conn.frames_received - count == whole
             else:
-                assert found == oversized
+                with pytest.raises(h2wire.H2ConnectionError) as info:
+                    conn.receive(bytes(stream[pos:end]))
+                assert info.value.frame_length == oversized
+                assert info.value.code == h2wire.ErrorCode.FRAME_SIZE_ERROR
                 break
             pos = end
         else:

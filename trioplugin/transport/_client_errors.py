@@ -15,12 +15,12 @@ import socket
 import ssl
 from typing import Final, TypeVar
 
-import h2.errors
 import httpx
 import trio
 
 from ..protocol import Code, ConnectError
 from ._errors import UnprocessedError
+from ._http2 import ErrorCode, StreamReset
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -192,25 +192,26 @@ def no_h2(address: str, negotiated: str | None) -> ConnectError:
     )
 
 
-def _h2_code_name(error_code: int) -> str:
+def h2_code_name(error_code: int) -> str:
+    """The name of an HTTP/2 error code (RST_STREAM, GOAWAY), or its number."""
     try:
-        return h2.errors.ErrorCodes(error_code).name
+        return ErrorCode(error_code).name
     except ValueError:
         return f"error code {error_code:#x}"
 
 
 _RESET_CODES: Final[dict[int, tuple[Code, str]]] = {
-    h2.errors.ErrorCodes.REFUSED_STREAM: (
+    ErrorCode.REFUSED_STREAM: (
         Code.UNAVAILABLE,
         "the server refused the stream before processing it (REFUSED_STREAM); it is safe to retry",
     ),
-    h2.errors.ErrorCodes.CANCEL: (Code.CANCELED, "the server canceled the stream (CANCEL)"),
+    ErrorCode.CANCEL: (Code.CANCELED, "the server canceled the stream (CANCEL)"),
     # As gRPC's HTTP/2 mapping, which Connect follows, has it.
-    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: (
+    ErrorCode.ENHANCE_YOUR_CALM: (
         Code.RESOURCE_EXHAUSTED,
         "the server reset the stream: too much load from this client (ENHANCE_YOUR_CALM)",
     ),
-    h2.errors.ErrorCodes.INADEQUATE_SECURITY: (
+    ErrorCode.INADEQUATE_SECURITY: (
         Code.PERMISSION_DENIED,
         "the server reset the stream: the connection is not secure enough (INADEQUATE_SECURITY)",
     ),
@@ -222,11 +223,11 @@ def stream_reset(address: str, error_code: int) -> ConnectError:
     known = _RESET_CODES.get(error_code)
     if known is not None:
         code, message = known
-        if error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+        if error_code == ErrorCode.REFUSED_STREAM:
             return UnprocessedError(code, f"{message} [{address}]")
         return ConnectError(code, f"{message} [{address}]")
     return ConnectError(
-        Code.INTERNAL, f"the server at {address} reset the stream ({_h2_code_name(error_code)})"
+        Code.INTERNAL, f"the server at {address} reset the stream ({h2_code_name(error_code)})"
     )
 
 
@@ -235,7 +236,7 @@ def goaway_unprocessed(address: str, error_code: int) -> ConnectError:
     return UnprocessedError(
         Code.UNAVAILABLE,
         f"the server at {address} is closing the connection "
-        f"(GOAWAY {_h2_code_name(error_code)}) and did not process this request; "
+        f"(GOAWAY {h2_code_name(error_code)}) and did not process this request; "
         "it is safe to retry",
     )
 
@@ -259,8 +260,17 @@ def connection_lost(address: str, cause: BaseException | str | None = None) -> C
     return _with_cause(error, cause if isinstance(cause, BaseException) else None)
 
 
+def malformed_stream(address: str, reset: StreamReset) -> ConnectError:
+    """The server at ``address`` broke the protocol on one stream, so we reset it."""
+    return ConnectError(
+        Code.INTERNAL,
+        f"{address} broke HTTP/2 on the response ({reset.reason}); the stream was reset "
+        f"({h2_code_name(reset.code)})",
+    )
+
+
 def protocol_error(address: str, exc: BaseException) -> ConnectError:
-    """The HTTP/2 connection to ``address`` broke the protocol (as h2 judged it)."""
+    """The HTTP/2 connection to ``address`` broke the protocol (the server's fault)."""
     return _with_cause(
         ConnectError(Code.INTERNAL, f"HTTP/2 protocol error on the connection to {address}: {exc}"),
         exc,

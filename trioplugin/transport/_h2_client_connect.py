@@ -13,24 +13,21 @@ import ssl
 from collections.abc import Callable
 from typing import Final, final
 
-import h2.config
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
 import trio
 
 from ..protocol import Code, ConnectError
+from . import _http2 as h2
 from ._client_connect import TCP_CONNECT, open_client_stream
 from ._client_errors import (
     connection_lost,
     frame_too_large,
+    h2_code_name,
     not_h2,
     tls_failed,
 )
 from ._errors import UnprocessedError
-from ._h2_client_connection import GOAWAY_GRACE, ClientConnection, ClientH2State
-from ._h2_client_frames import FRAME_HEADER_SIZE, FrameGuard, cannot_start_settings
+from ._h2_client_connection import GOAWAY_GRACE, ClientConnection
+from ._h2_client_frames import FRAME_HEADER_SIZE, cannot_start_settings
 from ._h2_client_keepalive import ClientCounters, Keepalive
 from ._limits import ClientLimits
 from ._types import Peer
@@ -113,10 +110,15 @@ class Connector:
         stream = opened.stream
         try:
             attempt.stage = "waiting for the server's HTTP/2 SETTINGS"
-            h2conn = self._new_h2_connection()
-            guard = FrameGuard(h2conn.local_settings.max_frame_size, trio.current_time)
+            h2conn = h2.Connection(
+                client=True,
+                max_concurrent_streams=100,
+                stream_window=self._stream_window,
+                connection_window=self._connection_window,
+                max_header_list_size=65_536,
+            )
             await stream.send_all(h2conn.data_to_send())
-            await self._await_settings(stream, h2conn, guard)
+            await self._await_settings(stream, h2conn)
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -132,44 +134,11 @@ class Connector:
             h2conn,
             address=address,
             peer=Peer(opened.peer_address, "2", tls=opened.tls),
-            stream_window=self._stream_window,
-            connection_window=self._connection_window,
             on_retire=self._on_retire,
-            guard=guard,
             keepalive=keepalive,
         )
 
-    def _new_h2_connection(self) -> ClientH2State:
-        # Header validation is done by the transport and the exchange, at a
-        # fraction of h2's cost (see H2Transport._request_headers and
-        # _h2_client_exchange._parse_fields).
-        config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
-        )
-        conn = ClientH2State(config)
-        codes = h2.settings.SettingCodes
-        conn.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                codes.ENABLE_PUSH: 0,
-                codes.INITIAL_WINDOW_SIZE: self._stream_window,
-                codes.MAX_CONCURRENT_STREAMS: 100,
-                codes.MAX_HEADER_LIST_SIZE: 65_536,
-            },
-        )
-        conn.initiate_connection()
-        if self._connection_window > _DEFAULT_WINDOW:
-            conn.increment_flow_control_window(self._connection_window - _DEFAULT_WINDOW)
-        return conn
-
-    async def _await_settings(
-        self, stream: trio.abc.Stream, h2conn: ClientH2State, guard: FrameGuard
-    ) -> None:
+    async def _await_settings(self, stream: trio.abc.Stream, h2conn: h2.Connection) -> None:
         """Read until the server's SETTINGS: proof that it speaks HTTP/2, and its limits."""
         address = self._address
         tls = self._ssl_context is not None
@@ -196,31 +165,29 @@ class Connector:
                 seen = len(first_bytes)
                 first_bytes += data[: 24 - seen]
                 if seen < FRAME_HEADER_SIZE and cannot_start_settings(
-                    first_bytes[:FRAME_HEADER_SIZE], guard.limit
+                    first_bytes[:FRAME_HEADER_SIZE], h2.DEFAULT_MAX_FRAME_SIZE
                 ):
                     raise not_h2(address, first_bytes)
-            oversized = guard.check(data)
-            if oversized:
-                await _send_goaway(stream, h2conn, h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
-                raise frame_too_large(address, oversized, guard.limit, handshake=True)
             try:
-                events = h2conn.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
+                events = h2conn.receive(data)
+            except h2.H2ConnectionError as exc:
+                if exc.frame_length:
+                    await _send_goaway(stream, h2conn)
+                    limit = h2.DEFAULT_MAX_FRAME_SIZE
+                    raise frame_too_large(address, exc.frame_length, limit, handshake=True) from exc
                 raise not_h2(address, first_bytes) from exc
             for event in events:
-                if isinstance(event, h2.events.ConnectionTerminated):
+                if isinstance(event, h2.GoAwayReceived):
+                    code = h2_code_name(event.code)
                     raise UnprocessedError(
-                        Code.UNAVAILABLE,
-                        f"{address} refused the HTTP/2 connection (GOAWAY {event.error_code!s})",
+                        Code.UNAVAILABLE, f"{address} refused the HTTP/2 connection (GOAWAY {code})"
                     )
-                if isinstance(event, h2.events.RemoteSettingsChanged):
+                if isinstance(event, h2.SettingsReceived):
                     return
 
 
-async def _send_goaway(stream: trio.abc.Stream, h2conn: ClientH2State, error_code: int) -> None:
-    """Tell the server why we hang up, if it takes the bytes at once; never raises."""
-    with contextlib.suppress(h2.exceptions.ProtocolError):
-        h2conn.close_connection(error_code=error_code)
+async def _send_goaway(stream: trio.abc.Stream, h2conn: h2.Connection) -> None:
+    """Send the GOAWAY the state machine queued, if the server takes it at once; never raises."""
     with (
         trio.move_on_after(GOAWAY_GRACE),
         contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),

@@ -1,12 +1,12 @@
-"""One client HTTP/2 connection on trio: a reader task, a writer task, and shared h2 state.
+"""One client HTTP/2 connection on trio: a reader task, a writer task, one shared state machine.
 
-Callers (the exchanges) only ever mutate the h2 state machine synchronously
+Callers (the exchanges) only ever mutate the HTTP/2 state machine (``_http2``) synchronously
 and then wake the writer or park until the reader wakes them: no caller
 awaits socket I/O, so a caller cancelled at any point never leaves half a
 frame on the wire, and writes never run concurrently on the socket.
 
-The reader feeds received bytes to h2 and dispatches the events to the
-streams; the writer sends whatever h2 has queued, coalescing the frames of
+The reader feeds received bytes to the state machine and dispatches its events
+to the streams; the writer sends whatever is queued, coalescing the frames of
 every caller that queued something since its last write.
 """
 
@@ -18,18 +18,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, final
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
 import trio
 
 from ..protocol import Code, ConnectError
-from ._client_errors import connection_lost, frame_too_large, goaway_unprocessed, protocol_error
-from ._h2_client_frames import FrameGuard
+from . import _http2 as h2
+from ._client_errors import (
+    connection_lost,
+    frame_too_large,
+    goaway_unprocessed,
+    malformed_stream,
+    protocol_error,
+)
 from ._h2_client_keepalive import Keepalive
-from ._http2._hpack import StatelessHpackEncoder
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -42,52 +42,6 @@ GOAWAY_GRACE: Final = 1.0
 # Stop opening streams on a connection this close to the end of the stream-id
 # space; the next exchange opens a fresh connection.
 _LAST_USABLE_STREAM_ID: Final = 2**31 - 1 - 2 * 1024
-
-
-class _GracefulGoawayStateMachine(h2.connection.H2ConnectionStateMachine):
-    """h2's connection state machine, except that a received GOAWAY does not close it.
-
-    h2 moves the whole connection to CLOSED when a GOAWAY arrives, after which
-    every frame of the streams the server still promised to finish is a
-    protocol error (python-hyper/h2#1181). The RFC lets those streams
-    complete, so this keeps the state open; the connection never opens a new
-    stream after a GOAWAY (the transport retires it).
-    """
-
-    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
-        if (
-            input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
-            and self.state is not h2.connection.ConnectionState.CLOSED
-        ):
-            return []
-        return super().process_input(input_)
-
-
-class ClientH2State(h2.connection.H2Connection):
-    """h2's connection state machine, tuned for this client.
-
-    A received GOAWAY leaves the connection open for the streams the server
-    still finishes; request headers are encoded by a stateless, cached HPACK
-    encoder; and h2's count of open streams, which scans every stream each
-    time a stream is opened, is only taken now and then (it is also how h2
-    forgets closed streams): the transport enforces the server's
-    SETTINGS_MAX_CONCURRENT_STREAMS itself.
-    """
-
-    def __init__(self, config: h2.config.H2Configuration) -> None:
-        super().__init__(config=config)
-        self.state_machine = _GracefulGoawayStateMachine()
-        self.encoder = StatelessHpackEncoder()  # type: ignore[assignment]  # duck-typed
-        self._admissions = 0
-
-    @property
-    def open_outbound_streams(self) -> int:
-        """h2's count of open streams, taken every 64th time; 0 the other times."""
-        self._admissions += 1
-        if self._admissions < 64:
-            return 0
-        self._admissions = 0
-        return super().open_outbound_streams
 
 
 @final
@@ -108,20 +62,18 @@ class ClientConnection:
     def __init__(
         self,
         stream: trio.abc.Stream,
-        conn: h2.connection.H2Connection,
+        conn: h2.Connection,
         *,
         address: str,
         peer: Peer,
-        stream_window: int,
-        connection_window: int,
         on_retire: Callable[[ClientConnection], None],
-        guard: FrameGuard,
         keepalive: Keepalive | None = None,
     ) -> None:
         self.stream = stream
         self.h2 = conn
-        self.guard = guard
-        """Follows the received frames (from the handshake on); has the keepalive's idle clock."""
+        self.last_frame = trio.current_time()
+        """When a frame last arrived whole: the keepalive's idle clock. A server that
+        trickles bytes into a frame it never finishes does not move it."""
         self._keepalive = keepalive
         self._goaway = b""
         self.address = address
@@ -134,9 +86,6 @@ class ClientConnection:
         self.dead = False
         self.done = trio.Event()
         self._on_retire = on_retire
-        self._stream_threshold = max(stream_window // 2, 1)
-        self._connection_threshold = max(connection_window // 2, 1)
-        self._connection_unacked = 0
         self._carry = b""
         self._writer_event = trio.Event()
         self._writer_idle = False
@@ -152,7 +101,7 @@ class ClientConnection:
 
     def take_slot(self) -> bool:
         """Claim a stream slot if one is free and nobody is queued for one."""
-        if self.active < self.h2.remote_settings.max_concurrent_streams and not self._slot_waiters:
+        if self.active < self.h2.remote_max_concurrent_streams and not self._slot_waiters:
             self.active += 1
             return True
         return False
@@ -184,7 +133,7 @@ class ClientConnection:
             while self._slot_waiters:
                 self._slot_waiters.popleft().event.set()
             return
-        limit = self.h2.remote_settings.max_concurrent_streams
+        limit = self.h2.remote_max_concurrent_streams
         while self._slot_waiters and self.active < limit:
             waiter = self._slot_waiters.popleft()
             self.active += 1
@@ -271,7 +220,6 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         h2conn = self.h2
-        check_frames = self.guard.check
         while True:
             try:
                 data = await self.stream.receive_some(_RECEIVE_SIZE)
@@ -281,66 +229,68 @@ class ClientConnection:
             if not data:
                 self.fail(connection_lost(self.address))
                 return
-            oversized = check_frames(data)
-            if oversized:
-                error = frame_too_large(self.address, oversized, self.guard.limit, handshake=False)
-                self.abort(error, h2.errors.ErrorCodes.FRAME_SIZE_ERROR)
-                return
-            # h2 drops its queued output when a GOAWAY arrives; keep it.
-            early = h2conn.data_to_send()
+            frames = h2conn.frames_received
             try:
-                events = h2conn.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                self._carry += early
-                self.abort(protocol_error(self.address, exc))  # h2 may have queued a GOAWAY
+                events = h2conn.receive(data)
+            except h2.H2ConnectionError as exc:
+                if exc.frame_length:
+                    limit = h2.DEFAULT_MAX_FRAME_SIZE
+                    error = frame_too_large(self.address, exc.frame_length, limit, handshake=False)
+                else:
+                    error = protocol_error(self.address, exc)
+                self.abort(error)  # the GOAWAY is queued
                 return
-            late = h2conn.data_to_send()
-            if early or late:
-                self._carry += early + late
-                self.wake_writer()
+            if h2conn.frames_received != frames:
+                self.last_frame = trio.current_time()
+            self.wake_writer()  # SETTINGS and PING acks, WINDOW_UPDATEs
             self.dispatch(events)
 
-    def dispatch(self, events: list[h2.events.Event]) -> None:
-        """Hand h2 events to the streams they concern."""
+    def dispatch(self, events: list[h2.Event]) -> None:
+        """Hand the state machine's events to the streams they concern."""
         streams = self.streams
         for event in events:
-            if isinstance(event, h2.events.DataReceived):
-                target = streams.get(event.stream_id or 0)
-                if target is not None:
-                    target.on_data(event.data or b"", event.flow_controlled_length or 0)
-                elif event.flow_controlled_length:
-                    self.consumed(None, event.flow_controlled_length)
-            elif isinstance(event, h2.events.ResponseReceived):
-                target = streams.get(event.stream_id or 0)
-                if target is not None:
-                    target.on_head(event.headers or [])
-            elif isinstance(event, h2.events.StreamEnded):
-                target = streams.get(event.stream_id or 0)
-                if target is not None:
+            if isinstance(event, h2.DataReceived):
+                target = streams.get(event.stream_id)
+                if target is None:
+                    self.consumed(None, event.flow_length)
+                    continue
+                if event.data or event.flow_length:
+                    target.on_data(event.data, event.flow_length)
+                if event.end_stream:
                     target.on_end()
-            elif isinstance(event, h2.events.WindowUpdated):
+            elif isinstance(event, h2.HeadersReceived):
+                target = streams.get(event.stream_id)
+                if target is None:
+                    continue
+                if event.trailers:
+                    target.on_trailers(event.fields)
+                else:
+                    status = event.pseudo[b":status"]
+                    if status[:1] == b"1":
+                        continue  # informational: the real head follows
+                    target.on_head(int(status), event.fields)
+                if event.end_stream:
+                    target.on_end()
+            elif isinstance(event, h2.WindowUpdated):
                 if not event.stream_id:
                     self._wake_window_waiters()
                 else:
                     target = streams.get(event.stream_id)
                     if target is not None:
                         target.wake_send()
-            elif isinstance(event, h2.events.StreamReset):
-                target = streams.get(event.stream_id or 0)
+            elif isinstance(event, h2.StreamReset):
+                target = streams.get(event.stream_id)
                 if target is not None:
-                    target.on_reset(int(event.error_code or 0))
-            elif isinstance(event, h2.events.TrailersReceived):
-                target = streams.get(event.stream_id or 0)
-                if target is not None:
-                    target.on_trailers(event.headers or [])
-            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                    error = None if event.remote else malformed_stream(self.address, event)
+                    target.on_reset(event.code, error)
+            elif isinstance(event, h2.SettingsReceived):
                 self._wake_window_waiters()
                 self._wake_slot_waiters()
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                self._on_goaway(int(event.error_code or 0), event.last_stream_id or 0)
-            elif isinstance(event, h2.events.PingAckReceived) and self._keepalive is not None:
-                self._keepalive.on_ack(event.ping_data or b"")
-            # Everything else (settings acks, pings, priority, 1xx) needs no action.
+            elif isinstance(event, h2.GoAwayReceived):
+                self._on_goaway(event.code, event.last_stream_id)
+            elif isinstance(event, h2.PingAcknowledged) and self._keepalive is not None:
+                self._keepalive.on_ack(event.payload)
+            # Everything else (settings acks, pings, priority) needs no action.
 
     def _wake_window_waiters(self) -> None:
         if self.window_waiters:
@@ -349,27 +299,16 @@ class ClientConnection:
 
     def consumed(self, stream: H2ClientExchange | None, size: int) -> None:
         """The caller took ``size`` flow-controlled bytes: give the server credit back."""
-        h2conn = self.h2
-        queued = False
-        self._connection_unacked += size
-        if self._connection_unacked >= self._connection_threshold and not self.dead:
-            h2conn.increment_flow_control_window(self._connection_unacked)
-            self._connection_unacked = 0
-            queued = True
-        if stream is not None and stream.add_unacked(size) >= self._stream_threshold:
-            h2conn.increment_flow_control_window(stream.take_unacked(), stream_id=stream.stream_id)
-            queued = True
-        if queued:
-            self.wake_writer()
+        if self.dead or not size:
+            return
+        self.h2.acknowledge(0 if stream is None else stream.stream_id, size)
+        self.wake_writer()
 
     def send_ping(self, payload: bytes) -> bool:
         """Queue a PING with ``payload`` and wake the writer; false if the connection is ending."""
         if self.dead or self._closing:
             return False
-        try:
-            self.h2.ping(payload)
-        except h2.exceptions.ProtocolError:
-            return False
+        self.h2.ping(payload)
         self.wake_writer()
         return True
 
@@ -396,8 +335,8 @@ class ClientConnection:
         if self._closing or self.dead:
             return
         self._closing = True
-        with contextlib.suppress(h2.exceptions.ProtocolError):
-            self.h2.close_connection()
+        if not self.h2.closed:
+            self.h2.goaway()
         self.wake_writer()
         if self._writer_idle:  # the GOAWAY went out at once: the writer still has to finish
             self._writer_idle = False
@@ -434,7 +373,7 @@ class ClientConnection:
         """The server broke the protocol: fail everything at once, GOAWAY best effort.
 
         With ``goaway_code`` a GOAWAY with that code is queued (otherwise only
-        what h2 queued itself goes out). It is sent after the streams have
+        what the state machine queued itself goes out). It is sent after the streams have
         failed, in the closing connection's own time, and only if the writer
         was between writes: half a frame on the wire would garble it.
         """
@@ -443,8 +382,7 @@ class ClientConnection:
         if not clean:
             return
         if goaway_code is not None:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self.h2.close_connection(error_code=goaway_code)
+            self.h2.goaway(goaway_code)
         self._goaway = self._take_output()
 
     async def _send_goaway(self) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, final
 
-import h2.errors
-import h2.exceptions
 import trio
 
 from ..protocol import Code, ConnectError, Metadata
-from ._client_errors import copy_error, protocol_error, stream_reset
+from ._client_errors import copy_error, stream_reset
+from ._http2 import ErrorCode
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -28,37 +25,18 @@ _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _ABORT_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
 
-_VALID_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+").fullmatch
-_INVALID_VALUE = re.compile(rb"[\x00\r\n]").search
+def _metadata(fields: list[tuple[str, str]]) -> Metadata:
+    """Response fields as Metadata: values that are not ASCII are read as UTF-8.
 
-
-def _parse_fields(
-    address: str, headers: Sequence[tuple[bytes, bytes]], *, response: bool
-) -> tuple[int, Metadata]:
-    """The status and headers of a response (or trailers), checked as Metadata requires.
-
-    h2's own validation is off (it costs more than the rest of a call); this
-    checks what matters to the layers above: lower-case token names and no
-    CR, LF or NUL in values.
+    The state machine has checked them (RFC 9113 §8.2) and decoded them as latin-1.
     """
-    status = 0
-    items: list[tuple[str, str]] = []
-    for name, value in headers:
-        if name[:1] == b":":
-            if response and name == b":status" and value.isdigit():
-                status = int(value)
-                continue
-            raise ConnectError(Code.INTERNAL, f"{address} sent an invalid pseudo-header {name!r}")
-        if _VALID_NAME(name) is None or _INVALID_VALUE(value) is not None:
-            raise ConnectError(Code.INTERNAL, f"{address} sent an invalid header {name!r}")
-        try:
-            text = value.decode("ascii")
-        except UnicodeDecodeError:
-            text = value.decode("utf-8", "replace")
-        items.append((name.decode("ascii"), text))
-    if response and not 100 <= status <= 999:
-        raise ConnectError(Code.INTERNAL, f"{address} sent a response without a valid :status")
-    return status, Metadata._trusted(items)
+    for _name, value in fields:
+        if not value.isascii():
+            fields = [
+                (name, text.encode("latin-1").decode("utf-8", "replace")) for name, text in fields
+            ]
+            break
+    return Metadata._trusted(fields)
 
 
 @final
@@ -88,7 +66,6 @@ class H2ClientExchange:
         "_send_task",
         "_slot_held",
         "_transport",
-        "_unacked",
         "stream_id",
         "trailers",
     )
@@ -118,7 +95,6 @@ class H2ClientExchange:
         self._slot_held = False
         self._recv_task: trio.lowlevel.Task | None = None
         self._send_task: trio.lowlevel.Task | None = None
-        self._unacked = 0
         self.stream_id = 0
         """The HTTP/2 stream id, once the request has been started."""
         self.trailers: Metadata | None = None
@@ -159,7 +135,7 @@ class H2ClientExchange:
             conn.release_slot()
             raise
         self._headers = ()
-        stream_id = h2conn.get_next_available_stream_id()
+        stream_id = h2conn.open_stream()
         self.stream_id = stream_id
         self._conn = conn
         self._peer = conn.peer
@@ -167,27 +143,20 @@ class H2ClientExchange:
         conn.streams[stream_id] = self
         conn.note_stream_id(stream_id)
         body = self._body
-        try:
-            if body is not None and not body:
-                h2conn.send_headers(stream_id, headers, end_stream=True)
+        if body is not None and not body:
+            h2conn.send_headers(stream_id, headers, end_stream=True)
+            self._request_ended = True
+            self._body = None
+        else:
+            h2conn.send_headers(stream_id, headers)
+            if (
+                body is not None
+                and len(body) <= h2conn.max_outbound_frame_size
+                and len(body) <= h2conn.send_window(stream_id)
+            ):
+                h2conn.send_data(stream_id, body, end_stream=True)
                 self._request_ended = True
                 self._body = None
-            else:
-                h2conn.send_headers(stream_id, headers)
-                if (
-                    body is not None
-                    and len(body) <= h2conn.max_outbound_frame_size
-                    and len(body) <= h2conn.local_flow_control_window(stream_id)
-                ):
-                    h2conn.send_data(stream_id, body, end_stream=True)
-                    self._request_ended = True
-                    self._body = None
-        except h2.exceptions.ProtocolError as exc:
-            conn.streams.pop(stream_id, None)
-            self._conn = None
-            self._slot_held = False
-            conn.release_slot()
-            raise protocol_error(conn.address, exc) from exc
         conn.wake_writer()
 
     def _finish(self) -> None:
@@ -211,8 +180,7 @@ class H2ClientExchange:
         if self._slot_held:
             self._slot_held = False
             if not conn.dead:
-                with contextlib.suppress(h2.exceptions.H2Error):
-                    conn.h2.reset_stream(self.stream_id, h2.errors.ErrorCodes.CANCEL)
+                conn.h2.reset_stream(self.stream_id, ErrorCode.CANCEL)
                 conn.wake_writer()
             conn.release_slot()
         elif not conn.usable and conn.active <= 0 and not conn.streams:
@@ -262,12 +230,9 @@ class H2ClientExchange:
 
     # -- events from the connection ---------------------------------------------------
 
-    def on_head(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
-        """The response head arrived."""
-        try:
-            self._head = _parse_fields(self._address(), headers, response=True)
-        except ConnectError as exc:
-            self._broken(exc)
+    def on_head(self, status: int, fields: list[tuple[str, str]]) -> None:
+        """The response head arrived (checked by the state machine)."""
+        self._head = (status, _metadata(fields))
         self._wake_recv()
 
     def on_data(self, data: bytes, flow_controlled_length: int) -> None:
@@ -275,31 +240,13 @@ class H2ClientExchange:
         self._chunks.append((data, flow_controlled_length))
         self._wake_recv()
 
-    def on_trailers(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    def on_trailers(self, fields: list[tuple[str, str]]) -> None:
         """HTTP trailers arrived (the end of the response follows)."""
-        try:
-            self.trailers = _parse_fields(self._address(), headers, response=False)[1]
-        except ConnectError as exc:
-            self._broken(exc)
+        self.trailers = _metadata(fields)
 
     def _address(self) -> str:
         conn = self._conn
         return conn.address if conn is not None else "the server"
-
-    def _broken(self, error: ConnectError) -> None:
-        """The server sent something unusable: fail the stream and reset it."""
-        if self._error is None:
-            self._error = error
-        self._send_closed = True
-        conn = self._conn
-        if self._slot_held and conn is not None:
-            self._slot_held = False
-            with contextlib.suppress(h2.exceptions.H2Error):
-                conn.h2.reset_stream(self.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
-            conn.wake_writer()
-            conn.release_slot()
-        self._wake_recv()
-        self.wake_send()
 
     def on_end(self) -> None:
         """The response ended."""
@@ -311,10 +258,12 @@ class H2ClientExchange:
             self._slot_held = False
             self._conn.release_slot()
 
-    def on_reset(self, error_code: int) -> None:
-        """The server reset the stream."""
+    def on_reset(self, error_code: int, error: ConnectError | None = None) -> None:
+        """The server reset the stream, or we did (``error``) because it broke the protocol."""
         self._send_closed = True
-        if not self._response_ended and self._error is None:
+        if error is not None and self._error is None:
+            self._error = error
+        elif not self._response_ended and self._error is None:
             self._error = stream_reset(self._address(), error_code)
         if self._slot_held and self._conn is not None:
             self._slot_held = False
@@ -342,18 +291,6 @@ class H2ClientExchange:
         self._wake_recv()
         self.wake_send()
 
-    def add_unacked(self, size: int) -> int:
-        """Count consumed bytes toward the next stream WINDOW_UPDATE; 0 if none is due."""
-        if self._response_ended or self._send_closed:
-            return 0
-        self._unacked += size
-        return self._unacked
-
-    def take_unacked(self) -> int:
-        """The stream credit to give back now."""
-        size, self._unacked = self._unacked, 0
-        return size
-
     # -- the request ------------------------------------------------------------------
 
     def _live_conn(self) -> ClientConnection:
@@ -377,7 +314,7 @@ class H2ClientExchange:
                 return  # the server finished and closed the stream: the response tells all
             if not remaining:
                 break
-            window = h2conn.local_flow_control_window(stream_id)
+            window = h2conn.send_window(stream_id)
             if window <= 0:
                 await self._wait_send(conn)
                 continue

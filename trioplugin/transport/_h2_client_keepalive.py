@@ -6,8 +6,8 @@ arrives. Without pings, a call with no deadline would wait for it forever.
 As Go's ``x/net/http2`` (``ReadIdleTimeout``, ``PingTimeout``) does, one timer
 task per connection sends a PING once no frame has arrived for the interval,
 and retires the connection if its ACK does not come back in time. The
-connection's frame guard stamps the time a frame last arrived whole (it
-finds frame ends anyway), so the calls pay nothing for it.
+connection stamps the time a frame last arrived whole (its state machine
+counts them anyway), so the calls pay nothing for it.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Keepalive:
         """Ping ``conn`` whenever it has been idle for the interval; fail it on a missed ACK."""
         interval = self._interval
         while True:
-            due = conn.guard.last_frame + interval
+            due = conn.last_frame + interval
             if trio.current_time() < due:
                 await trio.sleep_until(due)
                 continue  # a frame since may have moved the idle clock on

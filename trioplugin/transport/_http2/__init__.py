@@ -19,9 +19,10 @@ from ._events import (
     StreamReset,
     WindowUpdated,
 )
-from ._frames import ErrorCode, Setting
+from ._frames import DEFAULT_MAX_FRAME_SIZE, ErrorCode, Setting
 
 __all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
     "Connection",
     "DataReceived",
     "ErrorCode",

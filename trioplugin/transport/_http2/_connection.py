@@ -70,6 +70,8 @@ class Connection:
         """The last stream id of the peer's GOAWAY, once one came."""
         self.closed = False
         """A connection error ended it (the GOAWAY is queued)."""
+        self.frames_received = 0
+        """Frames received whole so far: a keepalive's evidence that the peer is alive."""
         self.max_outbound_frame_size = f.DEFAULT_MAX_FRAME_SIZE
         self.remote_max_concurrent_streams = _UNLIMITED
         self.remote_max_header_list_size: int | None = None
@@ -252,13 +254,15 @@ class Connection:
         events: list[Event] = []
         end = len(data)
         unpack = f.HEADER.unpack_from
+        frames = 0
         while end - pos >= 9:
             high, low, kind, flags, stream_id = unpack(data, pos)
             length = high << 16 | low
             if length > f.DEFAULT_MAX_FRAME_SIZE:
-                self._fail(_E.FRAME_SIZE_ERROR, f"a frame of {length} bytes is over our limit")
+                self._oversized(length)
             if end - pos - 9 < length:
                 break
+            frames += 1
             start = pos + 9
             pos = start + length
             payload = data[start:pos]
@@ -266,7 +270,8 @@ class Connection:
             if self._continuation is not None and kind != f.CONTINUATION:
                 self._fail(_E.PROTOCOL_ERROR, "a header block was interrupted by another frame")
             if self._settings_due:
-                if kind != f.SETTINGS or flags & f.FLAG_ACK:
+                # An ACK of ours may come first (a lenient reading, as Go's): it is SETTINGS.
+                if kind != f.SETTINGS:
                     self._fail(_E.PROTOCOL_ERROR, "the first frame was not SETTINGS")
                 self._settings_due = False
             if kind == f.DATA:
@@ -291,26 +296,42 @@ class Connection:
                 self._fail(_E.PROTOCOL_ERROR, "PUSH_PROMISE, but push is disabled")
             else:
                 events.append(OtherFrameReceived(kind, stream_id))
+        self.frames_received += frames
         if pos < end:
             self._buffer = data[pos:]
+            if end - pos >= 3:  # a header cut short: its length is in already
+                length = int.from_bytes(data[pos : pos + 3], "big")
+                if length > f.DEFAULT_MAX_FRAME_SIZE:
+                    self._oversized(length)
         return events
 
-    def _fail(self, code: f.ErrorCode, message: str, *, abuse: bool = False) -> NoReturn:
+    def _oversized(self, length: int) -> NoReturn:
+        message = f"a frame of {length} bytes, over our limit of {f.DEFAULT_MAX_FRAME_SIZE}"
+        self._fail(_E.FRAME_SIZE_ERROR, message, frame_length=length)
+
+    def _fail(
+        self, code: f.ErrorCode, message: str, *, abuse: bool = False, frame_length: int = 0
+    ) -> NoReturn:
         self.closed = True
         self._out.append(
             f.goaway_frame(self.highest_inbound_stream_id, code, message.encode()[:256])
         )
-        raise H2ConnectionError(code, message, abuse=abuse)
+        raise H2ConnectionError(code, message, abuse=abuse, frame_length=frame_length)
 
     def _stream_error(
-        self, stream_id: int, code: f.ErrorCode, events: list[Event], credit: int = 0
+        self,
+        stream_id: int,
+        code: f.ErrorCode,
+        reason: str,
+        events: list[Event],
+        credit: int = 0,
     ) -> None:
         """Reset one stream for the peer's fault; give back any window it consumed."""
         if credit:
             self.acknowledge(0, credit)
         self._out.append(f.rst_stream_frame(stream_id, code))
         if self.streams.pop(stream_id, None) is not None:
-            events.append(StreamReset(stream_id, code, remote=False))
+            events.append(StreamReset(stream_id, code, remote=False, reason=reason))
 
     def _is_idle(self, stream_id: int) -> bool:
         """Never opened (so a frame on it, other than a new head, breaks the protocol)."""
@@ -336,11 +357,14 @@ class Connection:
             self.acknowledge(0, flow_length)  # a stream we closed: nobody reads it
             return
         if stream.remote_closed:
-            self._stream_error(stream_id, _E.STREAM_CLOSED, events, flow_length)
+            self._stream_error(
+                stream_id, _E.STREAM_CLOSED, "DATA after the end of the stream", events, flow_length
+            )
             return
         stream.recv_window -= flow_length
         if stream.recv_window < 0:
-            self._stream_error(stream_id, _E.FLOW_CONTROL_ERROR, events, flow_length)
+            reason = "DATA beyond the stream's window"
+            self._stream_error(stream_id, _E.FLOW_CONTROL_ERROR, reason, events, flow_length)
             return
         end_stream = bool(flags & f.FLAG_END_STREAM)
         if stream.content_length is not None:
@@ -348,7 +372,8 @@ class Connection:
             if stream.received > stream.content_length or (
                 end_stream and stream.received != stream.content_length
             ):
-                self._stream_error(stream_id, _E.PROTOCOL_ERROR, events, flow_length)
+                reason = "a body that differs from its content-length"
+                self._stream_error(stream_id, _E.PROTOCOL_ERROR, reason, events, flow_length)
                 return
         if end_stream:
             stream.remote_closed = True
@@ -419,7 +444,8 @@ class Connection:
                 stream.head_received = True
                 trailers = False
             elif stream.remote_closed:
-                self._stream_error(stream_id, _E.STREAM_CLOSED, events)
+                reason = "HEADERS after the end of the stream"
+                self._stream_error(stream_id, _E.STREAM_CLOSED, reason, events)
                 return
             elif not stream.head_received:
                 pseudo, fields = response_fields(decoded)
@@ -435,12 +461,13 @@ class Connection:
                 pseudo, fields, trailers = {}, trailer_fields(decoded), True
             if not trailers and stream.head_received:
                 stream.content_length = content_length(fields)
-        except Malformed:
-            self._stream_error(stream_id, _E.PROTOCOL_ERROR, events)
+        except Malformed as exc:
+            self._stream_error(stream_id, _E.PROTOCOL_ERROR, str(exc), events)
             return
         if end_stream:
             if stream.content_length and stream.received != stream.content_length:
-                self._stream_error(stream_id, _E.PROTOCOL_ERROR, events)
+                reason = "a body that differs from its content-length"
+                self._stream_error(stream_id, _E.PROTOCOL_ERROR, reason, events)
                 return
             stream.remote_closed = True
             if stream.local_closed:
@@ -451,7 +478,9 @@ class Connection:
         if stream_id == 0:
             self._fail(_E.PROTOCOL_ERROR, "PRIORITY on stream 0")
         if len(payload) != 5:
-            self._stream_error(stream_id, _E.FRAME_SIZE_ERROR, events)
+            self._stream_error(
+                stream_id, _E.FRAME_SIZE_ERROR, "PRIORITY of the wrong length", events
+            )
             return
         events.append(OtherFrameReceived(f.PRIORITY, stream_id))
 
@@ -543,10 +572,11 @@ class Connection:
                 self._fail(_E.PROTOCOL_ERROR, f"WINDOW_UPDATE on idle stream {stream_id}")
             return
         if not increment:
-            self._stream_error(stream_id, _E.PROTOCOL_ERROR, events)
+            self._stream_error(stream_id, _E.PROTOCOL_ERROR, "a WINDOW_UPDATE of 0", events)
             return
         stream.send_window += increment
         if stream.send_window > f.MAX_WINDOW:
-            self._stream_error(stream_id, _E.FLOW_CONTROL_ERROR, events)
+            reason = "a stream window beyond 2**31-1"
+            self._stream_error(stream_id, _E.FLOW_CONTROL_ERROR, reason, events)
             return
         events.append(WindowUpdated(stream_id))

@@ -14,13 +14,17 @@ class H2ConnectionError(Exception):
     The GOAWAY with :attr:`code` is already queued; send what
     :meth:`~trioplugin.transport._http2.Connection.data_to_send` returns and close.
     ``abuse`` is true for a limit the peer overran (a flood, an oversized header
-    block) rather than a malformed frame.
+    block) rather than a malformed frame; ``frame_length`` is the length a frame
+    header claimed when that was over our limit (FRAME_SIZE_ERROR), else 0.
     """
 
-    def __init__(self, code: ErrorCode, message: str, *, abuse: bool = False) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, abuse: bool = False, frame_length: int = 0
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.abuse = abuse
+        self.frame_length = frame_length
 
 
 @final

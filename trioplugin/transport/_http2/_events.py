@@ -66,15 +66,17 @@ class StreamReset(Event):
     """A stream ended abnormally.
 
     The peer reset it (``remote``), or we did because the peer broke the
-    protocol on that stream alone (the RST_STREAM is already queued).
+    protocol on that stream alone (the RST_STREAM is already queued;
+    ``reason`` says what was wrong).
     """
 
-    __slots__ = ("code", "remote", "stream_id")
+    __slots__ = ("code", "reason", "remote", "stream_id")
 
-    def __init__(self, stream_id: int, code: int, remote: bool) -> None:
+    def __init__(self, stream_id: int, code: int, remote: bool, reason: str = "") -> None:
         self.stream_id = stream_id
         self.code = code
         self.remote = remote
+        self.reason = reason
 
 
 @final
