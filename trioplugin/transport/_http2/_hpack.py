@@ -111,23 +111,54 @@ class StatelessHpackEncoder:
         return b"".join(parts)
 
 
+_DECODED_LIMIT: Final = 256
+_DECODED_BLOCK_LIMIT: Final = 1024
+
+
 @final
 class HpackDecoder:
-    """Decodes header blocks into (name, value) byte pairs; raises :class:`HpackError`."""
+    """Decodes header blocks into (name, value) byte pairs; raises :class:`HpackError`.
 
-    __slots__ = ("_decoder",)
+    A block that leaves the dynamic table alone (as ours, and most Connect
+    peers' steady-state blocks, do) decodes the same whatever the table holds,
+    so its fields are remembered by its bytes: the next identical block costs
+    a dict lookup. A block is taken for one only if the table was empty before
+    and after it and large enough that any entry the block might have added
+    would still be there; and not if it starts with a table size update.
+    """
+
+    __slots__ = ("_decoded", "_decoder", "_table")
 
     def __init__(self, max_header_list_size: int) -> None:
         self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
+        self._table = self._decoder.header_table
+        self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
 
     def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
-        """The header fields of one complete block (HEADERS plus CONTINUATIONs)."""
+        """The header fields of one complete block (HEADERS plus CONTINUATIONs).
+
+        The list may be shared with earlier calls: do not change it.
+        """
+        decoded = self._decoded.get(block)
+        if decoded is not None:
+            return decoded
+        table = self._table
+        stateless = (
+            not table.dynamic_entries
+            and len(block) <= _DECODED_BLOCK_LIMIT
+            and table.maxsize >= 2 * len(block) + 32  # Huffman expands at most 8/5
+            and not b"\x20" <= block[:1] < b"\x40"  # a table size update
+        )
         try:
-            return self._decoder.decode(block, raw=True)  # type: ignore[return-value]
+            decoded = self._decoder.decode(block, raw=True)  # type: ignore[assignment]
         except hpack.OversizedHeaderListError as exc:
             raise HpackError("the header list is larger than we allow", oversized=True) from exc
         except hpack.HPACKError as exc:
             raise HpackError(f"the header block does not decode: {exc}") from exc
+        assert decoded is not None
+        if stateless and not table.dynamic_entries and len(self._decoded) < _DECODED_LIMIT:
+            self._decoded[block] = decoded
+        return decoded
 
 
 @final
