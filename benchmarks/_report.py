@@ -128,7 +128,7 @@ def header(pinning: str, options: str, load_at_start: str, seconds: float) -> st
         f"{name} {_version(name)}"
         for name in (
             "trio",
-            "h2",
+            "hpack",
             "h11",
             "httpx",
             "protobuf",
