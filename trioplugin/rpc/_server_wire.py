@@ -74,12 +74,15 @@ class ServerWire:
         error: ConnectError | None = None
         deadline = self._deadline
         try:
-            with trio.CancelScope(deadline=deadline) as scope:
-                if not self._method.stream_type.enveloped:
-                    _check_content_length(self._exchange.headers, max_message_size)
+            if not self._method.stream_type.enveloped:
+                _check_content_length(self._exchange.headers, max_message_size)
+            if deadline == math.inf:  # no scope to enter: it costs more than the rest here
                 await self._run_chain(chain)
-            if scope.cancelled_caught or trio.current_time() >= deadline:
-                raise self._deadline_exceeded()
+            else:
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await self._run_chain(chain)
+                if scope.cancelled_caught or trio.current_time() >= deadline:
+                    raise self._deadline_exceeded()
         except Exception as exc:
             error = _as_connect_error(exc, self._method)
         call = self._call

@@ -43,6 +43,9 @@ _E = f.ErrorCode
 _MAX_CONTINUATIONS: Final = 64
 """CONTINUATION frames allowed in one header block (a real one needs a handful)."""
 _UNLIMITED: Final = 2**31 - 1
+_REQUEST, _RESPONSE, _TRAILERS = 0, 1, 2
+"""What a header block is, for checking it."""
+_KNOWN_FIELDS_LIMIT: Final = 256
 
 
 @final
@@ -86,6 +89,10 @@ class Connection:
         self._next_stream_id = 1 if client else 2
         self._encoder = StatelessHpackEncoder()
         self._decoder = HpackDecoder(max_header_list_size)
+        self._known_fields: dict[
+            tuple[int, bytes],
+            tuple[dict[bytes, bytes], list[tuple[str, str]], int | None],
+        ] = {}
         self._out: list[bytes] = []
         self._buffer = b""
         self._preface_due = not client
@@ -439,28 +446,29 @@ class Connection:
                 if self.client or not stream_id & 1:
                     self._fail(_E.PROTOCOL_ERROR, f"HEADERS opening stream {stream_id}")
                 self.highest_inbound_stream_id = stream_id
-                pseudo, fields = request_fields(decoded)
+                pseudo, fields, length = self._checked(block, decoded, _REQUEST)
                 stream = self._new_stream(stream_id)
                 stream.head_received = True
+                stream.content_length = length
                 trailers = False
             elif stream.remote_closed:
                 reason = "HEADERS after the end of the stream"
                 self._stream_error(stream_id, _E.STREAM_CLOSED, reason, events)
                 return
             elif not stream.head_received:
-                pseudo, fields = response_fields(decoded)
+                pseudo, fields, length = self._checked(block, decoded, _RESPONSE)
                 if pseudo[b":status"][:1] == b"1":
                     if end_stream:
                         raise Malformed("an informational response ended the stream")
                 else:
                     stream.head_received = True
+                    stream.content_length = length
                 trailers = False
             else:
                 if not end_stream:
                     raise Malformed("trailers without END_STREAM")
-                pseudo, fields, trailers = {}, trailer_fields(decoded), True
-            if not trailers and stream.head_received:
-                stream.content_length = content_length(fields)
+                pseudo, fields, _ = self._checked(block, decoded, _TRAILERS)
+                trailers = True
         except Malformed as exc:
             self._stream_error(stream_id, _E.PROTOCOL_ERROR, str(exc), events)
             return
@@ -473,6 +481,29 @@ class Connection:
             if stream.local_closed:
                 del self.streams[stream_id]
         events.append(HeadersReceived(stream_id, pseudo, fields, end_stream, trailers))
+
+    def _checked(
+        self, block: bytes, decoded: list[tuple[bytes, bytes]], kind: int
+    ) -> tuple[dict[bytes, bytes], list[tuple[str, str]], int | None]:
+        """A block's fields checked as ``kind``; remembered for blocks the decoder remembers.
+
+        The pseudo-header dict may be shared between events (do not change it);
+        the field list is each event's own.
+        """
+        key = (kind, block)
+        known = self._known_fields.get(key)
+        if known is not None:
+            return known[0], list(known[1]), known[2]
+        if kind == _REQUEST:
+            pseudo, fields = request_fields(decoded)
+        elif kind == _RESPONSE:
+            pseudo, fields = response_fields(decoded)
+        else:
+            pseudo, fields = {}, trailer_fields(decoded)
+        length = None if kind == _TRAILERS else content_length(fields)
+        if self._decoder.remembers(block) and len(self._known_fields) < _KNOWN_FIELDS_LIMIT:
+            self._known_fields[key] = (pseudo, list(fields), length)
+        return pseudo, fields, length
 
     def _on_priority(self, stream_id: int, payload: bytes, events: list[Event]) -> None:
         if stream_id == 0:

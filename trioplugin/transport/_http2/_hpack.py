@@ -160,6 +160,10 @@ class HpackDecoder:
             self._decoded[block] = decoded
         return decoded
 
+    def remembers(self, block: bytes) -> bool:
+        """Whether ``block`` is one whose fields are remembered (it decodes the same always)."""
+        return block in self._decoded
+
 
 @final
 class HpackError(Exception):
