@@ -112,6 +112,11 @@ class Connection:
 
     # Output.
 
+    @property
+    def has_output(self) -> bool:
+        """Whether anything is queued for the peer."""
+        return bool(self._out)
+
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call (``b""`` if nothing)."""
         out = self._out
