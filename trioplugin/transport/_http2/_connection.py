@@ -373,6 +373,10 @@ class Connection:
                 stream_id, _E.STREAM_CLOSED, "DATA after the end of the stream", events, flow_length
             )
             return
+        if not stream.head_received:  # only a client's stream can be here (RFC 9113 §8.1)
+            reason = "DATA before the response head"
+            self._stream_error(stream_id, _E.PROTOCOL_ERROR, reason, events, flow_length)
+            return
         stream.recv_window -= flow_length
         if stream.recv_window < 0:
             reason = "DATA beyond the stream's window"
@@ -476,6 +480,8 @@ class Connection:
                 trailers = True
         except Malformed as exc:
             self._stream_error(stream_id, _E.PROTOCOL_ERROR, str(exc), events)
+            if stream is None:  # a request refused before its stream existed: still say so
+                events.append(StreamReset(stream_id, _E.PROTOCOL_ERROR, False, str(exc)))
             return
         if end_stream:
             if stream.content_length and stream.received != stream.content_length:

@@ -13,6 +13,7 @@ from typing import Final
 
 _NAME: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+").fullmatch
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$").search
+_BAD_PSEUDO_VALUE: Final = re.compile(rb"[\x00\r\n]").search
 _CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -44,6 +45,8 @@ def split_fields(
                     raise Malformed(f"pseudo-header {name!r} is not allowed here")
                 if name in pseudo:
                     raise Malformed(f"pseudo-header {name!r} appears twice")
+                if _BAD_PSEUDO_VALUE(value):
+                    raise Malformed(f"invalid value for pseudo-header {name!r}")
                 pseudo[name] = value
                 continue
             if not _NAME(name):
@@ -98,7 +101,10 @@ def content_length(fields: list[tuple[str, str]]) -> int | None:
     found: int | None = None
     for name, value in fields:
         if name == "content-length":
-            if not value.isdigit() or (found is not None and int(value) != found):
-                raise Malformed(f"invalid content-length {value!r}")
+            # isdigit() alone takes '²' and numbers past int()'s digit limit.
+            if not (value.isascii() and value.isdigit() and len(value) <= 19) or (
+                found is not None and int(value) != found
+            ):
+                raise Malformed(f"invalid content-length {value[:40]!r}")
             found = int(value)
     return found
