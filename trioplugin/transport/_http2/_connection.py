@@ -46,6 +46,8 @@ _UNLIMITED: Final = 2**31 - 1
 _REQUEST, _RESPONSE, _TRAILERS = 0, 1, 2
 """What a header block is, for checking it."""
 _KNOWN_FIELDS_LIMIT: Final = 256
+_SKIPPED_LIMIT: Final = 64
+"""Ranges of stream ids the peer skipped that are remembered (clients rarely skip any)."""
 
 
 @final
@@ -98,6 +100,7 @@ class Connection:
         self._preface_due = not client
         self._settings_due = True  # the peer's first frame must be SETTINGS
         self._continuation: tuple[int, int, list[bytes], int] | None = None
+        self._skipped_ids: list[tuple[int, int]] = []
         settings: dict[int, int] = {
             f.Setting.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
             f.Setting.INITIAL_WINDOW_SIZE: stream_window,
@@ -345,6 +348,17 @@ class Connection:
         if self.streams.pop(stream_id, None) is not None:
             events.append(StreamReset(stream_id, code, remote=False, reason=reason))
 
+    def _note_skipped(self, first: int, last: int) -> None:
+        """The peer opened a stream above the next id: the ones between were never used."""
+        skipped = self._skipped_ids
+        skipped.append((first, last))
+        if len(skipped) > _SKIPPED_LIMIT:
+            del skipped[0]
+
+    def _skipped(self, stream_id: int) -> bool:
+        """Whether the peer skipped ``stream_id`` (it may never use it: RFC 9113 §5.1.1)."""
+        return any(first <= stream_id <= last for first, last in self._skipped_ids)
+
     def _is_idle(self, stream_id: int) -> bool:
         """Never opened (so a frame on it, other than a new head, breaks the protocol)."""
         if (stream_id & 1) == self.client:  # ours
@@ -356,7 +370,9 @@ class Connection:
             self._fail(_E.PROTOCOL_ERROR, "DATA on stream 0")
         flow_length = len(payload)
         if flags & f.FLAG_PADDED:
-            if not payload or payload[0] >= flow_length:
+            if not payload:
+                self._fail(_E.FRAME_SIZE_ERROR, "a padded DATA frame without its pad length")
+            if payload[0] >= flow_length:
                 self._fail(_E.PROTOCOL_ERROR, "DATA padding longer than the frame")
             payload = payload[1 : flow_length - payload[0]]
         self._recv_window -= flow_length
@@ -405,12 +421,15 @@ class Connection:
         if stream_id == 0:
             self._fail(_E.PROTOCOL_ERROR, "HEADERS on stream 0")
         start, stop = 0, len(payload)
-        if flags & f.FLAG_PADDED:
-            if not payload:
-                self._fail(_E.PROTOCOL_ERROR, "HEADERS padding longer than the frame")
-            start, stop = 1, stop - payload[0]
+        padded = flags & f.FLAG_PADDED
+        if padded:
+            start = 1
         if flags & f.FLAG_PRIORITY:
             start += 5
+        if start > stop:
+            self._fail(_E.FRAME_SIZE_ERROR, "HEADERS too short for its pad length or priority")
+        if padded:
+            stop -= payload[0]
         if start > stop:
             self._fail(_E.PROTOCOL_ERROR, "HEADERS padding longer than the frame")
         fragment = payload[start:stop]
@@ -428,7 +447,7 @@ class Connection:
         _, head_flags, fragments, size = pending
         fragments.append(payload)
         size += len(payload)
-        if size > self._max_header_block or len(fragments) > _MAX_CONTINUATIONS:
+        if size > self._max_header_block or len(fragments) > _MAX_CONTINUATIONS + 1:
             message = "a header block too large (CONTINUATION flood)"
             self._fail(_E.ENHANCE_YOUR_CALM, message, abuse=True)
         if flags & f.FLAG_END_HEADERS:
@@ -451,9 +470,16 @@ class Connection:
         try:
             if stream is None:
                 if not self._is_idle(stream_id):
+                    if self._skipped(stream_id):
+                        message = f"HEADERS on stream {stream_id}, below one already used"
+                        self._fail(_E.PROTOCOL_ERROR, message)
                     return  # a stream we closed or refused: its late trailers mean nothing
                 if self.client or not stream_id & 1:
                     self._fail(_E.PROTOCOL_ERROR, f"HEADERS opening stream {stream_id}")
+                highest = self.highest_inbound_stream_id
+                expected = highest + 2 if highest else 1
+                if stream_id > expected:
+                    self._note_skipped(expected, stream_id - 2)
                 self.highest_inbound_stream_id = stream_id
                 pseudo, fields, length = self._checked(block, decoded, _REQUEST)
                 stream = self._new_stream(stream_id)
@@ -556,7 +582,7 @@ class Connection:
         if key == f.Setting.HEADER_TABLE_SIZE:
             self._encoder.header_table_size = value
         elif key == f.Setting.ENABLE_PUSH:
-            if value > 1:
+            if value > 1 or (value and self.client):  # a server may not offer push
                 self._fail(_E.PROTOCOL_ERROR, f"SETTINGS_ENABLE_PUSH of {value}")
         elif key == f.Setting.MAX_CONCURRENT_STREAMS:
             self.remote_max_concurrent_streams = value

@@ -13,7 +13,6 @@ from typing import Final
 
 _NAME: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+").fullmatch
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$").search
-_BAD_PSEUDO_VALUE: Final = re.compile(rb"[\x00\r\n]").search
 _CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -45,7 +44,7 @@ def split_fields(
                     raise Malformed(f"pseudo-header {name!r} is not allowed here")
                 if name in pseudo:
                     raise Malformed(f"pseudo-header {name!r} appears twice")
-                if _BAD_PSEUDO_VALUE(value):
+                if _BAD_VALUE(value):
                     raise Malformed(f"invalid value for pseudo-header {name!r}")
                 pseudo[name] = value
                 continue
