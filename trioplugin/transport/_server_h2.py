@@ -208,18 +208,15 @@ class H2Connection:
     # Writing: through the writer task, or straight to an idle plain socket.
 
     def _queue(self, data: bytes) -> None:
-        if (
-            self._fd >= 0
-            and len(self._streams) <= 1
-            and self._writer_lot
-            and not self._outbuf
-            and not self.dead
-        ):
-            # One stream and the writer parked with nothing queued: one non-blocking
-            # write from here cannot interleave with it and saves a task switch per
-            # response. With more streams the writer's batching of their frames into
-            # one write is worth more. What the socket does not take (or an error)
-            # goes to the writer. (A parked writer means run() is live: the fd is ours.)
+        if self._fd >= 0 and self._writer_lot and not self._outbuf and not self.dead:
+            # The writer parked with nothing queued: one non-blocking write from here
+            # cannot interleave with it, and saves a task switch per response. It also
+            # sends each response as it is ready: batching a scheduler pass's
+            # responses into one write had the client idle while the server ran them
+            # all, and the server idle while the client ran the next requests
+            # (lock-step: 2,950 against 5,400 calls/s at c=64 on one run). What the
+            # socket does not take (or an error) goes to the writer. (A parked writer
+            # means run() is live: the fd is ours.)
             try:
                 sent = os.write(self._fd, data)
             except OSError:
