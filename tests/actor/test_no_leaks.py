@@ -116,6 +116,39 @@ async def test_a_call_admitted_at_once_runs_in_its_callers_task(nursery: trio.Nu
         trio.lowlevel.remove_instrument(tracker)
 
 
+async def test_a_burst_that_queued_drains_at_once_and_later_calls_run_in_their_tasks(
+    nursery: trio.Nursery,
+) -> None:
+    """Callers that all arrive before the actor's client exists queue in the inbox;
+    the actor admits them in one pass, so their next calls, finding the inbox empty,
+    run in their own tasks: a job task per call would mean the inbox stayed busy."""
+    gated = GatedEcho()
+    gated.gate.set()
+    server: Server = await nursery.start(serve_connect, {ECHO: gated})
+    tracker = TaskTracker()
+    trio.lowlevel.add_instrument(tracker)
+    callers, rounds = 20, 5
+    try:
+        async with open_plugin_nursery([ECHO]) as host:
+            tracker.root = host._nursery
+            handle = await host.connect("echo", server.url)
+            stub = handle.stub(ECHO)
+
+            async def caller() -> None:
+                for _ in range(rounds):
+                    await stub.Echo(EchoRequest())
+
+            async with trio.open_nursery() as burst:
+                for _ in range(callers):
+                    burst.start_soon(caller)
+            assert handle.statistics().completed == callers * rounds
+            # The actor, its transport's tasks, and a job task for each call of the
+            # first burst; none for the calls after it.
+            assert tracker.spawned <= callers + 10
+    finally:
+        trio.lowlevel.remove_instrument(tracker)
+
+
 async def test_closing_the_actor_answers_calls_running_in_their_callers_tasks(
     nursery: trio.Nursery,
 ) -> None:

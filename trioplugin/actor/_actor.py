@@ -233,6 +233,7 @@ class EndpointActor:
                         await self._admit_one(client, calls, first)
                         async for job in self._inbox:
                             await self._admit_one(client, calls, job)
+                            await self._admit_queued(client, calls)
                 finally:
                     self._client = None
                     await self._stop_calls_run_here()
@@ -328,6 +329,20 @@ class EndpointActor:
         # Shielded, but bounded: cancelled calls leave at their next checkpoint.
         with trio.CancelScope(shield=True), trio.move_on_after(_HERE_GRACE):
             await self._here_left.wait()
+
+    async def _admit_queued(self, client: Client, calls: trio.Nursery) -> None:
+        """Admit every call already in the inbox, without a scheduler pass per call.
+
+        Otherwise the inbox drains one call per pass, and callers whose calls
+        finish meanwhile find it non-empty and queue too, instead of running
+        in their own tasks: under steady load the actor never left that mode.
+        """
+        while True:
+            try:
+                job = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            await self._admit_one(client, calls, job)
 
     async def _admit_one(self, client: Client, calls: trio.Nursery, job: Job) -> None:
         if job.scope.cancel_called:
