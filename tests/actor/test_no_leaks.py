@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 import trio
 import trio.lowlevel
 import trio.testing
@@ -14,6 +15,7 @@ from tests.echo_service import ECHO
 from tests.tasks import TaskTracker
 from trioplugin.actor import ActorState, open_plugin_nursery
 from trioplugin.protocol import ConnectError
+from trioplugin.resilience import RetryInterceptor
 from trioplugin.rpc import Stub, serve_connect
 from trioplugin.transport import Server
 
@@ -149,9 +151,12 @@ async def test_a_burst_that_queued_drains_at_once_and_later_calls_run_in_their_t
         trio.lowlevel.remove_instrument(tracker)
 
 
+@pytest.mark.parametrize("retry", [False, True], ids=["bare", "with a retry interceptor"])
 async def test_closing_the_actor_answers_calls_running_in_their_callers_tasks(
-    nursery: trio.Nursery,
+    nursery: trio.Nursery, retry: bool
 ) -> None:
+    """Bare calls are ended by closing the transport, calls with interceptors (which
+    may wait elsewhere) by their cancel scopes: the answer is the same."""
     gated = GatedEcho()  # its gate stays shut: every call waits in the handler
     server: Server = await nursery.start(serve_connect, {ECHO: gated})
     errors: list[ConnectError] = []
@@ -163,7 +168,8 @@ async def test_closing_the_actor_answers_calls_running_in_their_callers_tasks(
             errors.append(exc)
 
     async with open_plugin_nursery([ECHO]) as host:
-        handle = await host.connect("echo", server.url)
+        interceptors = [RetryInterceptor()] if retry else []
+        handle = await host.connect("echo", server.url, interceptors=interceptors)
         gated.gate.set()
         await handle.stub(ECHO).Echo(EchoRequest())  # the actor and its client are up
         gated.gate = trio.Event()

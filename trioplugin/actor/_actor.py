@@ -28,7 +28,7 @@ from ..rpc import (
     detach_interceptors,
     open_transport,
 )
-from ..transport import ClientLimits
+from ..transport import ClientLimits, ClientTransport
 from ._events import ActorState, EventHub, StateChanged
 from ._jobs import Job
 from ._stats import ActorStatistics
@@ -99,10 +99,14 @@ class EndpointActor:
         self._home: trio.Nursery | None = None
         self._client: Client | None = None
         self._here: set[trio.CancelScope] = set()
+        self._bare_here = 0  # calls running in callers' tasks without a scope of their own
+        self._closing_here = False
         self._here_left: trio.Event | None = None
+        self._transport: ClientTransport | None = None
         self._home_context = contextvars.Context()
         self._slot_freed: trio.Event | None = None
         self._admitting: Job | None = None
+        self._waiting = 0  # jobs in the inbox, or being put in (cheaper than statistics())
         self._in_flight = 0
         self._completed = 0
         self._failed = 0
@@ -167,11 +171,14 @@ class EndpointActor:
             self._home = None
             # In the context connect() ran in, not this caller's (whose vars are per call).
             self._home_context.run(home.start_soon, self.run)
+        self._waiting += 1
+        queued = False
         try:
             try:
                 self._send.send_nowait(job)
             except trio.WouldBlock:
                 await self._send.send(job)
+            queued = True
             return await job.reply.wait()
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
@@ -179,6 +186,9 @@ class EndpointActor:
             if not job.reply.answered:  # the caller left: so does its call (an error is an answer)
                 job.scope.cancel()
             raise
+        finally:
+            if not queued:
+                self._waiting -= 1  # it never reached the inbox
 
     def start(self, nursery: trio.Nursery) -> None:
         """Take calls from now on; the actor task will run in ``nursery``.
@@ -205,6 +215,7 @@ class EndpointActor:
                 first = await self._inbox.receive()
             except trio.EndOfChannel:
                 return  # closed before its first call
+            self._waiting -= 1
             self._admitting = first  # refused by the cleanup below if we are cancelled here
             config = self.config
             async with open_transport(
@@ -213,6 +224,7 @@ class EndpointActor:
                 ssl_context=config.ssl_context,
                 limits=config.limits,
             ) as transport:
+                self._transport = transport
                 client = Client(
                     transport,
                     codec=config.codec,
@@ -232,6 +244,7 @@ class EndpointActor:
                         self._client = client
                         await self._admit_one(client, calls, first)
                         async for job in self._inbox:
+                            self._waiting -= 1
                             await self._admit_one(client, calls, job)
                             await self._admit_queued(client, calls)
                 finally:
@@ -271,10 +284,7 @@ class EndpointActor:
         """
         if self._client is None or self._admitting is not None:
             return False
-        if self._in_flight >= self.config.max_in_flight:
-            return False
-        inbox = self._inbox.statistics()
-        return not inbox.current_buffer_used and not inbox.tasks_waiting_send
+        return not self._waiting and self._in_flight < self.config.max_in_flight
 
     async def run_here(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
@@ -282,32 +292,44 @@ class EndpointActor:
         """Run an admitted unary or client-streaming call in the caller's task.
 
         Call only when :meth:`can_run_here` said so, with no checkpoint in
-        between. Closing the actor cancels it (``canceled``, "closed while in
-        flight"), as it does the calls its own tasks run.
+        between. Closing the actor ends it (``canceled``, "closed while in
+        flight"), as it does the calls its own tasks run: with a cancel scope
+        if interceptors may wait (a retry's backoff); without interceptors a
+        call waits only in the transport, so closing the transport ends it at
+        once and the per-call scope (a large part of this path's cost) is spared.
         """
         client = self._client
         assert client is not None
         self._in_flight += 1
-        scope = trio.CancelScope()
-        self._here.add(scope)
+        scope: trio.CancelScope | None = None
+        if self._interceptors:
+            scope = trio.CancelScope()
+            self._here.add(scope)
+        else:
+            self._bare_here += 1
         succeeded = left = False
         try:
-            with scope:
-                if method.stream_type is StreamType.UNARY:
-                    response = await client.unary(method, argument, headers=headers)
-                else:
-                    response = await client.client_stream(method, argument, headers=headers)
+            if scope is None:
+                response = await self._call(client, method, argument, headers)
                 succeeded = True
                 return response
-            raise ConnectError(
-                Code.CANCELED,
-                f"plugin {self.config.name!r} closed while {method.procedure} was in flight",
-            )
+            with scope:
+                response = await self._call(client, method, argument, headers)
+                succeeded = True
+                return response
+            raise self._closed_in_flight(method)
         except trio.Cancelled:
             left = True  # the caller gave up
             raise
+        except ConnectError as exc:
+            if self._closing_here:
+                raise self._closed_in_flight(method) from exc
+            raise
         finally:
-            self._here.discard(scope)
+            if scope is None:
+                self._bare_here -= 1
+            else:
+                self._here.discard(scope)
             self._in_flight -= 1
             if succeeded:
                 self._completed += 1
@@ -316,18 +338,35 @@ class EndpointActor:
                 self._canceled += left
             if self._slot_freed is not None:
                 self._slot_freed.set()
-            if not self._here and self._here_left is not None:
+            if not self._here and not self._bare_here and self._here_left is not None:
                 self._here_left.set()
 
+    @staticmethod
+    async def _call(
+        client: Client, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
+    ) -> Any:
+        if method.stream_type is StreamType.UNARY:
+            return await client.unary(method, argument, headers=headers)
+        return await client.client_stream(method, argument, headers=headers)
+
+    def _closed_in_flight(self, method: MethodInfo[Any, Any]) -> ConnectError:
+        return ConnectError(
+            Code.CANCELED,
+            f"plugin {self.config.name!r} closed while {method.procedure} was in flight",
+        )
+
     async def _stop_calls_run_here(self) -> None:
-        """Cancel the calls running in their callers' tasks, and wait until they have left."""
-        if not self._here:
+        """End the calls running in their callers' tasks, and wait until they have left."""
+        if not self._here and not self._bare_here:
             return
+        self._closing_here = True
+        self._here_left = trio.Event()
         for scope in self._here:
             scope.cancel()
-        self._here_left = trio.Event()
         # Shielded, but bounded: cancelled calls leave at their next checkpoint.
         with trio.CancelScope(shield=True), trio.move_on_after(_HERE_GRACE):
+            if self._bare_here and self._transport is not None:
+                await self._transport.aclose()  # their exchanges fail at once
             await self._here_left.wait()
 
     async def _admit_queued(self, client: Client, calls: trio.Nursery) -> None:
@@ -342,6 +381,7 @@ class EndpointActor:
                 job = self._inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
+            self._waiting -= 1
             await self._admit_one(client, calls, job)
 
     async def _admit_one(self, client: Client, calls: trio.Nursery, job: Job) -> None:
@@ -434,6 +474,7 @@ class EndpointActor:
                 job = self._inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
+            self._waiting -= 1
             if job.reply.fail(self._closed_error()):
                 self._failed += 1
 
