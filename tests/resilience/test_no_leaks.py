@@ -19,6 +19,7 @@ from trioplugin.resilience import (
     HedgingPolicy,
     RetryInterceptor,
     RetryPolicy,
+    RetryScheduled,
 )
 from trioplugin.rpc import Stub
 from trioplugin.transport import Server
@@ -72,3 +73,38 @@ async def test_no_task_survives_retries_hedges_and_cancellations(
     finally:
         trio.lowlevel.remove_instrument(tracker)
     assert flaky.cancelled == 5  # timed out 1, left 1, hedge lost 1, hedges left 2
+
+
+async def test_closing_the_actor_ends_a_call_in_its_retry_backoff_at_once(
+    flaky_server: Server, flaky: FlakyEcho, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A call running in its caller's task has no cancel scope of the actor's (our
+    interceptors do not need one): the retry's backoff is still ended by the close."""
+    errors: list[ConnectError] = []
+
+    async def caller(stub: Stub) -> None:
+        try:
+            await stub.Echo(EchoRequest())
+        except ConnectError as exc:
+            errors.append(exc)
+
+    backoff = 1000.0
+    policy = RetryPolicy(3, initial_backoff=backoff, max_backoff=backoff, jitter=False)
+    async with open_plugin_nursery([ECHO]) as host:
+        handle = await host.connect(
+            "echo", flaky_server.url, interceptors=[RetryInterceptor(policy)]
+        )
+        await handle.stub(ECHO).Echo(EchoRequest())  # the actor and its client are up
+        flaky.script(fail())
+        async with handle.events() as events, trio.open_nursery() as callers:
+            assert handle._actor.can_run_here()
+            callers.start_soon(caller, handle.stub(ECHO))
+            async for event in events:
+                if isinstance(event, RetryScheduled):
+                    break
+            start = trio.current_time()
+            await handle.aclose()
+        assert trio.current_time() - start < backoff
+    assert [e.code.value for e in errors] == ["canceled"]
+    assert "closed while" in errors[0].message
+    assert handle.statistics().in_flight == 0

@@ -15,6 +15,7 @@ import trio
 from ..protocol import Code, Codec, Compression, ConnectError
 from ..resilience import CircuitBreaker, CircuitBreakerInterceptor, RetryInterceptor
 from ..rpc import (
+    CURRENT_CLOSER,
     BidiStream,
     Client,
     Endpoint,
@@ -24,6 +25,7 @@ from ..rpc import (
     MethodInfo,
     ResponseStream,
     StreamType,
+    WaitCloser,
     bind_interceptors,
     detach_interceptors,
     open_transport,
@@ -100,6 +102,12 @@ class EndpointActor:
         self._client: Client | None = None
         self._here: set[trio.CancelScope] = set()
         self._bare_here = 0  # calls running in callers' tasks without a scope of their own
+        self._wait_closer = WaitCloser()  # ends their interceptors' sleeps when we close
+        # Our own interceptors wait only in the transport and in interruptible_sleep,
+        # both of which closing ends; anyone else's may wait anywhere: a scope each.
+        self._scope_per_call = not all(
+            isinstance(i, (CircuitBreakerInterceptor, RetryInterceptor)) for i in self._interceptors
+        )
         self._closing_here = False
         self._here_left: trio.Event | None = None
         self._transport: ClientTransport | None = None
@@ -293,16 +301,18 @@ class EndpointActor:
 
         Call only when :meth:`can_run_here` said so, with no checkpoint in
         between. Closing the actor ends it (``canceled``, "closed while in
-        flight"), as it does the calls its own tasks run: with a cancel scope
-        if interceptors may wait (a retry's backoff); without interceptors a
-        call waits only in the transport, so closing the transport ends it at
-        once and the per-call scope (a large part of this path's cost) is spared.
+        flight"), as it does the calls its own tasks run. A call whose
+        interceptors are ours waits only in the transport (closing it ends the
+        wait at once) and in :func:`~trioplugin.rpc.interruptible_sleep` (a
+        retry's backoff, which the actor's closer ends): it runs without a
+        cancel scope of its own, a large part of this path's cost. Other
+        interceptors may wait anywhere: their calls get a scope.
         """
         client = self._client
         assert client is not None
         self._in_flight += 1
         scope: trio.CancelScope | None = None
-        if self._interceptors:
+        if self._scope_per_call:
             scope = trio.CancelScope()
             self._here.add(scope)
         else:
@@ -310,7 +320,11 @@ class EndpointActor:
         succeeded = left = False
         try:
             if scope is None:
-                response = await self._call(client, method, argument, headers)
+                token = CURRENT_CLOSER.set(self._wait_closer)
+                try:
+                    response = await self._call(client, method, argument, headers)
+                finally:
+                    CURRENT_CLOSER.reset(token)
                 succeeded = True
                 return response
             with scope:
@@ -363,6 +377,7 @@ class EndpointActor:
         self._here_left = trio.Event()
         for scope in self._here:
             scope.cancel()
+        self._wait_closer.close()
         # Shielded, but bounded: cancelled calls leave at their next checkpoint.
         with trio.CancelScope(shield=True), trio.move_on_after(_HERE_GRACE):
             if self._bare_here and self._transport is not None:

@@ -9,7 +9,7 @@ from typing import Any, Final, NoReturn, final
 import trio
 
 from ..protocol import ConnectError
-from ..rpc import Call, CallNext, Endpoint
+from ..rpc import Call, CallNext, Endpoint, interruptible_sleep
 from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from ._errors import CircuitOpenError
 from ._events import CircuitStateChanged
@@ -140,7 +140,7 @@ class CircuitBreakerInterceptor:
                 if waited == _WAKE_UPS or not self._may_wait(refused):
                     await raise_refusal(refused, breaker)
                 # Woken a float's rounding before the half-open instant, sleep the rest.
-                await trio.sleep(refused.retry_after)
+                await interruptible_sleep(refused.retry_after)
         try:
             await call_next(call)
         except ConnectError as error:

@@ -8,7 +8,7 @@ from typing import Any, final
 import trio
 
 from ..protocol import ConnectError
-from ..rpc import Call, CallNext, Endpoint
+from ..rpc import Call, CallNext, Endpoint, interruptible_sleep
 from ._backoff import BackoffSchedule
 from ._errors import AttemptTimeoutError, CircuitOpenError
 from ._events import RetryScheduled
@@ -155,7 +155,7 @@ class RetryInterceptor:
                     )
                 )
                 self._counters.retries += 1
-                await trio.sleep(delay)
+                await interruptible_sleep(delay)
             else:
                 self.record_outcome(failure=False)
                 return

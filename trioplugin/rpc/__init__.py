@@ -29,10 +29,12 @@ from ._replay import DEFAULT_REPLAY_LIMIT
 from ._service import Service
 from ._streams import BidiStream, ResponseStream
 from ._stub import BidiStreamMethod, ClientStreamMethod, ServerStreamMethod, Stub, UnaryMethod
+from ._waits import CURRENT_CLOSER, WaitCloser, interruptible_sleep
 from ._wire_common import DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [
     "ATTEMPT_HEADER",
+    "CURRENT_CLOSER",
     "DEFAULT_COMPRESS_MIN_BYTES",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_REPLAY_LIMIT",
@@ -64,10 +66,12 @@ __all__ = [
     "Stub",
     "UnaryMethod",
     "UnaryResponse",
+    "WaitCloser",
     "bind_interceptors",
     "chain",
     "check_interceptors",
     "detach_interceptors",
+    "interruptible_sleep",
     "open_client",
     "open_connect_server",
     "open_transport",
