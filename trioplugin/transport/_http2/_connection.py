@@ -46,6 +46,7 @@ _UNLIMITED: Final = 2**31 - 1
 _REQUEST, _RESPONSE, _TRAILERS = 0, 1, 2
 """What a header block is, for checking it."""
 _KNOWN_FIELDS_LIMIT: Final = 256
+"""Checked header blocks kept (only blocks the decoder remembers, so bounded by its bytes)."""
 _SKIPPED_LIMIT: Final = 64
 """Ranges of stream ids the peer skipped that are remembered (clients rarely skip any)."""
 

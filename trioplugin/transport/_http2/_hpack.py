@@ -35,6 +35,8 @@ for _index, (_name, _value) in enumerate(_STATIC, start=1):
 _SENSITIVE: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 _CACHE_LIMIT: Final = 1024
 _CACHE_VALUE_LIMIT: Final = 256
+_ENCODED: Final[dict[tuple[bytes, bytes], bytes]] = {}
+"""Fields already encoded, for every connection of the process (bounded as above)."""
 
 
 def encode_integer(value: int, prefix_bits: int, flags: int) -> bytes:
@@ -72,12 +74,15 @@ def encode_header(name: bytes, value: bytes) -> bytes:
 
 @final
 class StatelessHpackEncoder:
-    """Encodes header blocks; a drop-in for ``hpack.Encoder`` on an ``h2`` connection too."""
+    """Encodes header blocks; a drop-in for ``hpack.Encoder`` on an ``h2`` connection too.
 
-    __slots__ = ("_cache", "_size_update_due", "_table_size")
+    The encoded fields are shared by every connection (they never depend on
+    one): the cache is warm for a new connection and costs it nothing.
+    """
+
+    __slots__ = ("_size_update_due", "_table_size")
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[bytes, bytes], bytes] = {}
         self._table_size = 4096
         self._size_update_due = False
 
@@ -95,7 +100,7 @@ class StatelessHpackEncoder:
 
     def encode(self, headers: Iterable[tuple[bytes, bytes]], huffman: bool = True) -> bytes:
         """Encode a header block (``huffman`` is ignored: strings go out as they are)."""
-        cache = self._cache
+        cache = _ENCODED
         parts: list[bytes] = []
         if self._size_update_due:
             self._size_update_due = False
@@ -111,8 +116,10 @@ class StatelessHpackEncoder:
         return b"".join(parts)
 
 
-_DECODED_LIMIT: Final = 256
 _DECODED_BLOCK_LIMIT: Final = 1024
+_DECODED_BYTES_LIMIT: Final = 16 * 1024
+"""The blocks one connection remembers, in bytes: a peer sending new blocks all the time
+cannot make a connection hold more (the decoded fields cost a few times that)."""
 
 
 @final
@@ -127,12 +134,13 @@ class HpackDecoder:
     would still be there; and not if it starts with a table size update.
     """
 
-    __slots__ = ("_decoded", "_decoder", "_table")
+    __slots__ = ("_decoded", "_decoded_bytes", "_decoder", "_table")
 
     def __init__(self, max_header_list_size: int) -> None:
         self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
         self._table = self._decoder.header_table
         self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        self._decoded_bytes = 0
 
     def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
         """The header fields of one complete block (HEADERS plus CONTINUATIONs).
@@ -156,8 +164,13 @@ class HpackDecoder:
         except hpack.HPACKError as exc:
             raise HpackError(f"the header block does not decode: {exc}") from exc
         assert decoded is not None
-        if stateless and not table.dynamic_entries and len(self._decoded) < _DECODED_LIMIT:
+        if (
+            stateless
+            and not table.dynamic_entries
+            and self._decoded_bytes + len(block) <= _DECODED_BYTES_LIMIT
+        ):
             self._decoded[block] = decoded
+            self._decoded_bytes += len(block)
         return decoded
 
     def remembers(self, block: bytes) -> bool:
