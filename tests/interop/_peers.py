@@ -1,19 +1,51 @@
-"""What the interop tests share: a peer's output lines, its scripted calls, expectations."""
+"""What the interop tests share: npm peers, a peer's output lines, scripted calls, expectations."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
 import trio
 
+NODE_DIR: Final = Path(__file__).resolve().parent / "node"
+"""The npm peers: connect-node (``peer.mjs``) and buf (``buf curl``), pinned in package.json."""
+NPM_TIMEOUT: Final = 300.0
+"""A cold `npm ci` of the few pinned packages takes a few seconds; a slow registry far longer."""
 PEER_START_TIMEOUT: Final = 20.0
 """A peer process starts in well under a second; a loaded CI box is slower."""
 PEER_STOP_TIMEOUT: Final = 10.0
+
+
+def install_npm_peers() -> None:
+    """Install the pinned npm packages in NODE_DIR (``npm ci``), or skip saying why."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.skip(f"node and npm, which install and run the npm peers in {NODE_DIR}, are missing")
+    locked = (NODE_DIR / "package-lock.json").exists()
+    args = ["ci" if locked else "install", "--no-audit", "--no-fund", "--prefer-offline"]
+    shown = " ".join(["npm", *args])
+    try:
+        result = subprocess.run(
+            [npm, *args],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"`{shown}` in {NODE_DIR} took over {NPM_TIMEOUT:.0f} s")
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()
+        tail = "\n".join(output.splitlines()[-20:])
+        pytest.skip(f"`{shown}` in {NODE_DIR} failed ({result.returncode}):\n{tail}")
 
 
 class Lines:

@@ -4,7 +4,14 @@ import pytest
 import trio
 
 from tests.echo_service import ECHO, EchoImpl
+from tests.interop._peers import install_npm_peers
 from trioplugin.rpc import serve_connect
+
+
+@pytest.fixture(scope="session")
+def npm_peers() -> None:
+    """The npm peers' pinned packages, installed once per session (skips if it can't)."""
+    install_npm_peers()
 
 
 @pytest.fixture(params=["1.1", "2"])

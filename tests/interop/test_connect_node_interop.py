@@ -9,9 +9,9 @@ and HTTP/1.1 through httpx), and connect-node's client against our server
 calls the same EchoService as ``tests/echo_service.py``, described at run time
 from ``tests/interop/node/echo.binpb`` (``scripts/gen-protos`` writes it).
 
-The module installs the peer's pinned npm packages once (``npm ci`` in
-``tests/interop/node/``) and skips, saying why, without node and npm or when
-the install fails.
+The peer's pinned npm packages are installed once per session (``npm ci`` in
+``tests/interop/node/``, the ``npm_peers`` fixture) and the module skips,
+saying why, without node and npm or when the install fails.
 
 What can't be covered, and why:
 
@@ -39,7 +39,6 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -47,18 +46,22 @@ import trio
 
 from tests.echo_pb2 import EchoRequest, EchoResponse, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
-from tests.interop._peers import Lines, echoed, failure, peer_server, run_scripted_calls
+from tests.interop._peers import (
+    NODE_DIR,
+    Lines,
+    echoed,
+    failure,
+    peer_server,
+    run_scripted_calls,
+)
 from trioplugin.protocol import GZIP, Code, ConnectError
 from trioplugin.rpc import HTTPVersionChoice, open_client
 
 pytestmark = pytest.mark.interop
 
-NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 PEER_SCRIPT: Final = NODE_DIR / "peer.mjs"
 NODE_MAJOR_MIN: Final = 20
 """connect-node 2.1 wants Node.js 20 or later (2.2 wants 22; package.json pins 2.1)."""
-NPM_TIMEOUT: Final = 300.0
-"""A cold `npm ci` of three small packages takes a few seconds; a slow registry far longer."""
 CALL_TIMEOUT: Final = 30.0
 EVENT_TIMEOUT: Final = 5.0
 """How long the peer may take to report that a handler's signal fired."""
@@ -77,34 +80,13 @@ def _node_major(node: str) -> int | None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def node() -> str:
-    """Node.js, once the peer's npm packages are installed (once for the module)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm, which run the connect-node peer, are not installed")
+def node(npm_peers: None) -> str:
+    """Node.js, once the peer's npm packages are installed (once for the session)."""
+    node = shutil.which("node")
+    assert node is not None  # npm_peers skips without it
     major = _node_major(node)
     if major is None or major < NODE_MAJOR_MIN:
         pytest.skip(f"the connect-node peer needs Node.js {NODE_MAJOR_MIN}+, {node} is {major}")
-    locked = (NODE_DIR / "package-lock.json").exists()
-    args = ["ci" if locked else "install", "--no-audit", "--no-fund", "--prefer-offline"]
-    command = [npm, *args]
-    shown = " ".join(["npm", *args])
-    try:
-        result = subprocess.run(
-            command,
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"`{shown}` in {NODE_DIR} took over {NPM_TIMEOUT:.0f} s")
-    if result.returncode != 0:
-        output = (result.stderr or result.stdout).strip()
-        tail = "\n".join(output.splitlines()[-20:])
-        pytest.skip(f"`{shown}` in {NODE_DIR} failed ({result.returncode}):\n{tail}")
     return node
 
 
