@@ -373,9 +373,10 @@ class H2Connection:
             exchange.on_reset()
             self._window_lot.unpark_all()
         elif not event.remote:
-            # A malformed request, refused before it had a stream: it counts as a
-            # new stream reset, so a flood of them is cut off like rapid reset.
-            logger.info("refused a malformed request from %s: %s", self._peer.address, event.reason)
+            # A stream we reset for the client's fault before it reached the app (a
+            # malformed request, mostly): it counts as a new stream reset, so a flood
+            # of them is cut off like rapid reset.
+            logger.info("reset a stream from %s: %s", self._peer.address, event.reason)
             self._resets.opened()
         if (event.remote or exchange is None) and self._resets.reset_exceeded():
             return self._calm_down("too many streams reset (rapid reset)")

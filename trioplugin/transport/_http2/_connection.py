@@ -35,18 +35,13 @@ from ._events import (
     StreamReset,
     WindowUpdated,
 )
-from ._fields import Malformed, content_length, request_fields, response_fields, trailer_fields
-from ._hpack import HpackDecoder, HpackError, StatelessHpackEncoder
+from ._fields import Malformed
+from ._header_blocks import REQUEST, RESPONSE, TRAILERS, BlockRefused, HeaderBlocks
+from ._hpack import StatelessHpackEncoder
 from ._stream import StreamState
 
 _E = f.ErrorCode
-_MAX_CONTINUATIONS: Final = 64
-"""CONTINUATION frames allowed in one header block (a real one needs a handful)."""
 _UNLIMITED: Final = 2**31 - 1
-_REQUEST, _RESPONSE, _TRAILERS = 0, 1, 2
-"""What a header block is, for checking it."""
-_KNOWN_FIELDS_LIMIT: Final = 256
-"""Checked header blocks kept (only blocks the decoder remembers, so bounded by its bytes)."""
 _SKIPPED_LIMIT: Final = 64
 """Ranges of stream ids the peer skipped that are remembered (clients rarely skip any)."""
 
@@ -88,19 +83,13 @@ class Connection:
         self._recv_unacked = 0
         self._recv_threshold = connection_window // 2
         self._stream_threshold = max(stream_window // 2, 1)
-        self._max_header_block = max_header_list_size + f.DEFAULT_MAX_FRAME_SIZE
         self._next_stream_id = 1 if client else 2
         self._encoder = StatelessHpackEncoder()
-        self._decoder = HpackDecoder(max_header_list_size)
-        self._known_fields: dict[
-            tuple[int, bytes],
-            tuple[dict[bytes, bytes], list[tuple[str, str]], int | None],
-        ] = {}
+        self._blocks = HeaderBlocks(max_header_list_size)
         self._out: list[bytes] = []
         self._buffer = b""
         self._preface_due = not client
         self._settings_due = True  # the peer's first frame must be SETTINGS
-        self._continuation: tuple[int, int, list[bytes], int] | None = None
         self._skipped_ids: list[tuple[int, int]] = []
         settings: dict[int, int] = {
             f.Setting.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
@@ -146,11 +135,6 @@ class Connection:
         self.streams[stream_id] = stream
         return stream
 
-    @property
-    def next_stream_id(self) -> int:
-        """The id :meth:`open_stream` will give next."""
-        return self._next_stream_id
-
     def _writable(self, stream_id: int) -> StreamState:
         stream = self.streams.get(stream_id)
         if stream is None or stream.local_closed:
@@ -163,13 +147,9 @@ class Connection:
         """A header block (head or trailers) on an open stream; names must be lower-case."""
         stream = self._writable(stream_id)
         block = self._encoder.encode(headers)
-        if len(block) <= self.max_outbound_frame_size:
-            flags = f.FLAG_END_HEADERS | (f.FLAG_END_STREAM if end_stream else 0)
-            self._out.append(f.frame_header(len(block), f.HEADERS, flags, stream_id) + block)
-        else:
-            self._out += f.header_block_frames(
-                stream_id, block, end_stream, self.max_outbound_frame_size
-            )
+        self._out += f.header_block_frames(
+            stream_id, block, end_stream, self.max_outbound_frame_size
+        )
         if end_stream:
             self._close_local(stream)
 
@@ -283,7 +263,7 @@ class Connection:
             pos = start + length
             payload = data[start:pos]
             stream_id &= f.STREAM_ID_MASK
-            if self._continuation is not None and kind != f.CONTINUATION:
+            if self._blocks.pending is not None and kind != f.CONTINUATION:
                 self._fail(_E.PROTOCOL_ERROR, "a header block was interrupted by another frame")
             if self._settings_due:
                 # An ACK of ours may come first (a lenient reading, as Go's): it is SETTINGS.
@@ -342,12 +322,15 @@ class Connection:
         events: list[Event],
         credit: int = 0,
     ) -> None:
-        """Reset one stream for the peer's fault; give back any window it consumed."""
+        """Reset one stream for the peer's fault, and report it.
+
+        The stream is open, or refused as it opened; any window it consumed is given back.
+        """
         if credit:
             self.acknowledge(0, credit)
         self._out.append(f.rst_stream_frame(stream_id, code))
-        if self.streams.pop(stream_id, None) is not None:
-            events.append(StreamReset(stream_id, code, remote=False, reason=reason))
+        self.streams.pop(stream_id, None)
+        events.append(StreamReset(stream_id, code, remote=False, reason=reason))
 
     def _note_skipped(self, first: int, last: int) -> None:
         """The peer opened a stream above the next id: the ones between were never used."""
@@ -437,35 +420,26 @@ class Connection:
         if flags & f.FLAG_END_HEADERS:
             self._on_header_block(stream_id, flags, fragment, events)
         else:
-            self._continuation = (stream_id, flags, [fragment], len(fragment))
+            self._blocks.begin(stream_id, flags, fragment)
 
     def _on_continuation(
         self, stream_id: int, flags: int, payload: bytes, events: list[Event]
     ) -> None:
-        pending = self._continuation
-        if pending is None or pending[0] != stream_id:
-            self._fail(_E.PROTOCOL_ERROR, "CONTINUATION without a header block to continue")
-        _, head_flags, fragments, size = pending
-        fragments.append(payload)
-        size += len(payload)
-        if size > self._max_header_block or len(fragments) > _MAX_CONTINUATIONS + 1:
-            message = "a header block too large (CONTINUATION flood)"
-            self._fail(_E.ENHANCE_YOUR_CALM, message, abuse=True)
-        if flags & f.FLAG_END_HEADERS:
-            self._continuation = None
-            self._on_header_block(stream_id, head_flags, b"".join(fragments), events)
-        else:
-            self._continuation = (stream_id, head_flags, fragments, size)
+        try:
+            done = self._blocks.add(stream_id, payload, last=bool(flags & f.FLAG_END_HEADERS))
+        except BlockRefused as exc:
+            self._fail(exc.code, str(exc), abuse=exc.abuse)
+        if done is not None:
+            self._on_header_block(stream_id, done[0], done[1], events)
 
     def _on_header_block(
         self, stream_id: int, flags: int, block: bytes, events: list[Event]
     ) -> None:
+        blocks = self._blocks
         try:
-            decoded = self._decoder.decode(block)  # always: it keeps HPACK's table in step
-        except HpackError as exc:
-            if exc.oversized:
-                self._fail(_E.ENHANCE_YOUR_CALM, str(exc), abuse=True)
-            self._fail(_E.COMPRESSION_ERROR, str(exc))
+            decoded = blocks.decode(block)
+        except BlockRefused as exc:
+            self._fail(exc.code, str(exc), abuse=exc.abuse)
         end_stream = bool(flags & f.FLAG_END_STREAM)
         stream = self.streams.get(stream_id)
         try:
@@ -482,7 +456,7 @@ class Connection:
                 if stream_id > expected:
                     self._note_skipped(expected, stream_id - 2)
                 self.highest_inbound_stream_id = stream_id
-                pseudo, fields, length = self._checked(block, decoded, _REQUEST)
+                pseudo, fields, length = blocks.checked(block, decoded, REQUEST)
                 stream = self._new_stream(stream_id)
                 stream.head_received = True
                 stream.content_length = length
@@ -492,7 +466,7 @@ class Connection:
                 self._stream_error(stream_id, _E.STREAM_CLOSED, reason, events)
                 return
             elif not stream.head_received:
-                pseudo, fields, length = self._checked(block, decoded, _RESPONSE)
+                pseudo, fields, length = blocks.checked(block, decoded, RESPONSE)
                 if pseudo[b":status"][:1] == b"1":
                     if end_stream:
                         raise Malformed("an informational response ended the stream")
@@ -503,12 +477,10 @@ class Connection:
             else:
                 if not end_stream:
                     raise Malformed("trailers without END_STREAM")
-                pseudo, fields, _ = self._checked(block, decoded, _TRAILERS)
+                pseudo, fields, _ = blocks.checked(block, decoded, TRAILERS)
                 trailers = True
         except Malformed as exc:
             self._stream_error(stream_id, _E.PROTOCOL_ERROR, str(exc), events)
-            if stream is None:  # a request refused before its stream existed: still say so
-                events.append(StreamReset(stream_id, _E.PROTOCOL_ERROR, False, str(exc)))
             return
         if end_stream:
             if stream.content_length and stream.received != stream.content_length:
@@ -519,29 +491,6 @@ class Connection:
             if stream.local_closed:
                 del self.streams[stream_id]
         events.append(HeadersReceived(stream_id, pseudo, fields, end_stream, trailers))
-
-    def _checked(
-        self, block: bytes, decoded: list[tuple[bytes, bytes]], kind: int
-    ) -> tuple[dict[bytes, bytes], list[tuple[str, str]], int | None]:
-        """A block's fields checked as ``kind``; remembered for blocks the decoder remembers.
-
-        The pseudo-header dict may be shared between events (do not change it);
-        the field list is each event's own.
-        """
-        key = (kind, block)
-        known = self._known_fields.get(key)
-        if known is not None:
-            return known[0], list(known[1]), known[2]
-        if kind == _REQUEST:
-            pseudo, fields = request_fields(decoded)
-        elif kind == _RESPONSE:
-            pseudo, fields = response_fields(decoded)
-        else:
-            pseudo, fields = {}, trailer_fields(decoded)
-        length = None if kind == _TRAILERS else content_length(fields)
-        if self._decoder.remembers(block) and len(self._known_fields) < _KNOWN_FIELDS_LIMIT:
-            self._known_fields[key] = (pseudo, list(fields), length)
-        return pseudo, fields, length
 
     def _on_priority(self, stream_id: int, payload: bytes, events: list[Event]) -> None:
         if stream_id == 0:
