@@ -530,7 +530,7 @@ class Connection:
 
     def _apply_setting(self, key: int, value: int) -> None:
         if key == f.Setting.HEADER_TABLE_SIZE:
-            self._encoder.header_table_size = value
+            self._encoder.table_size_changed()
         elif key == f.Setting.ENABLE_PUSH:
             if value > 1 or (value and self.client):  # a server may not offer push
                 self._fail(_E.PROTOCOL_ERROR, f"SETTINGS_ENABLE_PUSH of {value}")

@@ -74,32 +74,27 @@ def encode_header(name: bytes, value: bytes) -> bytes:
 
 @final
 class StatelessHpackEncoder:
-    """Encodes header blocks; a drop-in for ``hpack.Encoder`` on an ``h2`` connection too.
+    """Encodes header blocks.
 
     The encoded fields are shared by every connection (they never depend on
     one): the cache is warm for a new connection and costs it nothing.
     """
 
-    __slots__ = ("_size_update_due", "_table_size")
+    __slots__ = ("_size_update_due",)
 
     def __init__(self) -> None:
-        self._table_size = 4096
         self._size_update_due = False
 
-    @property
-    def header_table_size(self) -> int:
-        """The server's SETTINGS_HEADER_TABLE_SIZE (h2 sets it)."""
-        return self._table_size
+    def table_size_changed(self) -> None:
+        """The peer's SETTINGS_HEADER_TABLE_SIZE changed.
 
-    @header_table_size.setter
-    def header_table_size(self, value: int) -> None:
-        # We keep the table empty, so we may always declare its size as 0; a
-        # change must be acknowledged at the start of the next header block.
-        self._table_size = value
+        We keep the table empty, so we may always declare its size as 0; a
+        change must be acknowledged at the start of the next header block.
+        """
         self._size_update_due = True
 
-    def encode(self, headers: Iterable[tuple[bytes, bytes]], huffman: bool = True) -> bytes:
-        """Encode a header block (``huffman`` is ignored: strings go out as they are)."""
+    def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+        """Encode a header block (strings go out as they are, without Huffman coding)."""
         cache = _ENCODED
         parts: list[bytes] = []
         if self._size_update_due:
