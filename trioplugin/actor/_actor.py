@@ -108,7 +108,6 @@ class EndpointActor:
         self._scope_per_call = not all(
             isinstance(i, (CircuitBreakerInterceptor, RetryInterceptor)) for i in self._interceptors
         )
-        self._closing_here = False
         self._here_left: trio.Event | None = None
         self._transport: ClientTransport | None = None
         self._home_context = contextvars.Context()
@@ -336,7 +335,7 @@ class EndpointActor:
             left = True  # the caller gave up
             raise
         except ConnectError as exc:
-            if self._closing_here:
+            if self._wait_closer.closed:  # we are closing: the error is our doing
                 raise self._closed_in_flight(method) from exc
             raise
         finally:
@@ -373,11 +372,10 @@ class EndpointActor:
         """End the calls running in their callers' tasks, and wait until they have left."""
         if not self._here and not self._bare_here:
             return
-        self._closing_here = True
+        self._wait_closer.close()
         self._here_left = trio.Event()
         for scope in self._here:
             scope.cancel()
-        self._wait_closer.close()
         # Shielded, but bounded: cancelled calls leave at their next checkpoint.
         with trio.CancelScope(shield=True), trio.move_on_after(_HERE_GRACE):
             if self._bare_here and self._transport is not None:
