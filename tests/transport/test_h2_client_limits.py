@@ -46,8 +46,8 @@ from trioplugin.transport import (
     open_h2_transport,
 )
 from trioplugin.transport import _http2 as h2wire
-from trioplugin.transport._h2_client_frames import cannot_start_settings
 from trioplugin.transport._http2 import _frames as h2wire_frames
+from trioplugin.transport._http2._frames import cannot_start_settings
 
 TIMEOUT = 120.0
 """The bound on every wait in these tests, in (virtual) seconds."""

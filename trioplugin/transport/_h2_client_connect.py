@@ -27,8 +27,8 @@ from ._client_errors import (
 )
 from ._errors import UnprocessedError
 from ._h2_client_connection import GOAWAY_GRACE, ClientConnection
-from ._h2_client_frames import FRAME_HEADER_SIZE, cannot_start_settings
 from ._h2_client_keepalive import ClientCounters, Keepalive
+from ._http2._frames import HEADER_SIZE, cannot_start_settings
 from ._limits import ClientLimits
 from ._types import Peer
 
@@ -164,8 +164,8 @@ class Connector:
             if len(first_bytes) < 24:
                 seen = len(first_bytes)
                 first_bytes += data[: 24 - seen]
-                if seen < FRAME_HEADER_SIZE and cannot_start_settings(
-                    first_bytes[:FRAME_HEADER_SIZE], h2.DEFAULT_MAX_FRAME_SIZE
+                if seen < HEADER_SIZE and cannot_start_settings(
+                    first_bytes[:HEADER_SIZE], h2.DEFAULT_MAX_FRAME_SIZE
                 ):
                     raise not_h2(address, first_bytes)
             try:
