@@ -32,7 +32,6 @@ from ._http2._frames import HEADER_SIZE, cannot_start_settings
 from ._limits import ClientLimits
 from ._types import Peer
 
-_DEFAULT_WINDOW: Final = 65_535
 _HANDSHAKE_RECEIVE_SIZE: Final = 65_536
 
 

@@ -38,9 +38,8 @@ ratio below is looked at; at least this many, or four times ``max_concurrent_str
 _RESET_RATIO: Final = 0.5
 """Beyond that floor, GOAWAY once more than this share of the window's new streams were reset
 (a busy client whose calls time out now and then never gets near it; an attack resets all)."""
-_STREAM_WINDOW: Final = 65535
+_STREAM_WINDOW: Final = h2.DEFAULT_WINDOW
 """The receive window of each stream (the HTTP/2 default): what one stream may buffer."""
-_MAX_WINDOW: Final = 2**31 - 1
 
 _CONTROL_EVENTS: Final = (
     h2.PingReceived,
@@ -113,7 +112,9 @@ class H2Connection:
             client=False,
             max_concurrent_streams=self._max_streams,
             stream_window=_STREAM_WINDOW,
-            connection_window=max(min(self._max_streams * _STREAM_WINDOW, _MAX_WINDOW), 65535),
+            connection_window=max(
+                min(self._max_streams * _STREAM_WINDOW, h2.MAX_WINDOW), h2.DEFAULT_WINDOW
+            ),
             max_header_list_size=limits.max_header_size,
         )
         self.dead = False  # the peer is gone or the socket failed: nothing more can be sent
@@ -125,7 +126,7 @@ class H2Connection:
         self._progress_lot = trio.lowlevel.ParkingLot()  # the writer sent something
         self._window_lot = trio.lowlevel.ParkingLot()  # some flow-control window opened
         self._goaway_sent = False
-        self._last_stream_id = _MAX_WINDOW  # streams above it are refused after a GOAWAY
+        self._last_stream_id = h2.STREAM_ID_MASK  # streams above it are refused after a GOAWAY
         self._remote_goaway = False
         self._wait_scope = trio.CancelScope(deadline=trio.current_time() + limits.idle_timeout)
         self._nursery: trio.Nursery | None = None

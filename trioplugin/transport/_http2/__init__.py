@@ -19,10 +19,20 @@ from ._events import (
     StreamReset,
     WindowUpdated,
 )
-from ._frames import DEFAULT_MAX_FRAME_SIZE, ErrorCode, Setting
+from ._frames import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    STREAM_ID_MASK,
+    ErrorCode,
+    Setting,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_WINDOW",
+    "MAX_WINDOW",
+    "STREAM_ID_MASK",
     "Connection",
     "DataReceived",
     "ErrorCode",
