@@ -1,4 +1,4 @@
-"""A client transport over HTTP/1.1 of our own, on trio and h11, with a keep-alive pool.
+"""A client transport over HTTP/1.1 of our own, on trio and httptools, with a keep-alive pool.
 
 It is the transport for HTTP/1.1 servers: one request at a time per
 connection, connections kept alive between requests in a pool (see

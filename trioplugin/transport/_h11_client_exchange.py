@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, final
 
-import h11
 import trio
 
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connection_lost, copy_error, transport_closing
 from ._errors import UnprocessedError
+from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, request_head
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ _NO_BODY_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE"
 _SKIPPED: Final = frozenset({"host", "content-length", "transfer-encoding"})
 """Request headers the exchange sets itself."""
 _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-_DRAIN_TURNS: Final = 4
 
 
 @final
@@ -64,9 +63,11 @@ class H11ClientExchange:
         "_entered",
         "_error",
         "_exited",
+        "_framer",
         "_got_bytes",
         "_head",
         "_headers",
+        "_keep_alive",
         "_method",
         "_path",
         "_peer",
@@ -92,7 +93,9 @@ class H11ClientExchange:
         self._path = path
         self._headers = headers
         self._body = body
-        self._request: h11.Request | None = None
+        self._request = b""  # the request head, once built
+        self._framer = BodyFramer(0, chunked=False)
+        self._keep_alive = False
         self._conn: H11Connection | None = None
         self._peer: Peer | None = None
         self._reused = False
@@ -136,9 +139,11 @@ class H11ClientExchange:
             self._drain()  # the end of the response may already be in: keep the connection
         self._release()
 
-    def _build_request(self) -> h11.Request:
+    def _build_request(self) -> bytes:
         transport = self._transport
         method = self._method
+        if method == "HEAD":
+            raise ValueError("HEAD requests are not supported: Connect calls are GET or POST")
         body = self._body
         headers = [("host", transport._authority)]
         for name, value in self._headers:
@@ -152,24 +157,24 @@ class H11ClientExchange:
         if path[:1] != "/":
             raise ValueError(f"the path must start with '/': {path!r}")
         try:
-            return h11.Request(method=method, target=transport._prefix + path, headers=headers)
-        except h11.LocalProtocolError as exc:
+            return request_head(method, transport._prefix + path, headers)
+        except ValueError as exc:
             raise ValueError(f"invalid request: {exc}") from exc
 
     async def _start(self) -> None:
         """Send the request's head, and its whole body if it was given."""
         conn = self._conn
         assert conn is not None
-        assert self._request is not None
-        state = conn.h11
-        parts = [state.send(self._request)]
         body = self._body
-        if body is not None:
-            if body:
-                parts.append(state.send(h11.Data(data=body)))
-            parts.append(state.send(h11.EndOfMessage()))
-            self._request_ended = True
-        await self._write(conn, b"".join(part for part in parts if part))
+        if body is None:
+            self._framer = BodyFramer(None, chunked=True)
+            await self._write(conn, self._request)
+            return
+        self._framer = framer = BodyFramer(len(body), chunked=False)
+        framer.data(body)
+        framer.end()
+        self._request_ended = True
+        await self._write(conn, self._request + body)
 
     def _release(self) -> None:
         """Give the connection back: to the pool if both messages ended cleanly, else closed."""
@@ -177,34 +182,34 @@ class H11ClientExchange:
         if conn is None:
             return
         self._conn = None
-        state = conn.h11
+        reader = conn.reader
         reusable = (
             self._clean
             and not self._send_failed
-            and state.our_state is h11.DONE
-            and state.their_state is h11.DONE
+            and self._keep_alive
+            and self._framer.ended
+            and reader.message_ended
+            and not reader.buffered()  # the server sent more than one response
         )
         if reusable:
-            try:
-                state.start_next_cycle()
-            except h11.LocalProtocolError:
-                reusable = False
+            reader.start_next()
         self._transport._pool.release(conn, reusable=reusable)
 
     def _drain(self) -> None:
-        """Take the end of the response if h11 has it buffered already (no I/O)."""
+        """Take the end of the response if it is buffered already (no I/O)."""
         conn = self._conn
         assert conn is not None
+        if conn.reader.message_ended:
+            return
         try:
-            for _ in range(_DRAIN_TURNS):
-                event = conn.h11.next_event()
-                if isinstance(event, h11.EndOfMessage):
-                    self._response_ended = True
-                    return
-                if not isinstance(event, h11.Data) or event.data:
-                    return
-        except h11.ProtocolError:
+            event = conn.reader.next_event()
+        except H1ProtocolError:
             self._clean = False
+            return
+        if event is END:
+            self._response_ended = True
+        elif event is not NEED_DATA:
+            self._clean = False  # body the caller left unread: the connection is not reusable
 
     def _check(self) -> None:
         if not self._entered:
@@ -228,23 +233,23 @@ class H11ClientExchange:
         """Write ``data``; a failure is kept for the response to explain (it may have come)."""
         self._clean = False
         try:
-            await conn.stream.send_all(data)
+            await conn.io.send_all(data)
         except _STREAM_ERRORS:
             self._send_failed = True  # the server may have answered early: the first read tells
             return
         self._clean = True
 
     async def _next_event(self) -> object:
-        """The next h11 event of the response, reading as needed (a cancellation point)."""
+        """The next event of the response, reading as needed (a cancellation point)."""
         await trio.lowlevel.checkpoint_if_cancelled()  # even when the event is buffered already
         while True:  # ends: each turn takes an event or reads bytes (or fails)
             conn = self._conn
             if conn is None:
                 raise self._error or ConnectError(Code.INTERNAL, "the response has ended")
-            state = conn.h11
+            reader = conn.reader
             try:
-                event = state.next_event()
-            except h11.RemoteProtocolError as exc:
+                event = reader.next_event()
+            except H1ProtocolError as exc:
                 self._clean = False
                 error = ConnectError(
                     Code.UNAVAILABLE,
@@ -253,11 +258,11 @@ class H11ClientExchange:
                 error.__cause__ = exc
                 self._error = error
                 raise error from None
-            if event is not h11.NEED_DATA:
+            if event is not NEED_DATA:
                 return event
             self._clean = False
             try:
-                data = await conn.stream.receive_some(RECEIVE_SIZE)
+                data = await conn.io.receive_some(RECEIVE_SIZE)
             except _STREAM_ERRORS as exc:
                 if not self._got_bytes and await self._resend():
                     continue
@@ -269,7 +274,7 @@ class H11ClientExchange:
                 if await self._resend():
                     continue
                 raise self._stale_error(None)
-            state.receive_data(bytes(data))  # no copy: it is bytes already, but for TLS
+            reader.feed(data)
 
     async def _resend(self) -> bool:
         """Send the request again on a fresh connection, if that is safe; whether it was sent."""
@@ -334,7 +339,7 @@ class H11ClientExchange:
         self._check()
         if self._request_ended or self._body is not None:
             raise RuntimeError("the request has already ended")
-        await self._send(h11.Data(data=data) if data else None)
+        await self._send(data or None)
 
     async def end_request(self) -> None:
         """Finish the request body. Ending it twice does nothing.
@@ -347,23 +352,19 @@ class H11ClientExchange:
             await trio.lowlevel.checkpoint()
             return
         self._request_ended = True
-        await self._send(h11.EndOfMessage())
+        await self._send(b"", end=True)
 
-    async def _send(self, event: h11.Data | h11.EndOfMessage | None) -> None:
+    async def _send(self, data: bytes | None, *, end: bool = False) -> None:
+        """Send a piece of the body, or its end, unless the response came first."""
         conn = self._conn
         if self._error is not None:
             raise copy_error(self._error)
-        if event is None or conn is None or self._send_failed or self._head is not None:
+        if data is None or conn is None or self._send_failed or self._head is not None:
             # Nothing to send, or the server answered already: the response tells.
             await trio.lowlevel.checkpoint()
             return
-        try:
-            data = conn.h11.send(event)
-        except h11.LocalProtocolError:  # the response ended first (h11 is done with us)
-            await trio.lowlevel.checkpoint()
-            return
-        assert data is not None
-        await self._write(conn, data)
+        framer = self._framer
+        await self._write(conn, framer.end() if end else framer.data(data))
         if self._send_failed:
             await self.receive_head()  # raises unless the server did answer
 
@@ -384,13 +385,13 @@ class H11ClientExchange:
             raise copy_error(self._error)
         while True:  # ends: each turn consumes an event (1xx responses come from bytes read)
             event = await self._next_event()
-            if isinstance(event, h11.Response):
-                # h11 checked the names (tokens, lower-cased) and the values.
-                items = [(name.decode("ascii"), _text(value)) for name, value in event.headers]
-                self._head = (event.status_code, Metadata._trusted(items))
+            if type(event) is ResponseHead:
+                # The reader checked the names (tokens, lower-cased) and the values.
+                items = [(name, _text(value)) for name, value in event.headers]
+                self._keep_alive = event.keep_alive
+                self._head = (event.status, Metadata._trusted(items))
                 return self._head
-            if not isinstance(event, h11.InformationalResponse):
-                raise self._lost(f"unexpected {type(event).__name__} before the response")
+            raise self._lost("the server closed the connection before the response")
 
     async def receive_data(self) -> bytes:
         """The next chunk of the response body as it came; ``b""`` at the end.
@@ -411,15 +412,15 @@ class H11ClientExchange:
             raise copy_error(self._error)
         while True:  # ends: each turn consumes an event
             event = await self._next_event()
-            if isinstance(event, h11.Data):
-                if event.data:
-                    return bytes(event.data)
+            if type(event) is bytes:
+                if event:
+                    return event
                 continue
-            if isinstance(event, h11.EndOfMessage):
+            if event is END:
                 self._response_ended = True
                 self._release()
                 return b""
-            raise self._lost(f"unexpected {type(event).__name__} in the response body")
+            raise self._lost("the server closed the connection in the middle of the response")
 
     @property
     def peer(self) -> Peer | None:
@@ -427,8 +428,8 @@ class H11ClientExchange:
         return self._peer
 
 
-def _text(value: bytes) -> str:
-    try:
-        return value.decode("ascii")
-    except UnicodeDecodeError:
-        return value.decode("utf-8", "replace")
+def _text(value: str) -> str:
+    """A field value as sent: UTF-8 where it is not plain ASCII (the reader gave latin-1)."""
+    if value.isascii():
+        return value
+    return value.encode("latin-1").decode("utf-8", "replace")

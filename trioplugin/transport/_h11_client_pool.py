@@ -18,7 +18,6 @@ import ssl
 from collections import deque
 from typing import Final, final
 
-import h11
 import trio
 
 from ..protocol import ConnectError
@@ -28,24 +27,27 @@ from ._client_errors import (
     copy_error,
     transport_closed,
 )
+from ._http1 import MessageReader
+from ._socket_io import SocketIO
 from ._types import Peer
 
 MAX_HEAD_SIZE: Final = 64 * 1024
-"""The largest response head h11 buffers (status line and headers)."""
+"""The largest response head the client takes (status line and headers)."""
 _POLLIN: Final = select.POLLIN | select.POLLPRI
 
 
 @final
 class H11Connection:
-    """One HTTP/1.1 connection: the stream, its h11 state machine, who is at the other end."""
+    """One HTTP/1.1 connection: the stream, the reader of its responses, who is at the other end."""
 
-    __slots__ = ("_poll", "_socket", "h11", "idle_since", "peer", "stream")
+    __slots__ = ("_poll", "_socket", "idle_since", "io", "peer", "reader", "stream")
 
     def __init__(self, stream: trio.abc.Stream, socket: trio.socket.SocketType, peer: Peer) -> None:
         self.stream = stream
+        self.io = SocketIO(stream)
         self._socket = socket
         self.peer = peer
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self.reader = MessageReader(client=True, max_head_size=MAX_HEAD_SIZE)
         self.idle_since = 0.0
         """When it last came back to the pool (trio time)."""
         self._poll = select.poll()

@@ -12,18 +12,27 @@ no cancel scope, no deadline change and no task switch for either.
 from __future__ import annotations
 
 import contextlib
-import http
 import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-import h11
 import trio
 
 from ..protocol import Metadata
 from ._errors import StreamClosed
+from ._http1 import (
+    END,
+    NEED_DATA,
+    BodyFramer,
+    H1ProtocolError,
+    H1UsageError,
+    MessageReader,
+    RequestHead,
+    response_head,
+)
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
+from ._socket_io import SocketIO
 from ._types import Peer
 
 _WATCH_DELAY: Final = 0.05
@@ -44,9 +53,12 @@ _JOIN_MAX: Final = 16 * 1024
 
 _NEW, _IDLE, _HEAD, _APP, _DRAIN = range(5)
 # _NEW: nothing of the first request yet; _IDLE: nothing of the next one yet.
+_UNANSWERED, _ANSWERING, _ANSWERED = range(3)
+# The response to the current request: not started, head sent, ended.
 _INF: Final = math.inf
 _CLOSE_HEADER: Final = ("connection", "close")
-_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 class H11Connection:
@@ -61,11 +73,16 @@ class H11Connection:
         head_deadline: float,
     ) -> None:
         self._stream = stream
+        self._io = SocketIO(stream)
         self._ctx = ctx
         self._peer = peer
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=ctx.limits.max_header_size)
+        self._reader = MessageReader(client=False, max_head_size=ctx.limits.max_header_size)
         if received:
-            self._h11.receive_data(received)
+            self._reader.feed(received)
+        self._request: RequestHead | None = None
+        self._response = _UNANSWERED
+        self._framer: BodyFramer | None = None  # of the response, once its head is sent
+        self._awaiting_continue = False  # the client waits for a 100 before sending its body
         # The connection task runs in this scope; the supervisor cancels it
         # on a timeout or when the client goes away, a shutdown when idle.
         self._scope = trio.CancelScope()
@@ -79,7 +96,7 @@ class H11Connection:
         self._linger = False  # close in stages: the client is still sending a body
         self._broken = False  # a write was cut short or failed: the stream is unusable
         self._eof = False
-        self._pending = b""  # bytes the supervisor read while watching, not yet fed to h11
+        self._pending = b""  # bytes the supervisor read while watching, not yet parsed
         self._watch_scope: trio.CancelScope | None = None
         self._watch_done = trio.Event()
 
@@ -139,13 +156,13 @@ class H11Connection:
             self._wake_scope = trio.CancelScope(deadline=wake)
 
     async def _watch(self) -> None:
-        """Read while the app runs: EOF cancels it, bytes (a pipelined request) are kept for h11."""
+        """Read while the app runs: EOF cancels it, bytes (a pipelined request) are kept."""
         self._watch_done = trio.Event()
         self._watch_scope = scope = trio.CancelScope()
         try:
             with scope:
                 try:
-                    data = await self._stream.receive_some(MAX_RECEIVE)
+                    data = await self._io.receive_some(MAX_RECEIVE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
                 if data:
@@ -167,7 +184,7 @@ class H11Connection:
     # The request cycle.
 
     async def _serve(self) -> None:
-        h = self._h11
+        reader = self._reader
         limits = self._ctx.limits
         while True:
             request = await self._read_head()
@@ -178,8 +195,10 @@ class H11Connection:
             await self._handle(request)
             if not await self._finish_cycle():
                 return
-            h.start_next_cycle()
-            if h.trailing_data[0] or self._pending:
+            reader.start_next()
+            self._request = None
+            self._response = _UNANSWERED
+            if reader.buffered() or self._pending:
                 self._phase = _HEAD
                 self._set_deadline(trio.current_time() + limits.header_read_timeout)
             else:
@@ -188,15 +207,15 @@ class H11Connection:
                     return
                 self._set_deadline(trio.current_time() + limits.idle_timeout)
 
-    async def _read_head(self) -> h11.Request | None:
-        h = self._h11
+    async def _read_head(self) -> RequestHead | None:
+        reader = self._reader
         while True:
             try:
-                event = h.next_event()
-            except h11.RemoteProtocolError as exc:
+                event = reader.next_event()
+            except H1ProtocolError as exc:
                 await self._reject(exc)
                 return None
-            if event is h11.NEED_DATA:
+            if event is NEED_DATA:
                 data = await self._receive()
                 if self._phase == _IDLE:
                     if not data:
@@ -205,44 +224,27 @@ class H11Connection:
                     self._set_deadline(trio.current_time() + self._ctx.limits.header_read_timeout)
                 elif self._phase == _NEW:
                     self._phase = _HEAD  # still within the deadline set at the accept
-                h.receive_data(data)
+                reader.feed(data)
                 continue
-            if type(event) is h11.Request:
-                # h11 bounds only a head that is still incomplete; one that
-                # came whole in a single read is measured here.
-                size = len(event.target)
-                for name, value in event.headers:
-                    size += len(name) + len(value) + 4
-                if size > self._ctx.limits.max_header_size:
-                    await self._reject(h11.RemoteProtocolError("request head too large", 431))
-                    return None
+            if type(event) is RequestHead:
                 return event
-            return None  # ConnectionClosed (or PAUSED after an error)
+            return None  # CLOSED
 
-    async def _reject(self, exc: h11.RemoteProtocolError) -> None:
-        """Answer a broken request head with a bare 4xx, then the connection closes."""
-        status = exc.error_status_hint
+    async def _reject(self, exc: H1ProtocolError) -> None:
+        """Answer a broken request head with a bare 4xx (or 505), then the connection closes."""
+        status = exc.status
         counters = self._ctx.counters
         if status == 431:
             counters.closed_limit += 1
         else:
             counters.closed_protocol_error += 1
         logger.info("bad HTTP/1.1 request from %s: %s", self._peer.address, exc)
-        if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        if self._response != _UNANSWERED:
             return
-        head = [("content-length", "0"), _CLOSE_HEADER]
-        try:
-            data = (
-                self._h11.send(
-                    h11.Response(status_code=status, headers=head, reason=_REASONS.get(status, b""))
-                )
-                or b""
-            )
-            data += self._h11.send(h11.EndOfMessage()) or b""
-            with trio.move_on_after(1.0):
-                await self._stream.send_all(data)
-        except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        self._response = _ANSWERED
+        data = response_head(status, [("content-length", "0"), _CLOSE_HEADER])
+        with trio.move_on_after(1.0), contextlib.suppress(StreamClosed):
+            await self.write(data)
 
     async def _receive(self) -> bytes:
         if self._pending:
@@ -250,14 +252,13 @@ class H11Connection:
             return pending
         if self._eof:
             return b""
-        data: bytes | bytearray
         try:
-            data = await self._stream.receive_some(MAX_RECEIVE)
+            data = await self._io.receive_some(MAX_RECEIVE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         if not data:
             self._eof = True
-        return data if type(data) is bytes else bytes(data)
+        return data
 
     async def write(self, data: bytes) -> None:
         """Write to the socket; a write cut short (cancelled, failed) breaks the connection."""
@@ -265,32 +266,30 @@ class H11Connection:
             raise StreamClosed("the connection is closed")
         self._broken = True
         try:
-            await self._stream.send_all(data)
+            await self._io.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise StreamClosed("the client closed the connection") from exc
         self._broken = False
 
     async def read_body(self) -> tuple[bytes, bool]:
         """The next chunk of request body and whether the body has ended."""
-        h = self._h11
+        reader = self._reader
         while True:
             try:
-                event = h.next_event()
-            except h11.RemoteProtocolError as exc:
+                event = reader.next_event()
+            except H1ProtocolError as exc:
                 self._broken = True
                 raise StreamClosed(f"the request body is broken: {exc}") from exc
-            if event is h11.NEED_DATA:
-                if h.they_are_waiting_for_100_continue:
-                    await self.write(
-                        h.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
-                    )
-                h.receive_data(await self._receive())
+            if event is NEED_DATA:
+                if self._awaiting_continue:
+                    self._awaiting_continue = False
+                    await self.write(_CONTINUE)
+                reader.feed(await self._receive())
                 continue
-            event_type = type(event)
-            if event_type is h11.Data:
-                data = event.data  # type: ignore[union-attr]
-                return (data if type(data) is bytes else bytes(data)), False
-            if event_type is h11.EndOfMessage:
+            self._awaiting_continue = False
+            if type(event) is bytes:
+                return event, False
+            if event is END:
                 self.arm()
                 return b"", True
             self._broken = True
@@ -314,7 +313,11 @@ class H11Connection:
                 while await self._stream.receive_some(MAX_RECEIVE):
                     pass
 
-    async def _handle(self, request: h11.Request) -> None:
+    async def _handle(self, request: RequestHead) -> None:
+        self._request = request
+        self._awaiting_continue = request.expects_continue
+        if not request.keep_alive or request.version != "1.1":
+            self._closing = True  # HTTP/1.0, or Connection: close (no 1.0 keep-alive)
         exchange = H11Exchange(self, request)
         # Pull what is already buffered (for a unary call: the whole body),
         # so the handler needs no I/O to read it.
@@ -340,67 +343,91 @@ class H11Connection:
 
     async def _answer_failure(self) -> None:
         """The app raised: a bare 500 if nothing was sent yet, else cut the response short."""
-        if self._h11.our_state is not h11.SEND_RESPONSE or self._broken or self._eof:
+        if self._response != _UNANSWERED or self._broken or self._eof:
             self._broken = True
             return
+        self._response = _ANSWERED
         head = [("content-length", "0")]
         if self._closing:
             head.append(_CLOSE_HEADER)
-        h = self._h11
-        data = (
-            h.send(h11.Response(status_code=500, headers=head, reason=b"Internal Server Error"))
-            or b""
-        )
-        data += h.send(h11.EndOfMessage()) or b""
         with contextlib.suppress(StreamClosed):
-            await self.write(data)
+            await self.write(response_head(500, head))
 
     async def _complete(self, exchange: H11Exchange) -> None:
         """The app returned: end the response it left open (500 if it never started one)."""
-        state = self._h11.our_state
-        if state is h11.SEND_BODY:
+        if self._response == _ANSWERING:
             try:
                 await exchange.end()
-            except (StreamClosed, h11.LocalProtocolError):
+            except (StreamClosed, H1UsageError):
                 self._broken = True
-        elif state is h11.SEND_RESPONSE:
+        elif self._response == _UNANSWERED:
             logger.error("handler for %s %s sent no response", exchange.method, exchange.path)
             await self._answer_failure()
 
     async def _finish_cycle(self) -> bool:
         """After a request: whether the connection can carry the next one."""
-        h = self._h11
-        # A response that said Connection: close leaves h11 in MUST_CLOSE.
-        if self._broken or self._eof or h.our_state not in (h11.DONE, h11.MUST_CLOSE):
+        if self._broken or self._eof or self._response != _ANSWERED:
             return False
-        keep = h.our_state is h11.DONE and not self._closing
-        if h.their_state is h11.SEND_BODY and (not keep or not await self._drain()):
+        keep = not self._closing
+        if not self._reader.message_ended and (not keep or not await self._drain()):
             self._linger = not self._eof  # the client is still sending: close in stages
             return False
-        return keep and h.their_state is h11.DONE
+        return keep
 
     async def _drain(self) -> bool:
         """Read and drop the request body the app left unread, within bounds."""
         self._phase = _DRAIN
         limit = min(self._ctx.limits.header_read_timeout, _DRAIN_TIMEOUT)
         self._set_deadline(trio.current_time() + limit)
-        h = self._h11
+        reader = self._reader
         drained = 0
         while True:
             try:
-                event = h.next_event()
-            except h11.RemoteProtocolError:
+                event = reader.next_event()
+            except H1ProtocolError:
                 return False
-            if event is h11.NEED_DATA:
+            if event is NEED_DATA:
                 data = await self._receive()
                 drained += len(data)
                 if not data or drained > _DRAIN_MAX_BYTES:
                     return False
-                h.receive_data(data)
-            elif type(event) is h11.EndOfMessage:
+                reader.feed(data)
+            elif event is END:
                 return True
-            elif type(event) is not h11.Data:
+            elif type(event) is not bytes:
                 return False
+
+    def start_response(
+        self, status: int, fields: list[tuple[str, str]], length: int | None
+    ) -> bytes:
+        """The response head for ``fields`` (the framing added); the body may follow."""
+        if self._response != _UNANSWERED:
+            raise RuntimeError("the response has already started")
+        request = self._request
+        assert request is not None
+        if length is None and request.version == "1.1":
+            fields.append(("transfer-encoding", "chunked"))
+        elif length is None:
+            self._closing = True  # an HTTP/1.0 client: the body ends when we close
+        if self._closing:
+            fields.append(_CLOSE_HEADER)
+        head = response_head(status, fields)
+        if request.method == "HEAD" or status in _NO_BODY_STATUSES:
+            length = 0  # the head may tell a length; no body follows it
+        self._framer = BodyFramer(length, chunked=length is None and request.version == "1.1")
+        self._response = _ANSWERING
+        self._awaiting_continue = False
+        return head
+
+    def body_framer(self) -> BodyFramer:
+        """The framing of the response body under way."""
+        if self._response != _ANSWERING or self._framer is None:
+            raise RuntimeError("send_head() must come first, and end() last")
+        return self._framer
+
+    def response_ended(self) -> None:
+        """The response's last byte is going out."""
+        self._response = _ANSWERED
 
 
 class H11Exchange:
@@ -409,6 +436,7 @@ class H11Exchange:
     __slots__ = (
         "_chunks",
         "_conn",
+        "_content_length",
         "_received",
         "body_done",
         "headers",
@@ -418,33 +446,30 @@ class H11Exchange:
         "query",
     )
 
-    def __init__(self, conn: H11Connection, request: h11.Request) -> None:
+    def __init__(self, conn: H11Connection, request: RequestHead) -> None:
         self._conn = conn
-        self.method = request.method.decode("ascii")
-        target = request.target.decode("latin-1")
-        path, _, self.query = target.partition("?")
+        self.method = request.method
+        path, _, self.query = request.target.partition("?")
         self.path = path
-        self.headers = Metadata._trusted(
-            [(name.decode("ascii"), value.decode("latin-1")) for name, value in request.headers]
-        )
+        self.headers = Metadata._trusted(request.headers)
         self.peer = conn._peer
+        self._content_length = request.content_length
         self._chunks: deque[bytes] = deque()
-        self._received = 0  # request body bytes taken from h11 so far
+        self._received = 0  # request body bytes taken from the reader so far
         self.body_done = False
 
     def prefetch(self) -> None:
-        """Take the body events h11 can produce from bytes it already holds."""
-        h = self._conn._h11
+        """Take the body the reader can give from bytes it already holds."""
+        reader = self._conn._reader
         while not self.body_done:
             try:
-                event = h.next_event()
-            except h11.RemoteProtocolError:
+                event = reader.next_event()
+            except H1ProtocolError:
                 return  # read_body meets it again and reports it
-            if type(event) is h11.Data:
-                data = event.data
-                self._received += len(data)
-                self._chunks.append(data if type(data) is bytes else bytes(data))
-            elif type(event) is h11.EndOfMessage:
+            if type(event) is bytes:
+                self._received += len(event)
+                self._chunks.append(event)
+            elif event is END:
                 self.body_done = True
             else:
                 return
@@ -461,26 +486,31 @@ class H11Exchange:
 
     def _body_left_drainable(self) -> bool:
         """Whether what is left of the request body is small enough to drain after the answer."""
-        declared = self.headers.first("content-length")
-        if declared is None or not declared.isdigit():
+        if self._content_length is None:
             return False  # chunked: no telling how much is coming
-        return int(declared) - self._received <= _DRAIN_MAX_BYTES
+        return self._content_length - self._received <= _DRAIN_MAX_BYTES
 
     def _head(self, status: int, headers: Sequence[tuple[str, str]], body: bytes | None) -> bytes:
-        h = self._conn._h11
-        if h.our_state is not h11.SEND_RESPONSE:
-            raise RuntimeError("the response has already started")
-        head = list(headers)
-        if body is not None and not any(k.lower() == "content-length" for k, _ in head):
-            head.append(("content-length", str(len(body))))
+        fields: list[tuple[str, str]] = []
+        length: int | None = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                if not value.isdigit():
+                    raise H1UsageError(f"invalid content-length {value!r}")
+                length = int(value)
+            elif lowered == "transfer-encoding" or lowered == "connection":
+                continue  # the framing and the connection are ours to say
+            fields.append((name, value))
+        if body is not None and length is None:
+            length = len(body)
+        if length is not None:
+            fields.append(("content-length", str(length)))
         if not self.body_done and not self._body_left_drainable():
             # Answering before the request has ended, with more left than
             # we would read to keep the connection: say we close it.
             self._conn.close_after_response()
-        if self._conn.closing():
-            head.append(_CLOSE_HEADER)
-        reason = _REASONS.get(status, b"")
-        return h.send(h11.Response(status_code=status, headers=head, reason=reason)) or b""
+        return self._conn.start_response(status, fields, length)
 
     async def send_head(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
         """Start the response (chunked unless ``headers`` give a ``content-length``)."""
@@ -488,40 +518,32 @@ class H11Exchange:
 
     async def send_data(self, data: bytes) -> None:
         """Write part of the response body, at once."""
-        h = self._conn._h11
-        if h.our_state is not h11.SEND_BODY:
-            raise RuntimeError("send_head() must come first, and end() last")
-        if not data:
-            return
-        pieces = h.send_with_data_passthrough(h11.Data(data=data)) or []
-        if len(data) <= _JOIN_MAX:
-            await self._conn.write(b"".join(pieces))
-        else:
-            for piece in pieces:
-                await self._conn.write(piece)
+        framed = self._conn.body_framer().data(data)
+        if framed:
+            await self._conn.write(framed)
 
     async def end(self) -> None:
         """Finish the response."""
-        h = self._conn._h11
-        if h.our_state is not h11.SEND_BODY:
-            raise RuntimeError("the response is not open")
-        await self._conn.write(h.send(h11.EndOfMessage()) or b"")
+        conn = self._conn
+        tail = conn.body_framer().end()
+        conn.response_ended()
+        if tail:
+            await conn.write(tail)
 
     async def send_response(
         self, status: int, headers: Sequence[tuple[str, str]], body: bytes
     ) -> None:
         """Send a whole response: head, body and end in one write (two for large bodies)."""
-        h = self._conn._h11
+        conn = self._conn
         head = self._head(status, headers, body)
+        framer = conn.body_framer()
         if self.method == "HEAD":
             body = b""  # the head tells its length; the body is not sent
-        pieces = (h.send_with_data_passthrough(h11.Data(data=body)) or []) if body else []
-        tail = h.send(h11.EndOfMessage()) or b""
+        framer.data(body)
+        framer.end()
+        conn.response_ended()
         if len(body) <= _JOIN_MAX:
-            await self._conn.write(b"".join((head, *pieces, tail)))
+            await conn.write(head + body)
         else:
-            await self._conn.write(head)
-            for piece in pieces:
-                await self._conn.write(piece)
-            if tail:
-                await self._conn.write(tail)
+            await conn.write(head)
+            await conn.write(body)

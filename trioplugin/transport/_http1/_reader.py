@@ -1,0 +1,367 @@
+"""Received HTTP/1.1 messages as events: llhttp (httptools) parses, this keeps order and rules.
+
+A :class:`MessageReader` is fed the bytes of one direction of a connection
+and hands out, message after message: a head (:class:`RequestHead` or
+:class:`ResponseHead`), the body as ``bytes`` chunks (chunked framing
+removed), then :data:`END`. Between messages it gives :data:`CLOSED` once
+the peer has closed the connection, and :data:`NEED_DATA` when it needs more
+bytes. Pipelined messages queue up behind the current one; the consumer
+calls :meth:`MessageReader.start_next` when it is done with a message.
+
+llhttp checks the syntax and the framing (RFC 9112: tokens, field values,
+Content-Length against Transfer-Encoding, chunk sizes, request smuggling
+forms). On top of it this module bounds the head, asks for exactly one Host
+in an HTTP/1.1 request, accepts only HTTP/1.0 and 1.1, skips 1xx responses,
+ends close-delimited responses at EOF, and declines upgrades (RFC 9110
+§7.8: a server may ignore ``Upgrade``; the request's body is still read).
+A failure is raised as :class:`H1ProtocolError` once the events before it
+have been taken.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final, final
+
+import httptools
+
+from ._errors import H1ProtocolError
+
+
+@final
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+NEED_DATA: Final = _Marker("NEED_DATA")
+"""No event until more bytes are fed."""
+END: Final = _Marker("END")
+"""The message (its body included) has ended."""
+CLOSED: Final = _Marker("CLOSED")
+"""The peer closed the connection between two messages."""
+
+
+@final
+class RequestHead:
+    """A request line and its header fields (names lower-cased, values decoded as latin-1)."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "expects_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[str, str]],
+        framing: tuple[int | None, bool],
+        keep_alive: bool,
+        expects_continue: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.content_length, self.chunked = framing
+        self.keep_alive = keep_alive
+        """The request allows another one on the connection (HTTP/1.1 without ``close``, ...)."""
+        self.expects_continue = expects_continue
+        """It sent ``Expect: 100-continue`` and waits for a 100 before its body."""
+
+
+@final
+class ResponseHead:
+    """A status line and its header fields (names lower-cased, values as raw latin-1)."""
+
+    __slots__ = ("headers", "keep_alive", "status", "until_close", "version")
+
+    def __init__(
+        self,
+        status: int,
+        version: str,
+        headers: list[tuple[str, str]],
+        keep_alive: bool,
+        until_close: bool,
+    ) -> None:
+        self.status = status
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.until_close = until_close
+        """The body has no length and no chunks: it ends when the server closes."""
+
+
+Event = RequestHead | ResponseHead | bytes | _Marker
+
+_NAMES: Final[dict[bytes, str]] = {}
+"""Field names seen, lower-cased (a bounded cache: the same few names come every message)."""
+_NAMES_LIMIT: Final = 1024
+_IDLE, _BODY, _DONE = range(3)
+# Where the consumer is: before a head, inside a message, past its end.
+
+
+def _name(raw: bytes) -> str:
+    text = _NAMES.get(raw)
+    if text is None:
+        text = raw.decode("ascii").lower()  # llhttp let only token characters through
+        if len(_NAMES) < _NAMES_LIMIT:
+            _NAMES[raw] = text
+    return text
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop llhttp; the reader keeps the real error."""
+
+
+@final
+class MessageReader:
+    """One direction of an HTTP/1.1 connection: requests (``client=False``) or responses."""
+
+    __slots__ = (
+        "_client",
+        "_eof",
+        "_error",
+        "_events",
+        "_fields",
+        "_framing",
+        "_head_bytes",
+        "_in_body",
+        "_in_head",
+        "_informational",
+        "_max_head",
+        "_parser",
+        "_priming",
+        "_size",
+        "_state",
+        "_until_close",
+        "_url",
+    )
+
+    def __init__(self, *, client: bool, max_head_size: int) -> None:
+        self._client = client
+        """Whether this is the client's reader (it reads responses)."""
+        self._max_head = max_head_size
+        self._events: deque[Event] = deque()
+        self._error: H1ProtocolError | None = None
+        self._eof = False
+        self._state = _IDLE
+        self._in_head = False  # the parser is inside a head
+        self._in_body = False  # ... or inside a body
+        self._head_bytes = 0  # bytes fed while a head was incomplete
+        self._size = 0  # of the head so far, as its parts came
+        self._url: list[bytes] = []
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._framing: tuple[int | None, bool] = (None, False)
+        self._informational = False
+        self._until_close = False
+        self._priming = False
+        self._parser = self._new_parser()
+
+    def _new_parser(self) -> httptools.HttpRequestParser | httptools.HttpResponseParser:
+        if self._client:
+            return httptools.HttpResponseParser(self)
+        return httptools.HttpRequestParser(self)
+
+    # -- the consumer's side ---------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Take received bytes; ``b""`` means the peer closed its side."""
+        if self._error is not None or self._eof:
+            return
+        if not data:
+            self._eof = True
+            if self._in_body and self._until_close:
+                self._in_body = False
+                self._events.append(END)
+            return
+        if self._in_head or not self._in_body:
+            self._head_bytes += len(data)
+        self._parse(data)
+        if self._in_head and self._head_bytes > self._max_head and self._error is None:
+            self._error = self._too_large()
+
+    def next_event(self) -> Event:
+        """The next event, :data:`NEED_DATA` if there is none yet.
+
+        Raises:
+            H1ProtocolError: the peer broke HTTP/1.1 (again on every call after).
+        """
+        state = self._state
+        if state == _DONE:
+            raise RuntimeError("the message has ended: call start_next() first")
+        events = self._events
+        if events:
+            event = events.popleft()
+            if event is END:
+                self._state = _DONE
+            elif state == _IDLE:
+                self._state = _BODY
+            return event
+        if self._error is not None:
+            raise self._error
+        if self._eof:
+            if state == _IDLE and not self._in_head:
+                return CLOSED
+            raise H1ProtocolError("the connection closed in the middle of a message")
+        return NEED_DATA
+
+    def start_next(self) -> None:
+        """The consumer is done with the message whose :data:`END` it took."""
+        if self._state != _DONE:
+            raise RuntimeError("the message has not ended")
+        self._state = _IDLE
+
+    @property
+    def message_ended(self) -> bool:
+        """Whether the consumer took the :data:`END` of the current message."""
+        return self._state == _DONE
+
+    @property
+    def in_message(self) -> bool:
+        """Whether the consumer took a head and not yet its message's :data:`END`."""
+        return self._state == _BODY
+
+    def buffered(self) -> bool:
+        """Whether any part of a further message came (events queued, or a head begun)."""
+        return bool(self._events) or self._in_head or self._error is not None
+
+    # -- llhttp ------------------------------------------------------------------------------
+
+    def _parse(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._decline_upgrade(data[int(exc.args[0]) :])
+        except httptools.HttpParserCallbackError:
+            assert self._error is not None
+        except httptools.HttpParserInvalidMethodError as exc:
+            self._error = H1ProtocolError(f"invalid request method: {exc}")
+        except httptools.HttpParserInvalidStatusError as exc:
+            self._error = H1ProtocolError(f"invalid status line: {exc}")
+        except httptools.HttpParserInvalidURLError as exc:
+            self._error = H1ProtocolError(f"invalid request target: {exc}")
+        except httptools.HttpParserError as exc:
+            self._error = H1ProtocolError(f"malformed HTTP/1.1: {exc}")
+
+    def _decline_upgrade(self, rest: bytes) -> None:
+        """The parser stopped at a head asking to switch protocols: go on as if it had not asked."""
+        if self._client:
+            self._error = H1ProtocolError("the server switched protocols, which was not asked for")
+            return
+        self._parser = self._new_parser()
+        length, chunked = self._framing
+        framing = (
+            b"transfer-encoding: chunked" if chunked else b"content-length: %d" % (length or 0)
+        )
+        if chunked or length:
+            # llhttp ended the message at its head; its body still comes.
+            # A fresh parser primed with the same framing reads it.
+            assert self._events[-1] is END
+            self._events.pop()
+            self._priming = True
+            self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        if rest:
+            self._parse(rest)
+
+    def _refuse(self, error: H1ProtocolError) -> None:
+        self._error = error
+        raise _Refused
+
+    def _too_large(self) -> H1ProtocolError:
+        what = "response" if self._client else "request"
+        return H1ProtocolError(f"{what} head larger than {self._max_head} bytes", 431)
+
+    def on_message_begin(self) -> None:
+        """Parser callback: a message starts."""
+        self._in_head = True
+        self._size = 0
+        self._url = []
+        self._fields = []
+
+    def on_url(self, url: bytes) -> None:
+        """Parser callback: (part of) the request target."""
+        self._url.append(url)
+        self._size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Parser callback: one header field (or trailer field, which is dropped)."""
+        self._size += len(name) + len(value) + 4
+        if self._size > self._max_head:
+            self._refuse(self._too_large())
+        if self._in_head:
+            self._fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        """Parser callback: the head has ended."""
+        self._in_head = False
+        self._in_body = True
+        self._head_bytes = 0
+        if self._priming:
+            self._priming = False
+            return
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._refuse(H1ProtocolError(f"HTTP/{version} is not supported", 505))
+        headers = [(_name(name), value.decode("latin-1")) for name, value in self._fields]
+        length: int | None = None
+        chunked = False
+        for name, value in headers:
+            if name == "content-length":
+                length = int(value)  # llhttp checked it: digits, once
+            elif name == "transfer-encoding":
+                chunked = value.rstrip().lower().endswith("chunked")
+        self._framing = (length, chunked)
+        if isinstance(parser, httptools.HttpResponseParser):
+            status = parser.get_status_code()
+            if status < 200:
+                self._informational = True  # 1xx: no event; the final response follows
+                return
+            self._until_close = length is None and not chunked and status not in (204, 304)
+            keep = parser.should_keep_alive() and not self._until_close
+            self._events.append(ResponseHead(status, version, headers, keep, self._until_close))
+            return
+        assert isinstance(parser, httptools.HttpRequestParser)
+        hosts = sum(1 for name, _ in headers if name == "host")
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            self._refuse(H1ProtocolError("an HTTP/1.1 request needs exactly one Host header"))
+        expects = any(
+            name == "expect" and value.lower() == "100-continue" for name, value in headers
+        )
+        self._events.append(
+            RequestHead(
+                parser.get_method().decode("ascii"),
+                b"".join(self._url).decode("latin-1"),
+                version,
+                headers,
+                self._framing,
+                parser.should_keep_alive(),
+                expects,
+            )
+        )
+
+    def on_body(self, body: bytes) -> None:
+        """Parser callback: a piece of the body (chunk framing removed)."""
+        self._events.append(body)
+
+    def on_message_complete(self) -> None:
+        """Parser callback: the message has ended."""
+        self._in_body = False
+        if self._informational:
+            self._informational = False
+            return
+        self._events.append(END)
