@@ -73,6 +73,8 @@ class H11Transport:
         self._authority = origin.authority
         self._address = origin.address
         self._prefix = origin.prefix
+        self._request_lines: dict[tuple[str, str, tuple[tuple[str, str], ...]], bytes] = {}
+        """Encoded request lines by method, path and headers (see H11ClientExchange)."""
         self._limits = limits
         self._pool = Pool(
             origin.host,

@@ -30,7 +30,7 @@ import trio
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connection_lost, copy_error, transport_closing
 from ._errors import UnprocessedError
-from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, request_head
+from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, request_lines
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 _NO_BODY_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE"})
 _SKIPPED: Final = frozenset({"host", "content-length", "transfer-encoding"})
 """Request headers the exchange sets itself."""
+_KEPT_LINES: Final = 256
+"""Request heads a transport keeps encoded (their lines, by method, path and headers)."""
 _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
@@ -142,22 +144,34 @@ class H11ClientExchange:
     def _build_request(self) -> bytes:
         transport = self._transport
         method = self._method
+        body = self._body
+        key = (method, self._path, tuple(self._headers))
+        lines = transport._request_lines.get(key)
+        if lines is None:
+            lines = self._request_lines()
+            if len(transport._request_lines) < _KEPT_LINES:
+                transport._request_lines[key] = lines
+        if body is None:
+            return lines + b"transfer-encoding: chunked\r\n\r\n"
+        if body or method not in _NO_BODY_METHODS:
+            return lines + b"content-length: %d\r\n\r\n" % len(body)
+        return lines + b"\r\n"
+
+    def _request_lines(self) -> bytes:
+        """The head without its framing field and the blank line (the same call after call)."""
+        transport = self._transport
+        method = self._method
         if method == "HEAD":
             raise ValueError("HEAD requests are not supported: Connect calls are GET or POST")
-        body = self._body
         headers = [("host", transport._authority)]
         for name, value in self._headers:
             if name.lower() not in _SKIPPED:
                 headers.append((name, value))
-        if body is None:
-            headers.append(("transfer-encoding", "chunked"))
-        elif body or method not in _NO_BODY_METHODS:
-            headers.append(("content-length", str(len(body))))
         path = self._path
         if path[:1] != "/":
             raise ValueError(f"the path must start with '/': {path!r}")
         try:
-            return request_head(method, transport._prefix + path, headers)
+            return request_lines(method, transport._prefix + path, headers)
         except ValueError as exc:
             raise ValueError(f"invalid request: {exc}") from exc
 

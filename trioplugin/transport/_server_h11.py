@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections import deque
-from collections.abc import Sequence
 from typing import Final
 
 import trio
 
-from ..protocol import Metadata
 from ._errors import StreamClosed
 from ._http1 import (
     END,
@@ -32,13 +29,12 @@ from ._http1 import (
     response_head,
 )
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
+from ._server_h11_exchange import DRAIN_MAX_BYTES, H11Exchange
 from ._socket_io import SocketIO
 from ._types import Peer
 
 _WATCH_DELAY: Final = 0.05
 """Seconds a handler runs after its request body ended before the socket is watched for EOF."""
-_DRAIN_MAX_BYTES: Final = 256 * 1024
-"""The most unread request body read and discarded after a response, to keep the connection."""
 _DRAIN_TIMEOUT: Final = 5.0
 """Seconds allowed for that drain (capped by ``header_read_timeout``)."""
 _LINGER_TIMEOUT: Final = 2.0
@@ -48,8 +44,6 @@ Closing a socket with unread data in its receive buffer sends a TCP reset,
 which can destroy the response the client has not read yet (RFC 9112 §9.6
 asks for a staged close); so the write side is shut first and the body read
 to its end or until this runs out."""
-_JOIN_MAX: Final = 16 * 1024
-"""Bodies up to this size are copied into one write with their framing; larger go as they are."""
 
 _NEW, _IDLE, _HEAD, _APP, _DRAIN = range(5)
 # _NEW: nothing of the first request yet; _IDLE: nothing of the next one yet.
@@ -389,7 +383,7 @@ class H11Connection:
             if event is NEED_DATA:
                 data = await self._receive()
                 drained += len(data)
-                if not data or drained > _DRAIN_MAX_BYTES:
+                if not data or drained > DRAIN_MAX_BYTES:
                     return False
                 reader.feed(data)
             elif event is END:
@@ -397,21 +391,23 @@ class H11Connection:
             elif type(event) is not bytes:
                 return False
 
-    def start_response(
-        self, status: int, fields: list[tuple[str, str]], length: int | None
-    ) -> bytes:
-        """The response head for ``fields`` (the framing added); the body may follow."""
+    def start_response(self, status: int, lines: bytes, length: int | None) -> bytes:
+        """The response head: ``lines`` (status line, fields) and the framing; a body may follow."""
         if self._response != _UNANSWERED:
             raise RuntimeError("the response has already started")
         request = self._request
         assert request is not None
-        if length is None and request.version == "1.1":
-            fields.append(("transfer-encoding", "chunked"))
-        elif length is None:
+        parts = [lines]
+        if length is not None:
+            parts.append(b"content-length: %d\r\n" % length)
+        elif request.version == "1.1":
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
             self._closing = True  # an HTTP/1.0 client: the body ends when we close
         if self._closing:
-            fields.append(_CLOSE_HEADER)
-        head = response_head(status, fields)
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        head = b"".join(parts)
         if request.method == "HEAD" or status in _NO_BODY_STATUSES:
             length = 0  # the head may tell a length; no body follows it
         self._framer = BodyFramer(length, chunked=length is None and request.version == "1.1")
@@ -428,122 +424,3 @@ class H11Connection:
     def response_ended(self) -> None:
         """The response's last byte is going out."""
         self._response = _ANSWERED
-
-
-class H11Exchange:
-    """One request on an HTTP/1.1 connection, as the app sees it (a ``ServerExchange``)."""
-
-    __slots__ = (
-        "_chunks",
-        "_conn",
-        "_content_length",
-        "_received",
-        "body_done",
-        "headers",
-        "method",
-        "path",
-        "peer",
-        "query",
-    )
-
-    def __init__(self, conn: H11Connection, request: RequestHead) -> None:
-        self._conn = conn
-        self.method = request.method
-        path, _, self.query = request.target.partition("?")
-        self.path = path
-        self.headers = Metadata._trusted(request.headers)
-        self.peer = conn._peer
-        self._content_length = request.content_length
-        self._chunks: deque[bytes] = deque()
-        self._received = 0  # request body bytes taken from the reader so far
-        self.body_done = False
-
-    def prefetch(self) -> None:
-        """Take the body the reader can give from bytes it already holds."""
-        reader = self._conn._reader
-        while not self.body_done:
-            try:
-                event = reader.next_event()
-            except H1ProtocolError:
-                return  # read_body meets it again and reports it
-            if type(event) is bytes:
-                self._received += len(event)
-                self._chunks.append(event)
-            elif event is END:
-                self.body_done = True
-            else:
-                return
-
-    async def receive_data(self) -> bytes:
-        """The next chunk of the request body; ``b""`` once it has ended."""
-        if self._chunks:
-            return self._chunks.popleft()
-        if self.body_done:
-            return b""
-        data, self.body_done = await self._conn.read_body()
-        self._received += len(data)
-        return data
-
-    def _body_left_drainable(self) -> bool:
-        """Whether what is left of the request body is small enough to drain after the answer."""
-        if self._content_length is None:
-            return False  # chunked: no telling how much is coming
-        return self._content_length - self._received <= _DRAIN_MAX_BYTES
-
-    def _head(self, status: int, headers: Sequence[tuple[str, str]], body: bytes | None) -> bytes:
-        fields: list[tuple[str, str]] = []
-        length: int | None = None
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == "content-length":
-                if not value.isdigit():
-                    raise H1UsageError(f"invalid content-length {value!r}")
-                length = int(value)
-            elif lowered == "transfer-encoding" or lowered == "connection":
-                continue  # the framing and the connection are ours to say
-            fields.append((name, value))
-        if body is not None and length is None:
-            length = len(body)
-        if length is not None:
-            fields.append(("content-length", str(length)))
-        if not self.body_done and not self._body_left_drainable():
-            # Answering before the request has ended, with more left than
-            # we would read to keep the connection: say we close it.
-            self._conn.close_after_response()
-        return self._conn.start_response(status, fields, length)
-
-    async def send_head(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
-        """Start the response (chunked unless ``headers`` give a ``content-length``)."""
-        await self._conn.write(self._head(status, headers, None))
-
-    async def send_data(self, data: bytes) -> None:
-        """Write part of the response body, at once."""
-        framed = self._conn.body_framer().data(data)
-        if framed:
-            await self._conn.write(framed)
-
-    async def end(self) -> None:
-        """Finish the response."""
-        conn = self._conn
-        tail = conn.body_framer().end()
-        conn.response_ended()
-        if tail:
-            await conn.write(tail)
-
-    async def send_response(
-        self, status: int, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> None:
-        """Send a whole response: head, body and end in one write (two for large bodies)."""
-        conn = self._conn
-        head = self._head(status, headers, body)
-        framer = conn.body_framer()
-        if self.method == "HEAD":
-            body = b""  # the head tells its length; the body is not sent
-        framer.data(body)
-        framer.end()
-        conn.response_ended()
-        if len(body) <= _JOIN_MAX:
-            await conn.write(head + body)
-        else:
-            await conn.write(head)
-            await conn.write(body)

@@ -8,7 +8,15 @@ rules each side follows.
 
 from ._errors import H1ProtocolError, H1UsageError
 from ._reader import CLOSED, END, NEED_DATA, MessageReader, RequestHead, ResponseHead
-from ._writer import LAST_CHUNK, BodyFramer, check_fields, request_head, response_head
+from ._writer import (
+    LAST_CHUNK,
+    BodyFramer,
+    check_fields,
+    request_head,
+    request_lines,
+    response_head,
+    response_lines,
+)
 
 __all__ = [
     "CLOSED",
@@ -23,5 +31,7 @@ __all__ = [
     "ResponseHead",
     "check_fields",
     "request_head",
+    "request_lines",
     "response_head",
+    "response_lines",
 ]

@@ -110,6 +110,8 @@ Event = RequestHead | ResponseHead | bytes | _Marker
 _NAMES: Final[dict[bytes, str]] = {}
 """Field names seen, lower-cased (a bounded cache: the same few names come every message)."""
 _NAMES_LIMIT: Final = 1024
+_NOTED: Final = frozenset({"content-length", "transfer-encoding", "host", "expect"})
+"""Fields that tell the reader how the message goes on."""
 _IDLE, _BODY, _DONE = range(3)
 # Where the consumer is: before a head, inside a message, past its end.
 
@@ -132,16 +134,19 @@ class MessageReader:
     """One direction of an HTTP/1.1 connection: requests (``client=False``) or responses."""
 
     __slots__ = (
+        "_chunked",
         "_client",
         "_eof",
         "_error",
         "_events",
+        "_expects",
         "_fields",
-        "_framing",
         "_head_bytes",
+        "_hosts",
         "_in_body",
         "_in_head",
         "_informational",
+        "_length",
         "_max_head",
         "_parser",
         "_priming",
@@ -164,8 +169,11 @@ class MessageReader:
         self._head_bytes = 0  # bytes fed while a head was incomplete
         self._size = 0  # of the head so far, as its parts came
         self._url: list[bytes] = []
-        self._fields: list[tuple[bytes, bytes]] = []
-        self._framing: tuple[int | None, bool] = (None, False)
+        self._fields: list[tuple[str, str]] = []
+        self._length: int | None = None  # the head's content-length
+        self._chunked = False
+        self._hosts = 0
+        self._expects = False
         self._informational = False
         self._until_close = False
         self._priming = False
@@ -263,7 +271,7 @@ class MessageReader:
             self._error = H1ProtocolError("the server switched protocols, which was not asked for")
             return
         self._parser = self._new_parser()
-        length, chunked = self._framing
+        length, chunked = self._length, self._chunked
         framing = (
             b"transfer-encoding: chunked" if chunked else b"content-length: %d" % (length or 0)
         )
@@ -291,6 +299,10 @@ class MessageReader:
         self._size = 0
         self._url = []
         self._fields = []
+        self._length = None
+        self._chunked = False
+        self._hosts = 0
+        self._expects = False
 
     def on_url(self, url: bytes) -> None:
         """Parser callback: (part of) the request target."""
@@ -302,8 +314,23 @@ class MessageReader:
         self._size += len(name) + len(value) + 4
         if self._size > self._max_head:
             self._refuse(self._too_large())
-        if self._in_head:
-            self._fields.append((name, value))
+        if not self._in_head:
+            return  # a trailer field
+        text = _NAMES.get(name) or _name(name)
+        decoded = value.decode("latin-1")
+        self._fields.append((text, decoded))
+        if text in _NOTED:
+            self._note(text, decoded)
+
+    def _note(self, name: str, value: str) -> None:
+        if name == "content-length":
+            self._length = int(value)  # llhttp checked it: digits, once
+        elif name == "transfer-encoding":
+            self._chunked = value.rstrip().lower().endswith("chunked")
+        elif name == "host":
+            self._hosts += 1
+        elif value.lower() == "100-continue":  # expect
+            self._expects = True
 
     def on_headers_complete(self) -> None:
         """Parser callback: the head has ended."""
@@ -317,15 +344,9 @@ class MessageReader:
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             self._refuse(H1ProtocolError(f"HTTP/{version} is not supported", 505))
-        headers = [(_name(name), value.decode("latin-1")) for name, value in self._fields]
-        length: int | None = None
-        chunked = False
-        for name, value in headers:
-            if name == "content-length":
-                length = int(value)  # llhttp checked it: digits, once
-            elif name == "transfer-encoding":
-                chunked = value.rstrip().lower().endswith("chunked")
-        self._framing = (length, chunked)
+        headers = self._fields
+        length = self._length
+        chunked = self._chunked
         if isinstance(parser, httptools.HttpResponseParser):
             status = parser.get_status_code()
             if status < 200:
@@ -336,21 +357,18 @@ class MessageReader:
             self._events.append(ResponseHead(status, version, headers, keep, self._until_close))
             return
         assert isinstance(parser, httptools.HttpRequestParser)
-        hosts = sum(1 for name, _ in headers if name == "host")
+        hosts = self._hosts
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             self._refuse(H1ProtocolError("an HTTP/1.1 request needs exactly one Host header"))
-        expects = any(
-            name == "expect" and value.lower() == "100-continue" for name, value in headers
-        )
         self._events.append(
             RequestHead(
                 parser.get_method().decode("ascii"),
                 b"".join(self._url).decode("latin-1"),
                 version,
                 headers,
-                self._framing,
+                (length, chunked),
                 parser.should_keep_alive(),
-                expects,
+                self._expects,
             )
         )
 

@@ -43,29 +43,43 @@ def check_fields(fields: Iterable[tuple[str, str]]) -> None:
             checked.add(pair)
 
 
-def _head(start_line: str, fields: Iterable[tuple[str, str]]) -> bytes:
+def _lines(start_line: str, fields: Iterable[tuple[str, str]]) -> bytes:
     fields = list(fields)
     check_fields(fields)
     lines = [start_line]
     lines.extend(f"{name}: {value}" for name, value in fields)
-    lines.append("\r\n")
+    lines.append("")
     return "\r\n".join(lines).encode("latin-1")
 
 
-def request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
-    """A request line and its fields (``host`` and the framing among them)."""
+def request_lines(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """A request line and its fields, each line ended; a blank line (more fields) ends the head.
+
+    The same calls send the same lines: callers keep them and add the
+    framing field (``content-length``) and the blank line per message.
+    """
     if not _NAME(method):
         raise H1UsageError(f"invalid method {method!r}")
     if not target or _BAD_VALUE(target) or " " in target:
         raise H1UsageError(f"invalid request target {target!r}")
-    return _head(f"{method} {target} HTTP/1.1", fields)
+    return _lines(f"{method} {target} HTTP/1.1", fields)
+
+
+def request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """A whole request head: request line, fields (``host`` and the framing among them)."""
+    return request_lines(method, target, fields) + b"\r\n"
+
+
+def response_lines(status: int, fields: Iterable[tuple[str, str]]) -> bytes:
+    """A status line (with the standard reason phrase) and its fields, each line ended."""
+    if not 100 <= status <= 999:
+        raise H1UsageError(f"invalid status code {status}")
+    return _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}", fields)
 
 
 def response_head(status: int, fields: Iterable[tuple[str, str]]) -> bytes:
-    """A status line (with the standard reason phrase) and its fields."""
-    if not 100 <= status <= 999:
-        raise H1UsageError(f"invalid status code {status}")
-    return _head(f"HTTP/1.1 {status} {_REASONS.get(status, '')}", fields)
+    """A whole response head: status line and fields."""
+    return response_lines(status, fields) + b"\r\n"
 
 
 @final
