@@ -30,6 +30,7 @@ from ._client_errors import (
     protocol_error,
 )
 from ._h2_client_keepalive import Keepalive
+from ._socket_io import SocketIO
 from ._types import Peer
 
 if TYPE_CHECKING:
@@ -221,9 +222,10 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         h2conn = self.h2
+        io = SocketIO(self.stream)
         while True:
             try:
-                data = await self.stream.receive_some(_RECEIVE_SIZE)
+                data = await io.receive_some(_RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self.fail(connection_lost(self.address, exc))
                 return

@@ -22,6 +22,7 @@ from . import _http2 as h2
 from ._http2 import ErrorCode
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
 from ._server_h2_stream import H2Exchange
+from ._socket_io import SocketIO
 from ._types import Peer
 
 _OUTBUF_HIGH: Final = 256 * 1024
@@ -169,13 +170,13 @@ class H2Connection:
     async def _read_loop(self) -> None:
         if self._received and not self._feed(self._received):
             return
-        stream = self._stream
+        io = SocketIO(self._stream)
         with self._wait_scope:
             while True:
                 while self._outbuf_size > _OUTBUF_HIGH and not self.dead:
                     await self._progress_lot.park()
                 try:
-                    data = await stream.receive_some(MAX_RECEIVE)
+                    data = await io.receive_some(MAX_RECEIVE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
                 if not data:
