@@ -5,7 +5,7 @@ again as soon as its previous call returns (a closed loop), for ``--warmup``
 seconds unrecorded and then ``--duration`` seconds measured, and prints one
 JSON line (:class:`~benchmarks._common.LoadResult`). Modes:
 
-- ``h1``: ``open_client(url, http_version="1.1")`` (its own h11 transport);
+- ``h1``: ``open_client(url, http_version="1.1")`` (its own HTTP/1.1 transport);
 - ``h2``: ``open_client(url, http_version="2")`` (our own HTTP/2 transport,
   one multiplexed connection); the *direct* side of the actor benchmark;
 - ``actor``: ``open_plugin_nursery().connect(...)``, then calls through the

@@ -129,6 +129,7 @@ def header(pinning: str, options: str, load_at_start: str, seconds: float) -> st
         for name in (
             "trio",
             "hpack",
+            "httptools",
             "h11",
             "httpx",
             "protobuf",

@@ -2,7 +2,7 @@
 
 Each row is a client -> server of the same stack, on loopback:
 
-- trioplugin over HTTP/1.1 (its own h11 transport) -> the trioplugin server;
+- trioplugin over HTTP/1.1 (its own HTTP/1.1 transport) -> the trioplugin server;
 - trioplugin over h2c (our own HTTP/2 transport, one connection) -> the same server;
 - trioplugin through an endpoint actor (the same h2c transport) -> the same server;
 - connectrpc's client (pyqwest, HTTP/1.1) -> connectrpc's ASGI app on uvicorn;
@@ -40,7 +40,7 @@ class Stack:
 
 
 STACKS: Final = (
-    Stack("h1", "trioplugin", "trioplugin → trioplugin", "Connect, HTTP/1.1 (own h11 client)"),
+    Stack("h1", "trioplugin", "trioplugin → trioplugin", "Connect, HTTP/1.1 (own client)"),
     Stack("h2", "trioplugin", "trioplugin → trioplugin", "Connect, h2c (own HTTP/2 client)"),
     Stack("actor", "trioplugin", "trioplugin → trioplugin", "Connect, h2c, via the actor"),
     Stack(PEER, "connectrpc", "connectrpc → connectrpc", "Connect, HTTP/1.1 (pyqwest → uvicorn)"),
