@@ -196,12 +196,13 @@ class ClientConnection:
         return data
 
     async def _writer(self) -> None:
+        io = SocketIO(self.stream)
         try:
             while True:
                 data = self._take_output()
                 if data:
                     flushed, self._flushed = self._flushed, None
-                    await self.stream.send_all(data)
+                    await io.send_all(data)
                     if flushed is not None:
                         flushed.set()
                     continue
