@@ -340,6 +340,8 @@ class MessageReader:
         if self._priming:
             self._priming = False
             return
+        if self._size > self._max_head:  # a long target and no field to check it at
+            self._refuse(self._too_large())
         parser = self._parser
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
