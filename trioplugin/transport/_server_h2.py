@@ -238,7 +238,7 @@ class H2Connection:
             self._queue(data)
 
     async def _write_loop(self) -> None:
-        io = SocketIO(self._stream)
+        stream = self._stream
         while True:
             if not self._outbuf:
                 await self._writer_lot.park()
@@ -246,7 +246,7 @@ class H2Connection:
             chunks, self._outbuf = self._outbuf, []
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             try:
-                await io.send_all(data)
+                await stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 logger.debug("HTTP/2 connection to %s broke while writing", self._peer.address)
                 self._abort()
