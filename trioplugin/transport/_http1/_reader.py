@@ -112,6 +112,10 @@ _NAMES: Final[dict[bytes, str]] = {}
 _NAMES_LIMIT: Final = 1024
 _NOTED: Final = frozenset({"content-length", "transfer-encoding", "host", "expect"})
 """Fields that tell the reader how the message goes on."""
+_REQUEST_LINE_EXTRA: Final = 14
+"""A request line's bytes besides its method and target (two spaces, the version, CRLF) + CRLF."""
+_STATUS_LINE_EXTRA: Final = 17
+"""A status line's bytes besides its reason (version, code, two spaces, CRLF) + CRLF."""
 _IDLE, _BODY, _DONE = range(3)
 # Where the consumer is: before a head, inside a message, past its end.
 
@@ -134,6 +138,8 @@ class MessageReader:
     """One direction of an HTTP/1.1 connection: requests (``client=False``) or responses."""
 
     __slots__ = (
+        "_began",
+        "_begun_at",
         "_chunked",
         "_client",
         "_eof",
@@ -150,10 +156,12 @@ class MessageReader:
         "_max_head",
         "_parser",
         "_priming",
+        "_progress",
         "_size",
         "_state",
         "_until_close",
         "_url",
+        "_used",
     )
 
     def __init__(self, *, client: bool, max_head_size: int) -> None:
@@ -166,7 +174,11 @@ class MessageReader:
         self._state = _IDLE
         self._in_head = False  # the parser is inside a head
         self._in_body = False  # ... or inside a body
-        self._head_bytes = 0  # bytes fed while a head was incomplete
+        self._head_bytes = 0  # of an unfinished head (or chunk framing) the parser holds
+        self._used = 0  # bytes of the read being parsed that events account for
+        self._began = False  # a message began during that read
+        self._begun_at = 0  # ... after this many of its bytes
+        self._progress = False  # that read had body bytes in it
         self._size = 0  # of the head so far, as its parts came
         self._url: list[bytes] = []
         self._fields: list[tuple[str, str]] = []
@@ -196,11 +208,29 @@ class MessageReader:
                 self._in_body = False
                 self._events.append(END)
             return
-        if self._in_head or not self._in_body:
-            self._head_bytes += len(data)
+        self._used = 0
+        self._began = False
+        self._progress = False
         self._parse(data)
-        if self._in_head and self._head_bytes > self._max_head and self._error is None:
-            self._error = self._too_large()
+        if self._error is not None:
+            return
+        if self._in_head:
+            # What of this read is the unfinished head (the parser holds it):
+            # all of it, or what the messages before it in the read did not use.
+            if self._began:
+                self._head_bytes = len(data) - self._begun_at
+            else:
+                self._head_bytes += len(data)
+            if self._head_bytes > self._max_head:
+                self._error = self._too_large()
+        elif self._in_body and self._chunked:
+            # Chunk size lines and trailer fields (the parser holds them too) are
+            # bounded like a head: reads with no body byte in them add up.
+            self._head_bytes = 0 if self._progress else self._head_bytes + len(data)
+            if self._head_bytes > self._max_head:
+                self._error = H1ProtocolError(
+                    f"chunk framing or trailer fields larger than {self._max_head} bytes", 431
+                )
 
     def next_event(self) -> Event:
         """The next event, :data:`NEED_DATA` if there is none yet.
@@ -296,6 +326,8 @@ class MessageReader:
     def on_message_begin(self) -> None:
         """Parser callback: a message starts."""
         self._in_head = True
+        self._began = True
+        self._begun_at = self._used
         self._size = 0
         self._url = []
         self._fields = []
@@ -326,7 +358,7 @@ class MessageReader:
         if name == "content-length":
             self._length = int(value)  # llhttp checked it: digits, once
         elif name == "transfer-encoding":
-            self._chunked = value.rstrip().lower().endswith("chunked")
+            self._chunked = value.rpartition(",")[2].strip().lower() == "chunked"
         elif name == "host":
             self._hosts += 1
         elif value.lower() == "100-continue":  # expect
@@ -340,9 +372,16 @@ class MessageReader:
         if self._priming:
             self._priming = False
             return
-        if self._size > self._max_head:  # a long target and no field to check it at
-            self._refuse(self._too_large())
         parser = self._parser
+        # The start line's fixed parts and the blank line; the fields' ": " and
+        # CRLF were counted as they came.
+        if isinstance(parser, httptools.HttpResponseParser):
+            self._size += _STATUS_LINE_EXTRA
+        else:
+            self._size += _REQUEST_LINE_EXTRA + len(parser.get_method())
+        self._used += self._size
+        if self._size > self._max_head:
+            self._refuse(self._too_large())
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             self._refuse(H1ProtocolError(f"HTTP/{version} is not supported", 505))
@@ -374,9 +413,15 @@ class MessageReader:
             )
         )
 
+    def on_status(self, reason: bytes) -> None:
+        """Parser callback: (part of) the reason phrase."""
+        self._size += len(reason)
+
     def on_body(self, body: bytes) -> None:
         """Parser callback: a piece of the body (chunk framing removed)."""
         self._events.append(body)
+        self._used += len(body)
+        self._progress = True
 
     def on_message_complete(self) -> None:
         """Parser callback: the message has ended."""

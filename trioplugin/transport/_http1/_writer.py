@@ -18,6 +18,8 @@ LAST_CHUNK: Final = b"0\r\n\r\n"
 """The end of a chunked body (no trailer fields)."""
 _NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 _BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$").search
+_TARGET: Final = re.compile(r"[\x21-\x7e]+").fullmatch
+"""A request target: visible ASCII (RFC 9112 §3.2; a URI has no spaces or controls)."""
 _CHECKED: Final[set[tuple[str, str]]] = set()
 """Field pairs found valid (bounded: beyond the limit, pairs are checked every time)."""
 _CHECKED_LIMIT: Final = 4096
@@ -60,7 +62,7 @@ def request_lines(method: str, target: str, fields: Iterable[tuple[str, str]]) -
     """
     if not _NAME(method):
         raise H1UsageError(f"invalid method {method!r}")
-    if not target or _BAD_VALUE(target) or " " in target:
+    if not _TARGET(target):
         raise H1UsageError(f"invalid request target {target!r}")
     return _lines(f"{method} {target} HTTP/1.1", fields)
 
