@@ -67,6 +67,9 @@ class CircuitBreakerInterceptor:
 
     __slots__ = ("_breaker", "_config", "_detach", "_endpoint", "_shared", "_wait")
 
+    _calls_next_once: Final = True
+    """It runs ``call_next`` at most once per call: the chain gives it the rest as it is."""
+
     def __init__(
         self,
         breaker: CircuitBreaker | CircuitBreakerConfig | None = None,
