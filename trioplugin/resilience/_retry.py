@@ -129,15 +129,19 @@ class RetryInterceptor:
         if hedging is not None and hedging.applies_to(call.method):
             await hedge(call, call_next, hedging, self)
             return
-        await self._retry(call, call_next)
-
-    async def _retry(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        # The attempts run from this frame (no helper coroutine in between when
+        # there is no attempt timeout): every suspension of a call passes
+        # through each frame of the chain, twice.
         policy = self._policy
         call.replay_limit = max(call.replay_limit, policy.max_replay_bytes)
         schedule: BackoffSchedule | None = None  # made at the first failure: most calls never fail
+        timed = policy.attempt_timeout is not None
         while True:
             try:
-                await self._attempt(call, call_next)
+                if timed:
+                    await self._attempt(call, call_next)
+                else:
+                    await call_next(call)
             except ConnectError as error:
                 if schedule is None:
                     schedule = policy.schedule()
@@ -162,9 +166,7 @@ class RetryInterceptor:
 
     async def _attempt(self, call: Call[Any, Any], call_next: CallNext) -> None:
         timeout = self._policy.attempt_timeout
-        if timeout is None:
-            await call_next(call)
-            return
+        assert timeout is not None
         with trio.move_on_after(timeout) as scope:
             await call_next(call)
         if scope.cancelled_caught:
