@@ -92,6 +92,30 @@ class Summary:
         return statistics.median(values) if values else None
 
 
+def goal_row(
+    name: str, concurrency: int, goal: float, values: Sequence[float], *, at_most: bool = False
+) -> list[str]:
+    """A row of the goals table: ratio, c, goal, median, spread, met or not.
+
+    ``values`` are the run-by-run ratios; ``at_most``: the goal is an upper bound.
+    """
+    bound = f"≤ {ratio(goal)}" if at_most else f"≥ {ratio(goal)}"
+    if not values:
+        return [name, str(concurrency), bound, "—", "—", "not measured"]
+
+    def met(value: float) -> bool:
+        return value <= goal if at_most else value >= goal
+
+    median = statistics.median(values)
+    verdict = "met" if met(median) else "not met"
+    if len(values) > 1 and met(median) != all(met(v) for v in values):
+        verdict += " (not in every run)"
+    elif len(values) > 1 and not met(median) and any(met(v) for v in values):
+        verdict += " (met in some runs)"
+    spread = f"{ratio(min(values))} - {ratio(max(values))}" if len(values) > 1 else "—"
+    return [name, str(concurrency), bound, ratio(median), spread, verdict]
+
+
 def us(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 

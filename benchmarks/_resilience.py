@@ -25,7 +25,7 @@ from typing import Final
 from ._common import CALL_TIMEOUT, LoadResult
 from ._procs import ChildFailed
 from ._reject import LOOPS, PATHS, RejectResult
-from ._report import Summary, count, ms, ratio, table, us
+from ._report import Summary, count, goal_row, ms, ratio, table, us
 from ._runner import Bench, progress
 
 REJECTIONS_GOAL: Final = 100_000.0
@@ -215,6 +215,8 @@ def _chain_section(bench: Bench, results: dict[_Key, list[LoadResult]]) -> str:
         stack = _ratios(results[(ACTOR, CHAIN, concurrency)], results[(DIRECT, NONE, concurrency)])
         if stack:
             whole.append(f"c={concurrency} {ratio(statistics.median(stack))}")
+        name = "actor + breaker + retry / direct without interceptors"
+        bench.goals.append(goal_row(name, concurrency, CHAIN_GOAL, stack))
     headers = [
         "calls made",
         "c",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._common import LoadResult
-from ._report import Summary, count, ms, ratio, table, us
+from ._report import Summary, count, goal_row, ms, ratio, table, us
 from ._runner import GRPC_AIO, GRPC_SYNC, PEER, PEER_H2, Bench, missing, progress
 
 
@@ -154,26 +154,17 @@ def _spread(values: Sequence[float], fmt: Callable[[float], str] = ratio) -> str
 
 def goal_rows(results: dict[tuple[str, int], list[LoadResult]]) -> list[list[str]]:
     """The goals table's rows: ratio, c, goal, median, spread, met or not."""
-    rows = []
-    for item in RATIOS:
-        if item.goal is None:
-            continue
-        values = item.per_run(results)
-        bound = f"≤ {ratio(item.goal)}" if item.at_most else f"≥ {ratio(item.goal)}"
-        if not values:
-            rows.append([item.name, str(item.concurrency), bound, "—", "—", "not measured"])
-            continue
-        median = statistics.median(values)
-        every = all(item.met(v) for v in values)
-        verdict = "met" if item.met(median) else "not met"
-        if len(values) > 1 and item.met(median) != every:
-            verdict += " (not in every run)"
-        elif len(values) > 1 and not item.met(median) and any(item.met(v) for v in values):
-            verdict += " (met in some runs)"
-        rows.append(
-            [item.name, str(item.concurrency), bound, ratio(median), _spread(values), verdict]
+    return [
+        goal_row(
+            item.name,
+            item.concurrency,
+            item.goal,
+            item.per_run(results),
+            at_most=item.at_most,
         )
-    return rows
+        for item in RATIOS
+        if item.goal is not None
+    ]
 
 
 def _section(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ._common import LoadResult
-from ._report import Summary, count, ms, ratio, table, us
+from ._report import Summary, count, goal_row, ms, ratio, table, us
 from ._rpc import Stack, available
 from ._runner import PEER_H2, Bench, progress
 
@@ -35,6 +35,10 @@ STACKS: Final = (
     Stack(PEER_H2, "pyvoy", "connectrpc → connectrpc", "Connect, h2c (pyqwest → pyvoy/Envoy)"),
 )
 RPCS: Final = ("server-stream", "bidi")
+STREAM_GOAL: Final = 1.5
+"""Issue 12: our streams at least 1.5x connectrpc on pyvoy, both kinds."""
+OURS: Final = "h2"
+"""The stack the goals are for: trioplugin on its own HTTP/2."""
 
 
 def run(bench: Bench) -> str:
@@ -89,6 +93,9 @@ def _section(
             base_rates = [r.messages / r.seconds for r in results[(base, "server-stream")]]
             per_run = [a / b for a, b in zip(rates, base_rates, strict=True) if b]
             vs = ratio(statistics.median(per_run)) if per_run else "—"
+            if stack.kind == OURS:
+                name = "trioplugin server stream, 1,000 messages / connectrpc on pyvoy"
+                bench.goals.append(goal_row(name, 1, STREAM_GOAL, per_run))
         summary = Summary(runs)
         stream_rows.append(
             [
@@ -111,6 +118,9 @@ def _section(
             base_runs = results[(base, "bidi")]
             per_run = [a.rate / b.rate for a, b in zip(runs, base_runs, strict=True) if b.rate]
             vs = ratio(statistics.median(per_run)) if per_run else "—"
+            if stack.kind == OURS:
+                name = "trioplugin bidi ping-pong / connectrpc on pyvoy"
+                bench.goals.append(goal_row(name, 1, STREAM_GOAL, per_run))
         bidi_rows.append(
             [
                 stack.label,
