@@ -1,11 +1,18 @@
-"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN, and client transports."""
+"""HTTP on trio: a server for HTTP/1.1, h2c and TLS with ALPN, and client transports.
+
+The transport over ``httpx.AsyncClient`` (``open_httpx_transport``,
+``HttpxTransport``, ``HttpxClientExchange``) is imported on first use, with
+httpx: a process that only serves, or only uses our own clients, never
+imports httpx.
+"""
+
+from typing import TYPE_CHECKING
 
 from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
 from ._h2_client_exchange import H2ClientExchange
 from ._h11_client import H11Transport, H11TransportStatistics, open_h11_transport
 from ._h11_client_exchange import H11ClientExchange
-from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics
@@ -47,3 +54,19 @@ __all__ = [
     "open_server",
     "serve",
 ]
+
+if TYPE_CHECKING:
+    from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
+
+_ON_FIRST_USE = frozenset({"HttpxClientExchange", "HttpxTransport", "open_httpx_transport"})
+
+
+def __getattr__(name: str) -> object:
+    """The httpx transport's names, imported (with httpx) when first asked for."""
+    if name in _ON_FIRST_USE:
+        from . import _httpx_client
+
+        value = getattr(_httpx_client, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,6 @@ import socket
 import ssl
 from typing import Final, TypeVar
 
-import httpx
 import trio
 
 from ..protocol import Code, ConnectError
@@ -45,7 +44,7 @@ def find_cause(exc: BaseException, kind: type[_E]) -> _E | None:
     return None
 
 
-def _with_cause(error: ConnectError, cause: BaseException | None) -> ConnectError:
+def with_cause(error: ConnectError, cause: BaseException | None) -> ConnectError:
     error.__cause__ = cause
     return error
 
@@ -85,7 +84,7 @@ def connect_failed(address: str, exc: BaseException) -> ConnectError:
     else:
         leaf = _leaf_os_error(exc)
         reason = describe_os_error(leaf) if leaf is not None else (str(exc) or type(exc).__name__)
-    return _with_cause(
+    return with_cause(
         UnprocessedError(Code.UNAVAILABLE, f"cannot connect to {address}: {reason}"), exc
     )
 
@@ -178,7 +177,7 @@ def tls_failed(address: str, exc: BaseException) -> ConnectError:
             "the server closed the connection during the handshake (it may require a "
             "client certificate, or reject the one presented)"
         )
-    return _with_cause(
+    return with_cause(
         UnprocessedError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}"), exc
     )
 
@@ -257,7 +256,7 @@ def connection_lost(address: str, cause: BaseException | str | None = None) -> C
         else:
             reason = str(cause) or type(cause).__name__
     error = ConnectError(Code.UNAVAILABLE, f"connection to {address} lost: {reason}")
-    return _with_cause(error, cause if isinstance(cause, BaseException) else None)
+    return with_cause(error, cause if isinstance(cause, BaseException) else None)
 
 
 def malformed_stream(address: str, reset: StreamReset) -> ConnectError:
@@ -271,7 +270,7 @@ def malformed_stream(address: str, reset: StreamReset) -> ConnectError:
 
 def protocol_error(address: str, exc: BaseException) -> ConnectError:
     """The HTTP/2 connection to ``address`` broke the protocol (the server's fault)."""
-    return _with_cause(
+    return with_cause(
         ConnectError(Code.INTERNAL, f"HTTP/2 protocol error on the connection to {address}: {exc}"),
         exc,
     )
@@ -292,32 +291,3 @@ def copy_error(error: ConnectError) -> ConnectError:
     copy = type(error)(error.code, error.message, metadata=error.metadata)
     copy.__cause__ = error.__cause__
     return copy
-
-
-def from_httpx(address: str, exc: httpx.HTTPError) -> ConnectError:
-    """Map an httpx failure on a request to ``address`` to a ConnectError."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return connect_failed(address, exc)
-    if isinstance(exc, httpx.TimeoutException):
-        return _with_cause(
-            ConnectError(Code.DEADLINE_EXCEEDED, f"request to {address} timed out ({exc})"), exc
-        )
-    if isinstance(exc, httpx.ConnectError):
-        if find_cause(exc, ssl.SSLError) is not None:
-            return tls_failed(address, exc)
-        return connect_failed(address, find_cause(exc, OSError) or exc)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.NetworkError | httpx.ProxyError):
-        if find_cause(exc, ssl.SSLError) is not None and isinstance(exc, httpx.ReadError):
-            return connection_lost(address, exc)
-        reason = str(exc) or type(exc).__name__
-        return _with_cause(
-            ConnectError(Code.UNAVAILABLE, f"connection to {address} lost: {reason}"), exc
-        )
-    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
-        return _with_cause(
-            ConnectError(Code.INTERNAL, f"cannot send the request to {address}: {exc}"), exc
-        )
-    return _with_cause(
-        ConnectError(Code.UNKNOWN, f"request to {address} failed: {type(exc).__name__}: {exc}"),
-        exc,
-    )

@@ -19,7 +19,8 @@ import httpx
 import trio
 
 from ..protocol import Code, ConnectError, Metadata
-from ._client_errors import connect_timed_out, copy_error, from_httpx, transport_closed
+from ._client_errors import connect_timed_out, copy_error, transport_closed
+from ._httpx_errors import from_httpx
 from ._limits import ClientLimits
 from ._types import HTTPVersion, Peer, TLSInfo
 
