@@ -5,6 +5,7 @@ import trio
 
 from tests.echo_service import ECHO, EchoImpl
 from tests.interop._peers import install_npm_peers
+from tests.interop._tools import curl_features, tool
 from trioplugin.rpc import serve_connect
 
 
@@ -29,3 +30,30 @@ def echo_impl() -> EchoImpl:
 async def our_url(nursery: trio.Nursery, echo_impl: EchoImpl) -> str:
     server = await nursery.start(serve_connect, {ECHO: echo_impl})
     return str(server.url)
+
+
+@pytest.fixture(scope="session")
+def curl() -> str:
+    """curl, if it speaks HTTP/2 (nghttp2)."""
+    path = tool("curl", "curl")
+    if "HTTP2" not in curl_features(path):
+        pytest.skip(f"{path} was built without HTTP/2 (nghttp2)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def curl_tls(curl: str) -> str:
+    """curl, if it also speaks TLS."""
+    if "SSL" not in curl_features(curl):
+        pytest.skip(f"{curl} was built without TLS")
+    return curl
+
+
+@pytest.fixture(scope="session")
+def h2load() -> str:
+    return tool("h2load", "nghttp2-client")
+
+
+@pytest.fixture(scope="session")
+def nghttp() -> str:
+    return tool("nghttp", "nghttp2-client")

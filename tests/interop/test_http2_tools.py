@@ -39,10 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections import Counter
-from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -53,16 +50,14 @@ import trustme
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from tests.interop._tools import JSON, h2load_counts, json_file, run_tool
 from tests.tls import server_context
 from trioplugin.rpc import HandlerContext, serve_connect
 from trioplugin.transport import Server, ServerLimits
 
 pytestmark = pytest.mark.interop
 
-TOOL_TIMEOUT: Final = 30.0
-"""Each tool run takes well under two seconds here; a loaded CI box is slower."""
 ECHO_PATH: Final = f"/{ECHO.name}/Echo"
-JSON: Final = ("-H", "content-type: application/json")
 STREAM_LIMIT: Final = 8
 """The ``max_concurrent_streams`` of the server that allows only a few streams."""
 BIG_TEXT: Final = "big" * (1024 * 1024 // 3 + 1)
@@ -72,68 +67,11 @@ BIG_TEXT: Final = "big" * (1024 * 1024 // 3 + 1)
 # --- the tools -----------------------------------------------------------------
 
 
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian package {package})")
-    return path
-
-
-def _curl_features(path: str) -> list[str]:
-    version = subprocess.run(
-        [path, "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    line = next((line for line in version.splitlines() if line.startswith("Features:")), "")
-    return line.split()[1:]
-
-
-@pytest.fixture(scope="module")
-def curl() -> str:
-    """curl, if it speaks HTTP/2 (nghttp2)."""
-    path = _tool("curl", "curl")
-    if "HTTP2" not in _curl_features(path):
-        pytest.skip(f"{path} was built without HTTP/2 (nghttp2)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def curl_tls(curl: str) -> str:
-    """curl, if it also speaks TLS."""
-    if "SSL" not in _curl_features(curl):
-        pytest.skip(f"{curl} was built without TLS")
-    return curl
-
-
-@pytest.fixture(scope="module")
-def h2load() -> str:
-    return _tool("h2load", "nghttp2-client")
-
-
-@pytest.fixture(scope="module")
-def nghttp() -> str:
-    return _tool("nghttp", "nghttp2-client")
-
-
-async def _run(*command: str, check: bool = True) -> str:
-    """Run ``command`` to its end (at most TOOL_TIMEOUT); its stdout.
-
-    With ``check``, the command must exit 0 (else the test fails with its stderr).
-    """
-    with trio.fail_after(TOOL_TIMEOUT):
-        result = await trio.run_process(
-            list(command), capture_stdout=True, capture_stderr=True, check=False
-        )
-    stderr = result.stderr.decode(errors="replace")
-    if check:
-        assert result.returncode == 0, f"{command[0]} exited with {result.returncode}:\n{stderr}"
-    return result.stdout.decode(errors="replace")
-
-
 async def _curl(curl: str, url: str, *args: str, tls: bool = False) -> tuple[str, int, str]:
     """curl ``url`` over HTTP/2: the HTTP version it spoke, the status, the body."""
     # h2c needs prior knowledge; https gets h2 only if the server picks it in ALPN.
     version = "--http2" if tls else "--http2-prior-knowledge"
-    out = await _run(
+    out = await run_tool(
         curl,
         "--silent",
         "--show-error",
@@ -197,12 +135,6 @@ async def tls_url(nursery: trio.Nursery, ca: trustme.CA) -> str:
     return server.url
 
 
-def _json_file(tmp_path: Path, message: Mapping[str, Any]) -> str:
-    path = tmp_path / "request.json"
-    path.write_text(json.dumps(message))
-    return str(path)
-
-
 # --- curl ----------------------------------------------------------------------
 
 
@@ -228,7 +160,7 @@ async def test_curl_large_body_round_trips_through_flow_control(
     curl: str, our_url: str, tmp_path: Path
 ) -> None:
     # 1 MiB each way: the request needs the server's WINDOW_UPDATEs to get through.
-    request = _json_file(tmp_path, {"text": BIG_TEXT})
+    request = json_file(tmp_path, {"text": BIG_TEXT})
     version, code, body = await _curl(
         curl, our_url + ECHO_PATH, *JSON, "--data-binary", "@" + request
     )
@@ -261,34 +193,13 @@ async def test_curl_over_tls_with_alpn_h2(
 # --- h2load --------------------------------------------------------------------
 
 
-_REQUESTS: Final = re.compile(
-    r"^requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, "
-    r"(?P<succeeded>\d+) succeeded, (?P<failed>\d+) failed, (?P<errored>\d+) errored, "
-    r"(?P<timeout>\d+) timeout$",
-    re.MULTILINE,
-)
-_STATUS: Final = re.compile(
-    r"^status codes: (?P<status_2xx>\d+) 2xx, (?P<status_3xx>\d+) 3xx, "
-    r"(?P<status_4xx>\d+) 4xx, (?P<status_5xx>\d+) 5xx$",
-    re.MULTILINE,
-)
-
-
-async def _h2load(h2load: str, url: str, body: str, *args: str) -> dict[str, int]:
-    """Run h2load; the counts of its summary (``succeeded``, ``status_2xx``, ...)."""
-    out = await _run(h2load, "-d", body, *JSON, *args, url)
-    requests, status = _REQUESTS.search(out), _STATUS.search(out)
-    assert requests is not None and status is not None, f"no summary from h2load:\n{out}"
-    return {
-        key: int(value) for key, value in {**requests.groupdict(), **status.groupdict()}.items()
-    }
-
-
 async def test_h2load_many_unary_calls(
     h2load: str, our_url: str, echo_impl: EchoImpl, tmp_path: Path
 ) -> None:
-    body = _json_file(tmp_path, {"text": "load"})
-    got = await _h2load(h2load, our_url + ECHO_PATH, body, "-n", "2000", "-c", "4", "-m", "16")
+    body = json_file(tmp_path, {"text": "load"})
+    got = await h2load_counts(
+        h2load, our_url + ECHO_PATH, body, "-n", "2000", "-c", "4", "-m", "16"
+    )
     assert got["done"] == got["succeeded"] == 2000, got
     assert (got["failed"], got["errored"], got["timeout"]) == (0, 0, 0), got
     assert got["status_2xx"] == 2000, got
@@ -299,9 +210,9 @@ async def test_h2load_keeps_to_max_concurrent_streams(
     h2load: str, few_streams_server: Server, counting_echo: CountingEcho, tmp_path: Path
 ) -> None:
     # Each call sleeps 1 ms in its handler, so the calls of a connection overlap.
-    body = _json_file(tmp_path, {"text": "load", "delayMs": 1})
+    body = json_file(tmp_path, {"text": "load", "delayMs": 1})
     clients, streams, total = 4, 100, 2000
-    got = await _h2load(
+    got = await h2load_counts(
         h2load,
         few_streams_server.url + ECHO_PATH,
         body,
@@ -350,8 +261,8 @@ def _nghttp_body(out: str) -> dict[str, Any]:
 async def test_nghttp_frames_of_one_call(
     nghttp: str, few_streams_server: Server, tmp_path: Path
 ) -> None:
-    body = _json_file(tmp_path, {"text": "frames"})
-    out = await _run(nghttp, "-v", "-d", body, *JSON, few_streams_server.url + ECHO_PATH)
+    body = json_file(tmp_path, {"text": "frames"})
+    out = await run_tool(nghttp, "-v", "-d", body, *JSON, few_streams_server.url + ECHO_PATH)
     settings = _received_settings(out)
     assert settings["SETTINGS_MAX_CONCURRENT_STREAMS"] == STREAM_LIMIT, settings
     assert re.search(r"recv \(stream_id=\d+\) :status: 200$", out, re.MULTILINE), out
@@ -363,8 +274,8 @@ async def test_nghttp_frames_of_one_call(
 async def test_nghttp_unknown_method_is_unimplemented(
     nghttp: str, our_url: str, tmp_path: Path
 ) -> None:
-    body = _json_file(tmp_path, {"text": "nobody reads this"})
-    out = await _run(nghttp, "-v", "-d", body, *JSON, f"{our_url}/{ECHO.name}/NoSuchMethod")
+    body = json_file(tmp_path, {"text": "nobody reads this"})
+    out = await run_tool(nghttp, "-v", "-d", body, *JSON, f"{our_url}/{ECHO.name}/NoSuchMethod")
     assert re.search(r"recv \(stream_id=\d+\) :status: 404$", out, re.MULTILINE), out
     error = _nghttp_body(out)
     assert error["code"] == "unimplemented", error
@@ -378,11 +289,11 @@ async def test_nghttp_streams_beyond_the_limit_are_refused_alone(
     nghttp: str, few_streams_server: Server, counting_echo: CountingEcho, tmp_path: Path
 ) -> None:
     # 3 x STREAM_LIMIT requests at once, all sent before the server's SETTINGS.
-    body = _json_file(tmp_path, {"text": "many", "delayMs": 1})
+    body = json_file(tmp_path, {"text": "many", "delayMs": 1})
     count = 3 * STREAM_LIMIT
     # nghttp exits 1 when some of its requests went unanswered: the refused ones.
     url = few_streams_server.url + ECHO_PATH
-    out = await _run(nghttp, "-nv", "-m", str(count), "-d", body, *JSON, url, check=False)
+    out = await run_tool(nghttp, "-nv", "-m", str(count), "-d", body, *JSON, url, check=False)
     answered = len(re.findall(r"recv \(stream_id=\d+\) :status: 200$", out, re.MULTILINE))
     resets = re.findall(r"recv RST_STREAM frame [^\n]*\n\s+\(error_code=(\w+)", out)
     assert answered >= STREAM_LIMIT, out
