@@ -397,20 +397,21 @@ class H11Connection:
             raise RuntimeError("the response has already started")
         request = self._request
         assert request is not None
+        # Without a length: chunks for HTTP/1.1; for HTTP/1.0 the body ends
+        # when we close (_handle has set _closing for every 1.0 request).
+        chunked = length is None and request.version == "1.1"
         parts = [lines]
         if length is not None:
             parts.append(b"content-length: %d\r\n" % length)
-        elif request.version == "1.1":
+        elif chunked:
             parts.append(b"transfer-encoding: chunked\r\n")
-        else:
-            self._closing = True  # an HTTP/1.0 client: the body ends when we close
         if self._closing:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
         head = b"".join(parts)
         if request.method == "HEAD" or status in _NO_BODY_STATUSES:
-            length = 0  # the head may tell a length; no body follows it
-        self._framer = BodyFramer(length, chunked=length is None and request.version == "1.1")
+            length, chunked = 0, False  # the head may tell a length; no body follows it
+        self._framer = BodyFramer(length, chunked=chunked)
         self._response = _ANSWERING
         self._awaiting_continue = False
         return head
