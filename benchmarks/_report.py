@@ -92,6 +92,11 @@ class Summary:
         return statistics.median(values) if values else None
 
 
+def ratio_spread(values: Sequence[float]) -> str:
+    """The min - max of run-by-run ratios, or "—" for one run."""
+    return f"{ratio(min(values))} - {ratio(max(values))}" if len(values) > 1 else "—"
+
+
 def goal_row(
     name: str, concurrency: int, goal: float, values: Sequence[float], *, at_most: bool = False
 ) -> list[str]:
@@ -112,8 +117,7 @@ def goal_row(
         verdict += " (not in every run)"
     elif len(values) > 1 and not met(median) and any(met(v) for v in values):
         verdict += " (met in some runs)"
-    spread = f"{ratio(min(values))} - {ratio(max(values))}" if len(values) > 1 else "—"
-    return [name, str(concurrency), bound, ratio(median), spread, verdict]
+    return [name, str(concurrency), bound, ratio(median), ratio_spread(values), verdict]
 
 
 def us(value: float | None) -> str:

@@ -21,12 +21,12 @@ median and spread; the goals among them go to the report's last table.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ._common import LoadResult
-from ._report import Summary, count, goal_row, ms, ratio, table, us
+from ._report import Summary, count, goal_row, ms, ratio, ratio_spread, table, us
 from ._runner import GRPC_AIO, GRPC_SYNC, PEER, PEER_H2, Bench, missing, progress
 
 
@@ -85,10 +85,6 @@ class Ratio:
         bottoms = results.get((self.bottom, self.concurrency), [])
         return [t.rate / b.rate for t, b in zip(tops, bottoms, strict=False) if b.rate]
 
-    def met(self, value: float) -> bool:
-        assert self.goal is not None
-        return value <= self.goal if self.at_most else value >= self.goal
-
 
 RATIOS: Final = (
     # The goals of issue 12 (item 5).
@@ -146,10 +142,6 @@ def run(bench: Bench) -> str:
                 )
     bench.goals.extend(goal_rows(results))
     return _section(bench, stacks, notes, results)
-
-
-def _spread(values: Sequence[float], fmt: Callable[[float], str] = ratio) -> str:
-    return f"{fmt(min(values))} - {fmt(max(values))}" if len(values) > 1 else "—"
 
 
 def goal_rows(results: dict[tuple[str, int], list[LoadResult]]) -> list[list[str]]:
@@ -223,7 +215,7 @@ def _section(
                 item.name,
                 str(item.concurrency),
                 ratio(statistics.median(values)),
-                _spread(values),
+                ratio_spread(values),
                 goal,
             ]
         )
