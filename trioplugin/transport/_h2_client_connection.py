@@ -13,7 +13,6 @@ every caller that queued something since its last write.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, final
@@ -96,7 +95,7 @@ class ClientConnection:
         self.window_waiters: set[H2ClientExchange] = set()
         self._cancel_scope: trio.CancelScope | None = None
         # A plain socket is written to directly when the writer is idle (see wake_writer).
-        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        self._io = SocketIO(stream)
 
     # -- slots (SETTINGS_MAX_CONCURRENT_STREAMS) --------------------------------------
 
@@ -161,12 +160,9 @@ class ClientConnection:
         """
         if not self._writer_idle or not (self._carry or self.h2.has_output):
             return
-        if self._fd >= 0 and len(self.streams) <= 1:
+        if self._io.direct and not self.dead and len(self.streams) <= 1:
             data = self._take_output()
-            try:
-                sent = os.write(self._fd, data)
-            except OSError:  # full (BlockingIOError) or broken: the writer finds out
-                sent = 0
+            sent = self._io.send_now(data)  # full or broken (0): the writer finds out
             if sent == len(data):
                 flushed = self._flushed
                 if flushed is not None:
@@ -196,7 +192,7 @@ class ClientConnection:
         return data
 
     async def _writer(self) -> None:
-        io = SocketIO(self.stream)
+        io = self._io
         try:
             while True:
                 data = self._take_output()
@@ -223,7 +219,7 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         h2conn = self.h2
-        io = SocketIO(self.stream)
+        io = self._io
         while True:
             try:
                 data = await io.receive_some(_RECEIVE_SIZE)
@@ -358,7 +354,6 @@ class ClientConnection:
         """The connection is gone: fail every unfinished stream at once."""
         if self.dead:
             return
-        self._fd = -1  # before the socket closes: its number may be reused at once
         self.retire()
         self.dead = True
         for stream in list(self.streams.values()):

@@ -12,7 +12,6 @@ SETTINGS without reading the answers can make the server hold.
 from __future__ import annotations
 
 import math
-import os
 from typing import Final
 
 import trio
@@ -122,7 +121,7 @@ class H2Connection:
         self._streams: dict[int, H2Exchange] = {}
         self._outbuf: list[bytes] = []
         self._outbuf_size = 0
-        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        self._io = SocketIO(stream)
         self._writer_lot = trio.lowlevel.ParkingLot()
         self._progress_lot = trio.lowlevel.ParkingLot()  # the writer sent something
         self._window_lot = trio.lowlevel.ParkingLot()  # some flow-control window opened
@@ -170,7 +169,7 @@ class H2Connection:
     async def _read_loop(self) -> None:
         if self._received and not self._feed(self._received):
             return
-        io = SocketIO(self._stream)
+        io = self._io
         with self._wait_scope:
             while True:
                 while self._outbuf_size > _OUTBUF_HIGH and not self.dead:
@@ -210,7 +209,7 @@ class H2Connection:
     # Writing: through the writer task, or straight to an idle plain socket.
 
     def _queue(self, data: bytes) -> None:
-        if self._fd >= 0 and self._writer_lot and not self._outbuf and not self.dead:
+        if self._io.direct and self._writer_lot and not self._outbuf and not self.dead:
             # The writer parked with nothing queued: one non-blocking write from here
             # cannot interleave with it, and saves a task switch per response. It also
             # sends each response as it is ready: batching a scheduler pass's
@@ -218,11 +217,8 @@ class H2Connection:
             # all, and the server idle while the client ran the next requests
             # (lock-step: 2,950 against 5,400 calls/s at c=64 on one run). What the
             # socket does not take (or an error) goes to the writer. (A parked writer
-            # means run() is live: the fd is ours.)
-            try:
-                sent = os.write(self._fd, data)
-            except OSError:
-                sent = 0
+            # means run() is live: the socket is ours.)
+            sent = self._io.send_now(data)
             if sent == len(data):
                 return
             data = data[sent:]

@@ -55,6 +55,28 @@ class SocketIO:
             except OSError as exc:
                 raise _stream_error(exc) from exc
 
+    @property
+    def direct(self) -> bool:
+        """Whether the stream is a plain socket (so :meth:`send_now` can write to it)."""
+        return self._socket is not None
+
+    def send_now(self, data: bytes) -> int:
+        """Write what the socket takes without waiting; how much (0: full, failed or closed).
+
+        For a caller that hands the rest to a writer task, which then meets any
+        failure itself. Always 0 when the stream is not a plain socket.
+        """
+        sock = self._socket
+        if sock is None:
+            return 0
+        fd = sock.fileno()  # -1 once closed: its number may already be another socket's
+        if fd < 0:
+            return 0
+        try:
+            return os.write(fd, data)
+        except OSError:
+            return 0
+
     async def send_all(self, data: bytes) -> None:
         """Send ``data`` whole: at once if the socket takes it, else through the stream."""
         sock = self._socket
