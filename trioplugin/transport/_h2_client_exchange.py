@@ -177,14 +177,19 @@ class H2ClientExchange:
         self._chunks.clear()
         if leftover and not conn.dead:
             conn.consumed(None, leftover)
-        if self._slot_held:
-            self._slot_held = False
-            if not conn.dead:
-                conn.h2.reset_stream(self.stream_id, ErrorCode.CANCEL)
-                conn.wake_writer()
-            conn.release_slot()
-        elif not conn.usable and conn.active <= 0 and not conn.streams:
+        if not self._reset(conn) and not conn.usable and conn.active <= 0 and not conn.streams:
             conn.shutdown()
+
+    def _reset(self, conn: ClientConnection) -> bool:
+        """Reset the stream if it still holds its slot (and give the slot back); say if it did."""
+        if not self._slot_held:
+            return False
+        self._slot_held = False
+        if not conn.dead:
+            conn.h2.reset_stream(self.stream_id, ErrorCode.CANCEL)
+            conn.wake_writer()
+        conn.release_slot()
+        return True
 
     # -- parking ----------------------------------------------------------------------
 
@@ -316,7 +321,12 @@ class H2ClientExchange:
                 break
             window = h2conn.send_window(stream_id)
             if window <= 0:
-                await self._wait_send(conn)
+                try:
+                    await self._wait_send(conn)
+                except trio.Cancelled:
+                    if remaining < len(data):
+                        self._cut_off(conn)
+                    raise
                 continue
             frame_size = h2conn.max_outbound_frame_size
             budget = min(window, remaining)
@@ -340,6 +350,18 @@ class H2ClientExchange:
         if self._error is not None:
             raise copy_error(self._error)
 
+    def _cut_off(self, conn: ClientConnection) -> None:
+        """A send was cancelled with part of its data out: reset the stream, never leave half."""
+        if self._error is None:
+            self._error = ConnectError(
+                Code.CANCELED,
+                "a send was cancelled after part of its data went out; the stream was reset "
+                "so that the server never sees half a message",
+            )
+        self._send_closed = True
+        self._reset(conn)
+        self._wake_recv()
+
     def _end_stream(self, conn: ClientConnection) -> None:
         self._request_ended = True
         if not self._send_closed and not conn.dead:
@@ -348,6 +370,9 @@ class H2ClientExchange:
 
     async def send_data(self, data: bytes) -> None:
         """Write part of the request body; waits for flow-control window and the socket.
+
+        Cancelled after part of ``data`` went out (waiting for window), it
+        resets the stream: the server sees all of ``data`` or a reset.
 
         Raises:
             ConnectError: the stream or the connection failed.
