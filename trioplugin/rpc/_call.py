@@ -311,13 +311,17 @@ class _AttemptSink(Generic[Res]):
         self._child = child
 
     async def send(self, message: Res, /) -> None:
+        self.count()
+        await self._inner.send(message)
+
+    def count(self) -> None:
+        """One more response of the attempt (delivered here, or to the caller in place)."""
         child = self._child
         child.responses_received += 1
         if child.responses_received == 1:
             parent = self._parent
             parent.response_headers = child.response_headers
             parent.request_sent = child.request_sent
-        await self._inner.send(message)
 
 
 @final

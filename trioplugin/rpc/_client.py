@@ -31,7 +31,8 @@ from ._interceptor import CallNext, InterceptorLike, chain
 from ._messages import MessageReceiver, ResponseSlot, SingleMessage
 from ._method import Idempotency, MethodInfo, Req, Res, StreamType
 from ._service import Service
-from ._streams import BidiStream, IterableRequests, ResponseStream, _Outcome
+from ._stream_link import StreamLink
+from ._streams import BidiStream, IterableRequests, ResponseStream
 from ._stub import Stub
 from ._wire_common import (
     DEFAULT_COMPRESS_MIN_BYTES,
@@ -171,7 +172,8 @@ class Client:
         """
         expect_stream_type(method, StreamType.SERVER_STREAM)
         check_message_type(request, method.input_type, f"the request of {method.name}")
-        async with self._run_stream(method, SingleMessage(request), headers) as responses:
+        link: StreamLink[Req, Res] = StreamLink(method.procedure, SingleMessage(request))
+        async with self._run_stream(method, link, headers) as responses:
             yield responses
 
     @asynccontextmanager
@@ -191,46 +193,38 @@ class Client:
                 f"{method.procedure} is bidi-streaming, which needs a full-duplex HTTP/2 "
                 "transport; this client's transport is not (use http_version='2')",
             )
-        send, receive = trio.open_memory_channel[Req](0)
-        with receive:
-            async with self._run_stream(method, receive, headers) as responses:
-                yield BidiStream(method, send, responses, responses._outcome)
+        link: StreamLink[Req, Res] = StreamLink(method.procedure)
+        async with self._run_stream(method, link, headers) as responses:
+            yield BidiStream(method, link, responses)
 
     @asynccontextmanager
     async def _run_stream(
-        self,
-        method: MethodInfo[Req, Res],
-        requests: MessageReceiver[Req],
-        headers: Headers | None,
+        self, method: MethodInfo[Req, Res], link: StreamLink[Req, Res], headers: Headers | None
     ) -> AsyncIterator[ResponseStream[Res]]:
-        send, receive = trio.open_memory_channel[Res](0)
-        outcome = _Outcome()
-        call = self._new_call(method, requests, send, headers)
+        call = self._new_call(method, link.requests, link.responses, headers)
 
         async def run() -> None:
+            error: BaseException | None = None
             try:
                 if call.deadline == math.inf and self._default_timeout is not None:
                     await self._run_with_default_deadline(call)
                 else:
                     await self._chain(call)
             except Exception as exc:  # handed to the caller by the stream
-                outcome.error = exc
+                error = exc
             except trio.Cancelled:
                 # A reader still iterating must not take a cut-off stream for a whole one.
-                outcome.error = ConnectError(Code.CANCELED, f"{method.procedure} was cancelled")
+                error = ConnectError(Code.CANCELED, f"{method.procedure} was cancelled")
                 raise
             finally:
-                send.close()
-                if isinstance(requests, trio.MemoryReceiveChannel):
-                    requests.close()
+                link.close(error)
 
-        with receive:
-            async with open_transparent_nursery() as nursery:
-                nursery.start_soon(run)
-                try:
-                    yield ResponseStream(call, receive, outcome)
-                finally:
-                    nursery.cancel_scope.cancel()  # a call still running is abandoned
+        async with open_transparent_nursery() as nursery:
+            nursery.start_soon(run)
+            try:
+                yield ResponseStream(call, link)
+            finally:
+                nursery.cancel_scope.cancel()  # a call still running is abandoned
 
     async def _run_with_default_deadline(self, call: Call[Any, Any]) -> None:
         timeout = self._default_timeout

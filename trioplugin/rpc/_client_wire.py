@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 import trio
 
 from .._version import __version__
 from ..protocol import (
-    NEED_DATA,
     ClientCall,
     ClientConfig,
-    Code,
     Codec,
-    ConnectError,
-    EndOfResponse,
     custom_metadata,
 )
 from ..transport import ClientExchange, ClientTransport, UnprocessedError
 from ._call import ATTEMPT_HEADER, Call
+from ._client_stream_io import END, DirectStreamIO, ResponseReader, deadline_passed
 from ._method import Idempotency
+from ._stream_link import direct_link
 
 USER_AGENT: Final = f"trioplugin/{__version__}"
 
@@ -57,7 +55,7 @@ class ClientWire:
         if deadline != math.inf:
             timeout = deadline - trio.current_time()
             if timeout <= 0:
-                await _deadline_passed()
+                await deadline_passed()
         metadata = custom_metadata(call.request_headers) if call.request_headers else []
         if call.attempt > 1:
             metadata.append((ATTEMPT_HEADER, str(call.attempt)))
@@ -77,7 +75,15 @@ class ClientWire:
         async with self._transport.exchange(
             request.method, request.path, request.headers, body=body
         ) as exchange:
-            if body is not None:
+            route = direct_link(call)
+            if route is not None:
+                io = DirectStreamIO(call, state, exchange, self._codec, route)
+                route.link.attach(io)
+                try:
+                    await io.wait()
+                finally:
+                    route.link.detach(io)
+            elif body is not None:
                 await self._receive(call, state, exchange)
             elif self._transport.full_duplex:
                 await self._duplex(call, state, exchange)
@@ -124,44 +130,6 @@ class ClientWire:
     async def _receive(
         self, call: Call[Any, Any], state: ClientCall, exchange: ClientExchange
     ) -> None:
-        status, raw_headers = await exchange.receive_head()
-        call.response_headers.extend(state.receive_response_head(status, raw_headers))
-        output_type = call.method.output_type
-        decode = self._codec.decode
-        while True:
-            event = state.next_event()
-            if event is NEED_DATA:
-                chunk = await exchange.receive_data()
-                if chunk:
-                    state.receive_data(chunk)
-                else:
-                    state.receive_end()
-                continue
-            if isinstance(event, EndOfResponse):
-                call.response_trailers.extend(event.trailers)
-                if event.error is not None:
-                    await _raise_received(event.error)
-                return
-            try:
-                message = decode(event.data, output_type)
-            except ConnectError as exc:  # a malformed response is the server's fault
-                raise ConnectError(
-                    Code.INTERNAL, f"invalid response: {exc.message}", metadata=exc.metadata
-                ) from exc
+        reader = ResponseReader(call, state, exchange, self._codec)
+        while (message := await reader.next()) is not END:
             await call.responses.send(message)
-
-
-async def _raise_received(error: ConnectError) -> NoReturn:
-    """Raise a server's error, unless it only says the caller's own deadline has passed."""
-    if error.code is Code.DEADLINE_EXCEEDED and trio.current_effective_deadline() <= (
-        trio.current_time()
-    ):
-        # The caller's scope is the authority on its deadline: it reports it.
-        await _deadline_passed()
-    raise error
-
-
-async def _deadline_passed() -> NoReturn:
-    """Wait for the cancel scope whose deadline has passed to cancel this task."""
-    await trio.sleep_forever()
-    raise AssertionError("unreachable")  # pragma: no cover

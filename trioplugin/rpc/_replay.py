@@ -67,6 +67,11 @@ class RequestRecorder(Generic[T]):
         except Exception as exc:  # EndOfChannel included: every replay ends the same way
             self._error = exc
             raise
+        self.keep(message)
+        return message
+
+    def keep(self, message: T) -> None:
+        """Count ``message`` as read from the source (it was sent in place); keep it if it fits."""
         self.drawn += 1
         if not self.overflowed:
             self._size += _size_of(message) if self._limit > 0 else 1
@@ -75,7 +80,11 @@ class RequestRecorder(Generic[T]):
                 self._kept.clear()
             else:
                 self._kept.append(message)
-        return message
+
+    def end(self) -> None:
+        """The source has ended (told in place of reading its end): replays end there too."""
+        if self._error is None:
+            self._error = trio.EndOfChannel()
 
 
 @final
@@ -99,6 +108,20 @@ class ReplayReader(Generic[T]):
                 raise RuntimeError("the request stream outgrew its replay buffer")
             return message
         return await recorder.draw()
+
+    @property
+    def live(self) -> bool:
+        """Whether the next message is read from the source (nothing is left to replay)."""
+        return self._position == self._recorder.drawn and self._recorder._error is None
+
+    def sent_in_place(self, message: T) -> None:
+        """``message`` went out without being read here (a stream sent in place): count it."""
+        self._recorder.keep(message)
+        self._position += 1
+
+    def ended_in_place(self) -> None:
+        """The requests ended without their end being read here."""
+        self._recorder.end()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self

@@ -7,19 +7,11 @@ from typing import Any, Generic, final
 
 import trio
 
-from ..protocol import Code, ConnectError, Metadata
+from ..protocol import Metadata
 from ._call import Call
 from ._method import MethodInfo, Req, Res
+from ._stream_link import StreamLink
 from ._wire_common import check_message_type
-
-
-class _Outcome:
-    """How the background half of a streaming call ended (set before its channel closes)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
 
 
 @final
@@ -32,17 +24,11 @@ class ResponseStream(Generic[Res]):
     the end) has arrived; :attr:`trailers` once the stream has ended.
     """
 
-    __slots__ = ("_call", "_outcome", "_receive")
+    __slots__ = ("_call", "_link")
 
-    def __init__(
-        self,
-        call: Call[Any, Res],
-        receive: trio.MemoryReceiveChannel[Res],
-        outcome: _Outcome,
-    ) -> None:
+    def __init__(self, call: Call[Any, Res], link: StreamLink[Any, Res]) -> None:
         self._call = call
-        self._receive = receive
-        self._outcome = outcome
+        self._link = link
 
     @property
     def headers(self) -> Metadata:
@@ -57,7 +43,7 @@ class ResponseStream(Generic[Res]):
     @property
     def error(self) -> BaseException | None:
         """How the call failed, once it has (None while it runs and after a success)."""
-        return self._outcome.error
+        return self._link.error
 
     async def receive(self) -> Res:
         """The next response.
@@ -66,12 +52,7 @@ class ResponseStream(Generic[Res]):
             trio.EndOfChannel: the stream ended successfully.
             ConnectError: the call failed.
         """
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            if self._outcome.error is not None:
-                raise self._outcome.error from None
-            raise trio.EndOfChannel from None
+        return await self._link.receive_response()
 
     def __aiter__(self) -> AsyncIterator[Res]:
         return self
@@ -92,19 +73,17 @@ class BidiStream(Generic[Req, Res]):
     on the wire if it is still running.
     """
 
-    __slots__ = ("_method", "_outcome", "_requests", "_responses")
+    __slots__ = ("_link", "_method", "_responses")
 
     def __init__(
         self,
         method: MethodInfo[Req, Res],
-        requests: trio.MemorySendChannel[Req],
+        link: StreamLink[Req, Res],
         responses: ResponseStream[Res],
-        outcome: _Outcome,
     ) -> None:
         self._method = method
-        self._requests = requests
+        self._link = link
         self._responses = responses
-        self._outcome = outcome
 
     @property
     def headers(self) -> Metadata:
@@ -119,29 +98,26 @@ class BidiStream(Generic[Req, Res]):
     @property
     def error(self) -> BaseException | None:
         """How the call failed, once it has (None while it runs and after a success)."""
-        return self._outcome.error
+        return self._link.error
 
     async def send(self, message: Req) -> None:
         """Send one request (waits until the transport takes it).
 
+        A send cancelled after part of its message went out resets the
+        stream, which then fails (``canceled``): the server never sees half
+        a message.
+
         Raises:
-            ConnectError: the call has already ended (its error if it failed).
+            ConnectError: the call has already ended (its error if it failed),
+                or the stream failed.
             trio.ClosedResourceError: :meth:`close_send` was called already.
         """
         check_message_type(message, self._method.input_type, f"a request of {self._method.name}")
-        try:
-            await self._requests.send(message)
-        except trio.BrokenResourceError:
-            if self._outcome.error is not None:
-                raise self._outcome.error from None
-            raise ConnectError(
-                Code.FAILED_PRECONDITION,
-                f"{self._method.procedure} has already ended; the server takes no more requests",
-            ) from None
+        await self._link.send_request(message)
 
     async def close_send(self) -> None:
         """Tell the server no more requests are coming."""
-        await self._requests.aclose()
+        await self._link.close_requests()
 
     async def receive(self) -> Res:
         """The next response (see :meth:`ResponseStream.receive`)."""
