@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -119,6 +119,17 @@ class LoadResult:
         data = json.loads(line)
         return cls(**data)
 
+    @staticmethod
+    def dump_all(results: Sequence[LoadResult]) -> None:
+        """Print several results as one JSON line (an interleaved run's, in order)."""
+        sys.stdout.write(json.dumps([asdict(result) for result in results]) + "\n")
+        sys.stdout.flush()
+
+    @classmethod
+    def parse_all(cls, line: str) -> list[LoadResult]:
+        """Read the line :meth:`dump_all` printed."""
+        return [cls(**data) for data in json.loads(line)]
+
 
 class Tally:
     """A running count of stream messages received, read by :class:`Window` at both ends."""
@@ -140,7 +151,6 @@ class Window:
     def __init__(self, server_pid: int | None, tally: Tally | None = None) -> None:
         self.server_pid = server_pid
         self.tally = tally
-        self._messages = 0
         self.recording = False
         self.latencies: list[float] = []
         self.errors = 0
@@ -148,8 +158,15 @@ class Window:
         self._start = 0.0
         self._client_cpu = 0.0
         self._server_cpu: float | None = None
+        self._messages = 0
+        # Totals over the stretches measured so far (see pause).
+        self._seconds = 0.0
+        self._client_total = 0.0
+        self._server_total: float | None = 0.0 if server_pid else None
+        self._messages_total = 0
 
     def start(self) -> None:
+        """Start (or resume, after :meth:`pause`) measuring."""
         self._client_cpu = cpu_seconds() or 0.0
         self._server_cpu = cpu_seconds(self.server_pid) if self.server_pid else None
         self._messages = self.tally.messages if self.tally else 0
@@ -162,27 +179,40 @@ class Window:
             if not self.first_error:
                 self.first_error = f"{type(exc).__name__}: {exc}"[:300]
 
+    def record(self, started: float) -> None:
+        """A call that began at ``started`` (``time.perf_counter()``) has ended well."""
+        if self.recording:
+            self.latencies.append(time.perf_counter() - started)
+
+    def pause(self) -> None:
+        """Stop measuring for now: the window is the sum of its measured stretches."""
+        if not self.recording:
+            return
+        self.recording = False
+        self._seconds += time.perf_counter() - self._start
+        self._client_total += (cpu_seconds() or 0.0) - self._client_cpu
+        if self._server_total is not None and self._server_cpu is not None and self.server_pid:
+            end = cpu_seconds(self.server_pid)
+            self._server_total = (
+                None if end is None else self._server_total + end - self._server_cpu
+            )
+        if self.tally:
+            self._messages_total += self.tally.messages - self._messages
+
     def finish(self) -> LoadResult:
         """End the window and summarize it."""
-        self.recording = False
-        seconds = time.perf_counter() - self._start
-        messages = self.tally.messages - self._messages if self.tally else 0
-        client_cpu = (cpu_seconds() or 0.0) - self._client_cpu
-        server_cpu: float | None = None
-        if self._server_cpu is not None and self.server_pid:
-            end = cpu_seconds(self.server_pid)
-            server_cpu = None if end is None else end - self._server_cpu
+        self.pause()
         latencies = sorted(self.latencies)
         return LoadResult(
             calls=len(latencies),
             errors=self.errors,
-            seconds=seconds,
+            seconds=self._seconds,
             p50_ms=percentile(latencies, 0.50) * 1000,
             p99_ms=percentile(latencies, 0.99) * 1000,
-            client_cpu_s=client_cpu,
-            server_cpu_s=server_cpu,
+            client_cpu_s=self._client_total,
+            server_cpu_s=self._server_total,
             first_error=self.first_error,
-            messages=messages,
+            messages=self._messages_total,
         )
 
 
@@ -215,9 +245,7 @@ async def run_asyncio_load(
                 window.error(exc)
                 await asyncio.sleep(0.01)
                 continue
-            ended = time.perf_counter()
-            if window.recording:
-                window.latencies.append(ended - started)
+            window.record(started)
 
     reply = await asyncio.wait_for(call(), CALL_TIMEOUT)
     if getattr(reply, "text", None) != ECHO_TEXT:

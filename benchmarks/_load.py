@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
 
 import trio
@@ -142,25 +142,12 @@ async def run_load(
 
     async def worker() -> None:
         nonlocal running
-        while not stopping:
-            started = time.perf_counter()
-            try:
-                await call()
-            except Exception as exc:
-                window.error(exc)
-                await trio.sleep(0.01)  # a failing server must not make this spin
-                continue
-            ended = time.perf_counter()
-            if window.recording:
-                window.latencies.append(ended - started)
+        await _call_until(call, window, lambda: stopping)
         running -= 1
         if not running:
             all_stopped.set()
 
-    with trio.fail_after(CALL_TIMEOUT):  # the first call only, which checks the answer
-        reply = await call()
-    if getattr(reply, "text", None) != ECHO_TEXT:
-        raise RuntimeError(f"the server answered {reply!r}, not an echo")
+    await _check_echo(call)
     # Bounded by cancelling this scope by hand: a deadline would reach every call.
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
@@ -179,7 +166,97 @@ async def run_load(
     return result
 
 
+async def run_interleaved(
+    calls: Sequence[Call],
+    *,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    slice_seconds: float,
+    server_pid: int | None,
+) -> list[LoadResult]:
+    """Measure several callers in turns of ``slice_seconds``, ``duration`` seconds each in all.
+
+    The closed loop runs one caller at a time: for a slice, then its calls
+    drain, then the next caller's slice. Turns this short put every caller
+    through the same moments of the machine (a VM's speed can change from
+    one second to the next), so their ratios compare like with like. A
+    warm-up of ``warmup`` seconds, in turns too, is not recorded.
+    """
+    for call in calls:
+        await _check_echo(call)
+    windows = [Window(server_pid) for _ in calls]
+    warm_turns = max(1, round(warmup / (slice_seconds * len(calls))))
+    turns = max(1, round(duration / slice_seconds))
+    for turn in range(warm_turns + turns):
+        for call, window in zip(calls, windows, strict=True):
+            recorded = turn >= warm_turns
+            await _one_slice(call, window if recorded else unrecorded, concurrency, slice_seconds)
+    return [window.finish() for window in windows]
+
+
+unrecorded: Final = Window(None)
+"""The window of the warm-up's turns: never started, so what they do counts nowhere."""
+
+
+async def _one_slice(call: Call, window: Window, concurrency: int, seconds: float) -> None:
+    """``concurrency`` callers in a closed loop for ``seconds``, then until their calls end."""
+    stopping = False
+
+    async def worker() -> None:
+        await _call_until(call, window, lambda: stopping)
+
+    if window is not unrecorded:
+        window.start()
+    with trio.fail_after(seconds + CALL_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(worker)
+            await trio.sleep(seconds)
+            stopping = True
+    window.pause()
+
+
+async def _call_until(call: Call, window: Window, stop: Callable[[], bool]) -> None:
+    """One caller of a closed loop: call again as soon as a call ends, until ``stop()``."""
+    while not stop():
+        started = time.perf_counter()
+        try:
+            await call()
+        except Exception as exc:
+            window.error(exc)
+            await trio.sleep(0.01)  # a failing server must not make this spin
+            continue
+        window.record(started)
+
+
+async def _check_echo(call: Call) -> None:
+    """Make one call and check that it is answered with the echo."""
+    with trio.fail_after(CALL_TIMEOUT):  # the first call only
+        reply = await call()
+    if getattr(reply, "text", None) != ECHO_TEXT:
+        raise RuntimeError(f"the server answered {reply!r}, not an echo")
+
+
 async def _main(args: argparse.Namespace) -> None:
+    if args.interleave:
+        async with AsyncExitStack() as stack:
+            calls = []
+            for variant in args.interleave.split(","):
+                mode, _, chain = variant.partition(":")
+                calls.append(await stack.enter_async_context(open_caller(mode, args.url, chain)))
+            results = await run_interleaved(
+                calls,
+                concurrency=args.concurrency,
+                warmup=args.warmup,
+                duration=args.duration,
+                slice_seconds=args.slice,
+                server_pid=args.server_pid,
+            )
+        LoadResult.dump_all(results)
+        return
+    if args.mode is None:
+        raise SystemExit("give --mode, or --interleave")
     tally = Tally()
     async with open_caller(
         args.mode, args.url, args.interceptors, args.rpc, args.count, tally
@@ -199,7 +276,15 @@ def main(argv: list[str] | None = None) -> None:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks._load")
     parser.add_argument("url")
-    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--mode", choices=MODES)
+    parser.add_argument(
+        "--interleave",
+        default="",
+        help="MODE:INTERCEPTORS,... : measure unary callers in turns (see run_interleaved)",
+    )
+    parser.add_argument(
+        "--slice", type=float, default=0.25, help="seconds of one turn, with --interleave"
+    )
     parser.add_argument(
         "--interceptors", choices=INTERCEPTORS, default="none", help="the calls' interceptors"
     )

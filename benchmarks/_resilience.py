@@ -171,8 +171,8 @@ def _measure_chain(bench: Bench) -> dict[_Key, list[LoadResult]]:
     for number in range(1, settings.runs + 1):
         order = forward if number % 2 else forward[::-1]
         for concurrency in settings.concurrencies:
-            for side, chain in order:
-                result = bench.measure(side, server, concurrency, interceptors=chain)
+            measured = bench.measure_interleaved(server, concurrency, order)
+            for (side, chain), result in zip(order, measured, strict=True):
                 results.setdefault((side, chain, concurrency), []).append(result)
                 progress(
                     f"resilience chain run {number}/{settings.runs} c={concurrency} {side} "
@@ -239,8 +239,10 @@ def _chain_section(bench: Bench, results: dict[_Key, list[LoadResult]]) -> str:
             "",
             table(headers, rows, right),
             "",
-            "chain/none: median over the runs of each run's calls/s with the chain over the "
-            "calls/s without it measured beside it (1.00x = the chain costs nothing); the "
+            "The four callers of a run are measured in one load process, in turns of a "
+            "quarter second, so that a change in the machine's speed reaches all of them "
+            "alike. chain/none: median over the runs of each run's calls/s with the chain "
+            "over the calls/s without it (1.00x = the chain costs nothing); the "
             "goal is ≥ 0.90x (≤ 10 % overhead); a miss does not fail the run. Default "
             "breaker config and retry policy; no call fails, so nothing is retried. "
             "Actor with the chain over direct without interceptors (actor and chain "

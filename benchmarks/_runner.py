@@ -92,16 +92,7 @@ class Bench:
         grpcio's load generator does only unary.
         """
         settings = self.settings
-        common = [
-            "--concurrency",
-            str(concurrency),
-            "--warmup",
-            str(settings.warmup),
-            "--duration",
-            str(settings.duration),
-            "--server-pid",
-            str(server.pid),
-        ]
+        common = self._closed_loop_args(server, concurrency)
         cpu = _cpu_args(settings.load_cpu)
         if interceptors != "none":
             if kind not in ("h1", "h2", "actor"):
@@ -127,6 +118,47 @@ class Bench:
         if not lines:
             raise ChildFailed(f"{module} {' '.join(args)} printed nothing")
         return LoadResult.parse(lines[-1])
+
+    def measure_interleaved(
+        self, server: ServerProcess, concurrency: int, variants: Sequence[tuple[str, str]]
+    ) -> list[LoadResult]:
+        """One run of several of our unary callers in turns, in one process (``--interleave``).
+
+        ``variants`` are (kind, interceptors) pairs, ``h1``, ``h2`` or
+        ``actor`` with an ``--interceptors`` name; each is measured for the
+        run's duration in all, in turns of a quarter second, so their ratios
+        do not depend on when the machine was fast.
+        """
+        settings = self.settings
+        args = [
+            server.url,
+            "--interleave",
+            ",".join(f"{kind}:{chain}" for kind, chain in variants),
+            *self._closed_loop_args(server, concurrency),
+            *_cpu_args(settings.load_cpu),
+        ]
+        timeout = (settings.warmup + settings.duration + CALL_TIMEOUT) * len(variants) + 60
+        try:
+            output = self.children.run("_load", args, timeout)
+        finally:
+            self.children.check_servers()
+        lines = output.strip().splitlines()
+        if not lines:
+            raise ChildFailed(f"_load {' '.join(args)} printed nothing")
+        return LoadResult.parse_all(lines[-1])
+
+    def _closed_loop_args(self, server: ServerProcess, concurrency: int) -> list[str]:
+        settings = self.settings
+        return [
+            "--concurrency",
+            str(concurrency),
+            "--warmup",
+            str(settings.warmup),
+            "--duration",
+            str(settings.duration),
+            "--server-pid",
+            str(server.pid),
+        ]
 
 
 def _cpu_args(cpu: int | None) -> list[str]:
