@@ -4,8 +4,11 @@
 *actor*: ``open_plugin_nursery().connect("echo", url)`` and
 ``handle.stub(ECHO).Echo(request)``: the same transport and client, behind
 the actor's inbox, admission and per-call task. Both against the same
-server process. Runs alternate direct/actor and actor/direct (ABBA) so that
-drift hits both alike; the ratio is taken run by run, then its median.
+server process, from one load-generator process per run and concurrency in
+which they take turns of a quarter second (``benchmarks._load
+--interleave``), so that a change in the machine's speed hits both alike.
+Runs alternate the order (ABBA); the ratio is taken run by run, then its
+median.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ def run(bench: Bench) -> str:
     for number in range(1, settings.runs + 1):
         order = (DIRECT, ACTOR) if number % 2 else (ACTOR, DIRECT)
         for concurrency in settings.concurrencies:
-            for kind in order:
-                result = bench.measure(kind, server, concurrency)
+            measured = bench.measure_interleaved(
+                server, concurrency, [(kind, "none") for kind in order]
+            )
+            for kind, result in zip(order, measured, strict=True):
                 results.setdefault((kind, concurrency), []).append(result)
                 progress(
                     f"actor run {number}/{settings.runs} c={concurrency} {kind}: "

@@ -23,6 +23,10 @@ policy), the resilience benchmark's chain; the default, ``none``, has none.
 receive its echo (ping-pong). Calls carry no
 deadline (the run is bounded by cancelling a scope, which sets none), so no
 ``Connect-Timeout-Ms`` header goes out, as with the connectrpc peer.
+
+``--interleave h2:none,actor:chain,...`` (instead of ``--mode``) measures
+several unary callers in one process, taking turns of ``--slice`` seconds
+(see :func:`run_interleaved`), and prints one JSON list, in that order.
 """
 
 from __future__ import annotations
@@ -136,34 +140,9 @@ async def run_load(
 ) -> LoadResult:
     """Run the closed loop and measure one window (see the module docstring)."""
     window = Window(server_pid, tally)
-    stopping = False
-    running = concurrency
-    all_stopped = trio.Event()
-
-    async def worker() -> None:
-        nonlocal running
-        await _call_until(call, window, lambda: stopping)
-        running -= 1
-        if not running:
-            all_stopped.set()
-
     await _check_echo(call)
-    # Bounded by cancelling this scope by hand: a deadline would reach every call.
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            for _ in range(concurrency):
-                nursery.start_soon(worker)
-            await trio.sleep(warmup)
-            window.start()
-            await trio.sleep(duration)
-            result = window.finish()
-            stopping = True
-            with trio.move_on_after(CALL_TIMEOUT):  # only this wait: the calls get no deadline
-                await all_stopped.wait()
-            scope.cancel()
-    if running:
-        raise RuntimeError(f"{running} calls still running {CALL_TIMEOUT:.0f} s after the run")
-    return result
+    await _closed_loop(call, window, concurrency, warmup, duration)
+    return window.finish()
 
 
 async def run_interleaved(
@@ -178,7 +157,7 @@ async def run_interleaved(
     """Measure several callers in turns of ``slice_seconds``, ``duration`` seconds each in all.
 
     The closed loop runs one caller at a time: for a slice, then its calls
-    drain, then the next caller's slice. Turns this short put every caller
+    drain (uncounted), then the next caller's slice. Turns this short put every caller
     through the same moments of the machine (a VM's speed can change from
     one second to the next), so their ratios compare like with like. A
     warm-up of ``warmup`` seconds, in turns too, is not recorded.
@@ -200,21 +179,47 @@ unrecorded: Final = Window(None)
 
 
 async def _one_slice(call: Call, window: Window, concurrency: int, seconds: float) -> None:
-    """``concurrency`` callers in a closed loop for ``seconds``, then until their calls end."""
+    """``concurrency`` callers in a closed loop, measured for ``seconds`` from the start."""
+    await _closed_loop(call, window, concurrency, 0.0, seconds)
+
+
+async def _closed_loop(
+    call: Call, window: Window, concurrency: int, warmup: float, duration: float
+) -> None:
+    """``concurrency`` callers, each calling again when its call ends; ``window`` after ``warmup``.
+
+    Calls that end after the ``duration`` measured are not counted; the
+    loop returns once they have all ended.
+    """
     stopping = False
+    running = concurrency
+    all_stopped = trio.Event()
 
     async def worker() -> None:
+        nonlocal running
         await _call_until(call, window, lambda: stopping)
+        running -= 1
+        if not running:
+            all_stopped.set()
 
-    if window is not unrecorded:
-        window.start()
-    with trio.fail_after(seconds + CALL_TIMEOUT):
+    # Bounded by cancelling this scope by hand: a deadline would reach every call
+    # (a Connect-Timeout-Ms header and a deadline scope on the server per call).
+    with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
             for _ in range(concurrency):
                 nursery.start_soon(worker)
-            await trio.sleep(seconds)
+            if warmup:
+                await trio.sleep(warmup)
+            if window is not unrecorded:
+                window.start()
+            await trio.sleep(duration)
+            window.pause()
             stopping = True
-    window.pause()
+            with trio.move_on_after(CALL_TIMEOUT):  # only this wait: the calls get no deadline
+                await all_stopped.wait()
+            scope.cancel()
+    if running:
+        raise RuntimeError(f"{running} calls still running {CALL_TIMEOUT:.0f} s after the run")
 
 
 async def _call_until(call: Call, window: Window, stop: Callable[[], bool]) -> None:

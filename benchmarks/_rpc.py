@@ -13,7 +13,10 @@ Each row is a client -> server of the same stack, on loopback:
 A peer whose package is missing is skipped, with a note saying how to install
 it. Runs are interleaved (run 1 of every stack and concurrency, then run 2,
 ...) so that drift on a shared machine hits them all alike; each is a fresh
-load-generator process. After the table, the ratios issue 12 names, each
+load-generator process, except that our three stacks of one run and
+concurrency share one, taking turns of a quarter second
+(``benchmarks._load --interleave``): their ratios to each other then hold
+whatever the machine's speed did meanwhile. After the table, the ratios issue 12 names, each
 taken run by run (run N of one row over run N of the other), with their
 median and spread; the goals among them go to the report's last table.
 """
@@ -128,12 +131,23 @@ def run(bench: Bench) -> str:
     stacks, notes = available(STACKS)
     for note in notes:
         progress(note)
+    ours = [stack for stack in stacks if stack.server == "trioplugin"]
+    peers = [stack for stack in stacks if stack.server != "trioplugin"]
     results: dict[tuple[str, int], list[LoadResult]] = {}
     for number in range(1, settings.runs + 1):
         for concurrency in settings.concurrencies:
-            for stack in stacks:
-                server = bench.server(stack.server)
-                result = bench.measure(stack.kind, server, concurrency)
+            # Our stacks take turns in one process (see Bench.measure_interleaved), so
+            # the ratios among them do not depend on the machine's speed of the moment.
+            order = ours if number % 2 else ours[::-1]
+            measured = bench.measure_interleaved(
+                bench.server("trioplugin"), concurrency, [(stack.kind, "none") for stack in order]
+            )
+            done = list(zip(order, measured, strict=True))
+            for stack in peers:
+                done.append(
+                    (stack, bench.measure(stack.kind, bench.server(stack.server), concurrency))
+                )
+            for stack, result in done:
                 results.setdefault((stack.kind, concurrency), []).append(result)
                 progress(
                     f"rpc run {number}/{settings.runs} c={concurrency} {stack.label} "
