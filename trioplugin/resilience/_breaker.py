@@ -168,6 +168,9 @@ class CircuitBreaker:
                 left until probes, ``math.inf`` when forced open), or HALF_OPEN
                 with every probe slot taken (``retry_after`` 0).
         """
+        if self._state is CircuitState.CLOSED and not self._times_calls:
+            # The healthy case, on every call: nothing can be refused or announced.
+            return Permit(self, self._generation, is_probe=False, started_at=0.0)
         try:
             return self._admit()
         finally:
@@ -295,6 +298,11 @@ class CircuitBreaker:
     def _settle(self, permit: Permit, error: BaseException | None, *, released: bool) -> None:
         """Apply the outcome of one current-generation call (Permit calls this once)."""
         if permit._generation != self._generation:
+            return
+        if error is None and not released and not permit.is_probe and self._window is None:
+            # A success in CLOSED with no window (every healthy call): no transition.
+            self._consecutive_failures = 0
+            self._consecutive_successes += 1
             return
         try:
             if released or (error is not None and not isinstance(error, Exception)):

@@ -10,7 +10,7 @@ import trio
 
 from ..protocol import ConnectError
 from ..rpc import Call, CallNext, Endpoint, interruptible_sleep
-from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState
+from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, Permit
 from ._errors import CircuitOpenError
 from ._events import CircuitStateChanged
 
@@ -134,16 +134,10 @@ class CircuitBreakerInterceptor:
 
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Admit the call (or refuse it at once), run it, and report how it ended."""
-        breaker = self._breaker
-        for waited in range(_WAKE_UPS + 1):
-            try:
-                permit = breaker.admit()
-                break
-            except CircuitOpenError as refused:
-                if waited == _WAKE_UPS or not self._may_wait(refused):
-                    await raise_refusal(refused, breaker)
-                # Woken a float's rounding before the half-open instant, sleep the rest.
-                await interruptible_sleep(refused.retry_after)
+        try:
+            permit = self._breaker.admit()
+        except CircuitOpenError as refused:
+            permit = await self._admit_after(refused)
         try:
             await call_next(call)
         except ConnectError as error:
@@ -153,6 +147,21 @@ class CircuitBreakerInterceptor:
             permit.release()  # cancelled or abandoned: not the plugin's doing
             raise
         permit.record(None)
+
+    async def _admit_after(self, refused: CircuitOpenError) -> Permit:
+        """Refuse the call, or (``wait_for_half_open``) wait for the half-open instant."""
+        breaker = self._breaker
+        for waited in range(_WAKE_UPS + 1):
+            if waited:
+                try:
+                    return breaker.admit()
+                except CircuitOpenError as again:
+                    refused = again
+            if waited == _WAKE_UPS or not self._may_wait(refused):
+                await raise_refusal(refused, breaker)
+            # Woken a float's rounding before the half-open instant, sleep the rest.
+            await interruptible_sleep(refused.retry_after)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _may_wait(self, refused: CircuitOpenError) -> bool:
         if not self._wait or not math.isfinite(refused.retry_after) or refused.retry_after <= 0:
