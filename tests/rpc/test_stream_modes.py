@@ -184,3 +184,16 @@ async def test_an_empty_bidi_stream(echo_server: Server, mode: str) -> None:
             assert [r async for r in stream] == []
             with pytest.raises((trio.ClosedResourceError, ConnectError)):
                 await stream.send(EchoRequest())
+
+
+async def test_the_callers_deadline_ends_a_waiting_receive(
+    echo_server: Server, echo_impl: EchoImpl, mode: str
+) -> None:
+    async with open_client(echo_server.url, interceptors=chain_for(mode)) as client:
+        with trio.move_on_after(0.2) as scope:
+            async with client.stub(ECHO).Bidi() as stream:
+                await stream.send(EchoRequest(delay_ms=60_000))
+                await stream.receive()  # the handler sleeps: only the deadline ends this
+        assert scope.cancelled_caught
+        with trio.fail_after(10):
+            await echo_impl.cancelled.wait()
