@@ -136,7 +136,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
     ) -> Any:
         actor = self._actor
         gate = actor.gate
-        if gate is not None:
+        if gate is not None and not gate.closed:  # a closed circuit refuses nothing
             await self._refuse_if_open(gate)
         if actor.can_run_here():
             return await actor.run_here(method, argument, headers)
@@ -199,7 +199,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         expect_stream_type(method, StreamType.SERVER_STREAM)
         check_message_type(request, method.input_type, f"the request of {method.name}")
         gate = self._actor.gate
-        if gate is not None:
+        if gate is not None and not gate.closed:  # a closed circuit refuses nothing
             await self._refuse_if_open(gate)
         job = self._job(method, request, headers, stream=True)
         stream: ResponseStream[Res] = await self._actor.submit(job)
@@ -213,7 +213,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         """Make a bidi-streaming call through the actor; ``async with`` it."""
         expect_stream_type(method, StreamType.BIDI_STREAM)
         gate = self._actor.gate
-        if gate is not None:
+        if gate is not None and not gate.closed:  # a closed circuit refuses nothing
             await self._refuse_if_open(gate)
         job = self._job(method, None, headers, stream=True)
         stream: BidiStream[Req, Res] = await self._actor.submit(job)

@@ -6,6 +6,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
+from types import TracebackType
 from typing import Final, final
 
 import trio
@@ -72,6 +73,23 @@ class Permit:
         if not self._done:
             self._done = True
             self._breaker._settle(self, error, released=False)
+
+    def __enter__(self) -> Permit:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """``with permit:`` around the call reports how it ended (cancellation: released)."""
+        if exc is None:
+            self.record(None)
+        elif isinstance(exc, Exception):
+            self.record(exc)
+        else:
+            self.release()  # cancelled or abandoned: not the plugin's doing
 
     def release(self) -> None:
         """Report that the call was cancelled or abandoned: it is not counted.
@@ -154,6 +172,11 @@ class CircuitBreaker:
         finally:
             self._deliver()
         return self._state
+
+    @property
+    def closed(self) -> bool:
+        """Whether the circuit is CLOSED (it refuses nothing then); cheaper than :attr:`state`."""
+        return self._state is CircuitState.CLOSED
 
     @property
     def rejected(self) -> int:

@@ -8,7 +8,6 @@ from typing import Any, Final, NoReturn, final
 
 import trio
 
-from ..protocol import ConnectError
 from ..rpc import Call, CallNext, Endpoint, interruptible_sleep
 from ._breaker import CircuitBreaker, CircuitBreakerConfig, CircuitState, Permit
 from ._errors import CircuitOpenError
@@ -138,15 +137,8 @@ class CircuitBreakerInterceptor:
             permit = self._breaker.admit()
         except CircuitOpenError as refused:
             permit = await self._admit_after(refused)
-        try:
+        with permit:
             await call_next(call)
-        except ConnectError as error:
-            permit.record(error)
-            raise
-        except BaseException:
-            permit.release()  # cancelled or abandoned: not the plugin's doing
-            raise
-        permit.record(None)
 
     async def _admit_after(self, refused: CircuitOpenError) -> Permit:
         """Refuse the call, or (``wait_for_half_open``) wait for the half-open instant."""
@@ -162,6 +154,22 @@ class CircuitBreakerInterceptor:
             # Woken a float's rounding before the half-open instant, sleep the rest.
             await interruptible_sleep(refused.retry_after)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fuse(
+        self, following: object
+    ) -> Callable[[CallNext, CallNext, CallNext | None], CallNext] | None:
+        """Run with a retry interceptor right inside it in one frame (see rpc's chain)."""
+        from ._fused import BreakerThenRetry
+        from ._retry import RetryInterceptor
+
+        if type(following) is not RetryInterceptor:
+            return None
+        retry = following
+
+        def fused(attempt: CallNext, general: CallNext, first: CallNext | None) -> CallNext:
+            return BreakerThenRetry(self, retry, attempt, general, first)
+
+        return fused
 
     def _may_wait(self, refused: CircuitOpenError) -> bool:
         if not self._wait or not math.isfinite(refused.retry_after) or refused.retry_after <= 0:

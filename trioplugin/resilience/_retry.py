@@ -122,13 +122,32 @@ class RetryInterceptor:
         if not call.is_client:
             await call_next(call)
             return
+        if self.begin(call):
+            await self.hedge(call, call_next)
+            return
+        await self.attempts(call, call_next)
+
+    def begin(self, call: Call[Any, Any]) -> bool:
+        """Count a client call about to start; say whether it is to be hedged."""
         self._counters.calls += 1
         if self._limiter is not None:
             self._limiter.record_call()
         hedging = self._hedging
-        if hedging is not None and hedging.applies_to(call.method):
-            await hedge(call, call_next, hedging, self)
-            return
+        return hedging is not None and hedging.applies_to(call.method)
+
+    async def hedge(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        """Run a call :meth:`begin` said is hedged."""
+        assert self._hedging is not None
+        await hedge(call, call_next, self._hedging, self)
+
+    async def attempts(
+        self, call: Call[Any, Any], call_next: CallNext, *, first: CallNext | None = None
+    ) -> None:
+        """Run a client call's attempts by the policy (after :meth:`begin`).
+
+        ``first``, if given, is the innermost end, which a unary call's first
+        attempt may run on the call itself, without a fork (see the chain).
+        """
         # The attempts run from this frame (no helper coroutine in between when
         # there is no attempt timeout): every suspension of a call passes
         # through each frame of the chain, twice.
@@ -138,7 +157,12 @@ class RetryInterceptor:
         timed = policy.attempt_timeout is not None
         while True:
             try:
-                if timed:
+                if first is not None and not timed and call._may_run_unforked():
+                    try:
+                        await first(call)
+                    finally:
+                        call._ran_unforked()
+                elif timed:
                     await self._attempt(call, call_next)
                 else:
                     await call_next(call)

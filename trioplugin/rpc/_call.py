@@ -245,6 +245,28 @@ class Call(Generic[Req, Res]):
         self._running += 1
         return child
 
+    def _may_run_unforked(self) -> bool:
+        """Whether this attempt may run on the call itself (see :meth:`_ran_unforked`).
+
+        Only a unary call's first attempt, with its own request and response
+        slot: the wire changes nothing a later attempt would see.
+        """
+        return (
+            not self._passed
+            and self._single_request is not None
+            and self.requests is self._single_request
+            and self._response_slot is not None
+            and self.responses is self._response_slot
+        )
+
+    def _ran_unforked(self) -> None:
+        """The first attempt ran on the call itself: count it as a fork's commit would."""
+        self._passed = True
+        self._commits += 1
+        slot = self._response_slot
+        if slot is not None and slot.message is not None:
+            self.responses_received = 1
+
     def _replay(self, number: int) -> MessageReceiver[Req]:
         recorder = self._recorder
         if recorder is None:

@@ -93,16 +93,57 @@ def chain(interceptors: Sequence[InterceptorLike], innermost: CallNext) -> CallN
     if not functions:
         return _Guard(innermost)
     call_next: CallNext = innermost
-    for index in range(len(functions) - 1, -1, -1):
-        # The call_next interceptor ``index`` gets. One that calls it at most
-        # once (ours that say so) needs no attempt of its own: the rest runs
-        # on its call, which saves a fork and a commit per call and layer.
-        if getattr(interceptors[index], "_calls_next_once", False) is True:
-            call_next = _Guard(call_next)
-        else:
-            call_next = _Attempt(call_next)
-        call_next = _Bound(functions[index], call_next)
+    index = len(functions) - 1
+    while index >= 0:
+        pair = _fusion(interceptors, index - 1) if index else None
+        if pair is not None:
+            # interceptors[index - 1] runs interceptors[index] in the same frame (see
+            # _fusion): every suspension of a call passes through each frame.
+            inner = _wrap(interceptors, functions, index, call_next)
+            general = _wrap(interceptors, functions, index - 1, inner)
+            # With nothing between the pair and the innermost end, a unary call's
+            # first attempt needs no fork: the innermost end changes nothing of it.
+            first = _Guard(call_next) if call_next is innermost else None
+            call_next = pair(_Attempt(call_next), general, first)
+            index -= 2
+            continue
+        call_next = _wrap(interceptors, functions, index, call_next)
+        index -= 1
     return _Guard(call_next)
+
+
+def _wrap(
+    interceptors: Sequence[InterceptorLike],
+    functions: Sequence[InterceptorFunction],
+    index: int,
+    call_next: CallNext,
+) -> CallNext:
+    """Interceptor ``index`` around ``call_next``."""
+    # One that calls call_next at most once (ours that say so) needs no attempt
+    # of its own: the rest runs on its call, which saves a fork and a commit.
+    if getattr(interceptors[index], "_calls_next_once", False) is True:
+        return _Bound(functions[index], _Guard(call_next))
+    return _Bound(functions[index], _Attempt(call_next))
+
+
+FusedFactory = Callable[[CallNext, CallNext, CallNext | None], CallNext]
+"""The fused pair's call_next, given the attempts' call_next, the pair composed as
+usual, and (when the innermost end follows) the innermost end, guarded, which a
+first attempt may run on the call itself (see ``Call._may_run_unforked``)."""
+
+
+def _fusion(interceptors: Sequence[InterceptorLike], index: int) -> FusedFactory | None:
+    """How interceptor ``index`` runs together with the next one in one frame, if it can.
+
+    An interceptor of ours may offer ``_fuse(next_interceptor)``: a factory
+    of one call_next doing both, which falls back to the general composition
+    for what it does not cover. Nobody else's interceptor is fused.
+    """
+    fuse = getattr(interceptors[index], "_fuse", None)
+    if fuse is None:
+        return None
+    factory: FusedFactory | None = fuse(interceptors[index + 1])
+    return factory
 
 
 def internal_error(call: Call[Any, Any], exc: Exception) -> ConnectError:
