@@ -517,3 +517,34 @@ async def test_a_retry_budget_allows_a_share_of_calls_plus_a_reserve(
             await echo(client)
         assert len(flaky.seen) == 19
         assert retry.statistics().retries == 7
+
+
+async def test_the_default_pair_retries_a_unary_call_and_keeps_the_last_attempts_metadata(
+    flaky_server: Server, flaky: FlakyEcho
+) -> None:
+    # Breaker then retry run fused, the first attempt on the call itself (no fork):
+    # what a later attempt sees, and what the caller gets, must be as if forked.
+    flaky.script(fail(Code.UNAVAILABLE, trailers={"x-which": "first"}), ok())
+    seen: list[tuple[int, list[str], int]] = []
+
+    async def outermost(call: Call[Any, Any], call_next: CallNext) -> None:
+        await call_next(call)
+        seen.append(
+            (call.attempt, call.response_headers.get_all("x-attempt"), call.responses_received)
+        )
+
+    retry = RetryInterceptor(RetryPolicy(initial_backoff=0.001, jitter=False))
+    breaker = CircuitBreakerInterceptor()
+    async with open_client(flaky_server.url, interceptors=[outermost, breaker, retry]) as client:
+        response = await client.stub(ECHO).Echo.call(EchoRequest(text="x"))
+        bound_breaker, bound_retry = client.interceptors[1:]
+    assert response.message.text == "x"
+    assert response.headers.get_all("x-attempt") == ["2"]
+    assert "x-which" not in response.trailers
+    assert [s.attempt for s in flaky.seen] == [1, 2]
+    assert seen == [(2, ["2"], 1)]
+    assert isinstance(bound_retry, RetryInterceptor)
+    assert bound_retry.statistics().retries == 1
+    assert isinstance(bound_breaker, CircuitBreakerInterceptor)
+    stats = bound_breaker.breaker.statistics()
+    assert (stats.consecutive_failures, stats.consecutive_successes) == (0, 1)
