@@ -73,7 +73,6 @@ class StreamLink(Generic[Req, Res]):
     """
 
     __slots__ = (
-        "_done",
         "_io",
         "_mode",
         "_procedure",
@@ -94,8 +93,7 @@ class StreamLink(Generic[Req, Res]):
         """Whether the caller streams the requests (bidi), not one request (a server stream)."""
         self._mode = _Mode.PENDING
         self._io: DirectIO | None = None
-        self._ready = trio.Event()  # the mode is settled
-        self._done = trio.Event()  # the call's task has ended; error says how
+        self._ready = trio.Event()  # the mode is settled (OVER once the call's task has ended)
         self._request_send: trio.MemorySendChannel[Req] | None = None
         self._request_receive: trio.MemoryReceiveChannel[Req] | None = None
         self._response_send: trio.MemorySendChannel[Res] | None = None
@@ -127,7 +125,7 @@ class StreamLink(Generic[Req, Res]):
 
     def relay(self) -> None:
         """Go relayed, unless the mode is settled (the call reads or writes its message streams)."""
-        if self._mode is not _Mode.PENDING or self._done.is_set():
+        if self._mode is not _Mode.PENDING:
             return
         self._request_send, self._request_receive = trio.open_memory_channel[Req](0)
         self._response_send, self._response_receive = trio.open_memory_channel[Res](0)
@@ -143,7 +141,6 @@ class StreamLink(Generic[Req, Res]):
             if channel is not None:
                 channel.close()
         self._ready.set()
-        self._done.set()
 
     # -- the caller's side --------------------------------------------------------------
 
@@ -156,7 +153,7 @@ class StreamLink(Generic[Req, Res]):
             try:
                 await self._io.send(message)
             except (ConnectError, RuntimeError):
-                if self._done.is_set():
+                if self._mode is _Mode.OVER:  # the call ended meanwhile
                     raise self._no_more_requests() from None
                 raise
         elif mode is _Mode.RELAYED:
