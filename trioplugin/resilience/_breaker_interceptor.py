@@ -143,17 +143,16 @@ class CircuitBreakerInterceptor:
     async def _admit_after(self, refused: CircuitOpenError) -> Permit:
         """Refuse the call, or (``wait_for_half_open``) wait for the half-open instant."""
         breaker = self._breaker
-        for waited in range(_WAKE_UPS + 1):
-            if waited:
-                try:
-                    return breaker.admit()
-                except CircuitOpenError as again:
-                    refused = again
-            if waited == _WAKE_UPS or not self._may_wait(refused):
-                await raise_refusal(refused, breaker)
+        for _ in range(_WAKE_UPS):
+            if not self._may_wait(refused):
+                break
             # Woken a float's rounding before the half-open instant, sleep the rest.
             await interruptible_sleep(refused.retry_after)
-        raise AssertionError("unreachable")  # pragma: no cover
+            try:
+                return breaker.admit()
+            except CircuitOpenError as again:
+                refused = again
+        await raise_refusal(refused, breaker)
 
     def _fuse(
         self, following: object
