@@ -170,17 +170,14 @@ async def run_interleaved(
     for turn in range(warm_turns + turns):
         for call, window in zip(calls, windows, strict=True):
             recorded = turn >= warm_turns
-            await _one_slice(call, window if recorded else unrecorded, concurrency, slice_seconds)
+            await _closed_loop(
+                call, window if recorded else unrecorded, concurrency, 0.0, slice_seconds
+            )
     return [window.finish() for window in windows]
 
 
 unrecorded: Final = Window(None)
 """The window of the warm-up's turns: never started, so what they do counts nowhere."""
-
-
-async def _one_slice(call: Call, window: Window, concurrency: int, seconds: float) -> None:
-    """``concurrency`` callers in a closed loop, measured for ``seconds`` from the start."""
-    await _closed_loop(call, window, concurrency, 0.0, seconds)
 
 
 async def _closed_loop(
