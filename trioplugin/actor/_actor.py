@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -321,13 +321,13 @@ class EndpointActor:
             if scope is None:
                 token = CURRENT_CLOSER.set(self._wait_closer)
                 try:
-                    response = await self._call(client, method, argument, headers)
+                    response = await self._call(client, method)(method, argument, headers=headers)
                 finally:
                     CURRENT_CLOSER.reset(token)
                 succeeded = True
                 return response
             with scope:
-                response = await self._call(client, method, argument, headers)
+                response = await self._call(client, method)(method, argument, headers=headers)
                 succeeded = True
                 return response
             raise self._closed_in_flight(method)
@@ -355,12 +355,12 @@ class EndpointActor:
                 self._here_left.set()
 
     @staticmethod
-    async def _call(
-        client: Client, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
-    ) -> Any:
+    def _call(client: Client, method: MethodInfo[Any, Any]) -> Callable[..., Awaitable[Any]]:
+        # The client's method itself, not a coroutine around it: every suspension
+        # of a call passes through each coroutine frame between it and the caller.
         if method.stream_type is StreamType.UNARY:
-            return await client.unary(method, argument, headers=headers)
-        return await client.client_stream(method, argument, headers=headers)
+            return client.unary
+        return client.client_stream
 
     def _closed_in_flight(self, method: MethodInfo[Any, Any]) -> ConnectError:
         return ConnectError(

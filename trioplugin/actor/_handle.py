@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 from typing import Any, TypeVar, final, overload
@@ -131,16 +131,34 @@ class PluginHandle(metaclass=NoPublicConstructor):
             )
         return client_type(self)
 
-    async def _submit(
+    def _submit(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
-    ) -> Any:
-        actor = self._actor
-        gate = actor.gate
+    ) -> Awaitable[Any]:
+        # The awaitables are returned, not awaited here: every suspension of a
+        # call passes through each coroutine frame between it and its caller.
+        # The caller awaits at once, so nothing checkpoints in between.
+        gate = self._actor.gate
         if gate is not None and not gate.closed:  # a closed circuit refuses nothing
-            await self._refuse_if_open(gate)
+            return self._submit_unless_open(gate, method, argument, headers)
+        return self._admit(method, argument, headers)
+
+    def _admit(
+        self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
+    ) -> Awaitable[Any]:
+        actor = self._actor
         if actor.can_run_here():
-            return await actor.run_here(method, argument, headers)
-        return await actor.submit(self._job(method, argument, headers, stream=False))
+            return actor.run_here(method, argument, headers)
+        return actor.submit(self._job(method, argument, headers, stream=False))
+
+    async def _submit_unless_open(
+        self,
+        gate: CircuitBreaker,
+        method: MethodInfo[Any, Any],
+        argument: Any,
+        headers: Headers | None,
+    ) -> Any:
+        await self._refuse_if_open(gate)
+        return await self._admit(method, argument, headers)
 
     async def _refuse_if_open(self, gate: CircuitBreaker) -> None:
         """Refuse at once, in the caller's task, a call the endpoint's open circuit refuses.

@@ -21,6 +21,7 @@ from ._method import Idempotency
 from ._stream_link import direct_link
 
 USER_AGENT: Final = f"trioplugin/{__version__}"
+NO_SIDE_EFFECTS: Final = Idempotency.NO_SIDE_EFFECTS
 
 
 class ClientWire:
@@ -40,56 +41,53 @@ class ClientWire:
     async def __call__(self, call: Call[Any, Any]) -> None:
         # A caller already cancelled gets its Cancelled, not an error it could count as ours.
         await trio.lowlevel.checkpoint_if_cancelled()
+        # The whole exchange in this one frame: every suspension of a call
+        # passes through each coroutine frame between it and its caller.
         try:
-            await self._run(call)
+            method = call.method
+            stream_type = method.stream_type
+            state = ClientCall(self._config, stream_type, method.procedure)
+            timeout: float | None = None
+            deadline = trio.current_effective_deadline()
+            if deadline != math.inf:
+                timeout = deadline - trio.current_time()
+                if timeout <= 0:
+                    await deadline_passed()
+            metadata = custom_metadata(call.request_headers) if call.request_headers else []
+            if call.attempt > 1:
+                metadata.append((ATTEMPT_HEADER, str(call.attempt)))
+            message = None
+            if not stream_type.streams_requests:
+                message = self._codec.encode(await call.requests.receive())
+            use_get = call.http_method == "GET" and method.idempotency is NO_SIDE_EFFECTS
+            request = state.start(
+                timeout=timeout, metadata=metadata, message=message, use_get=use_get
+            )
+            body = request.body
+            if body is None and request.method == "GET":
+                body = b""
+            call.request_sent = True
+            async with self._transport.exchange(
+                request.method, request.path, request.headers, body=body
+            ) as exchange:
+                route = direct_link(call)
+                if route is not None:
+                    io = DirectStreamIO(call, state, exchange, self._codec, route)
+                    route.link.attach(io)
+                    try:
+                        await io.wait()
+                    finally:
+                        route.link.detach(io)
+                elif body is not None:
+                    await self._receive(call, state, exchange)
+                elif self._transport.full_duplex:
+                    await self._duplex(call, state, exchange)
+                else:
+                    await self._send_requests(call, state, exchange)
+                    await self._receive(call, state, exchange)
         except UnprocessedError:
             call.request_sent = False
             raise
-
-    async def _run(self, call: Call[Any, Any]) -> None:
-        method = call.method
-        stream_type = method.stream_type
-        state = ClientCall(self._config, stream_type, method.procedure)
-        timeout: float | None = None
-        deadline = trio.current_effective_deadline()
-        if deadline != math.inf:
-            timeout = deadline - trio.current_time()
-            if timeout <= 0:
-                await deadline_passed()
-        metadata = custom_metadata(call.request_headers) if call.request_headers else []
-        if call.attempt > 1:
-            metadata.append((ATTEMPT_HEADER, str(call.attempt)))
-        message = None
-        if not stream_type.streams_requests:
-            message = self._codec.encode(await call.requests.receive())
-        request = state.start(
-            timeout=timeout,
-            metadata=metadata,
-            message=message,
-            use_get=call.http_method == "GET" and method.idempotency is Idempotency.NO_SIDE_EFFECTS,
-        )
-        body = request.body
-        if body is None and request.method == "GET":
-            body = b""
-        call.request_sent = True
-        async with self._transport.exchange(
-            request.method, request.path, request.headers, body=body
-        ) as exchange:
-            route = direct_link(call)
-            if route is not None:
-                io = DirectStreamIO(call, state, exchange, self._codec, route)
-                route.link.attach(io)
-                try:
-                    await io.wait()
-                finally:
-                    route.link.detach(io)
-            elif body is not None:
-                await self._receive(call, state, exchange)
-            elif self._transport.full_duplex:
-                await self._duplex(call, state, exchange)
-            else:
-                await self._send_requests(call, state, exchange)
-                await self._receive(call, state, exchange)
 
     async def _send_requests(
         self, call: Call[Any, Any], state: ClientCall, exchange: ClientExchange
