@@ -5,8 +5,8 @@ again as soon as its previous call returns (a closed loop), for ``--warmup``
 seconds unrecorded and then ``--duration`` seconds measured, and prints one
 JSON line (:class:`~benchmarks._common.LoadResult`). Modes:
 
-- ``h1``: ``open_client(url, http_version="1.1")`` (its own HTTP/1.1 transport);
-- ``h2``: ``open_client(url, http_version="2")`` (our own HTTP/2 transport,
+- ``h1``: ``open_client(url, ClientOptions(http_version="1.1"))`` (its own HTTP/1.1 transport);
+- ``h2``: ``open_client(url, ClientOptions(http_version="2"))`` (our own HTTP/2 transport,
   one multiplexed connection); the *direct* side of the actor benchmark;
 - ``actor``: ``open_plugin_nursery().connect(...)``, then calls through the
   handle's stub: the same HTTP/2 transport, behind the endpoint actor.
@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import trio
 
+from trioplugin import ClientOptions
 from trioplugin.actor import open_plugin_nursery
 from trioplugin.resilience import CircuitBreakerInterceptor, RetryInterceptor
 from trioplugin.rpc import InterceptorLike, open_client
@@ -84,7 +85,9 @@ async def open_caller(
     if rpc != "unary":
         if mode != "h2":
             raise ValueError(f"--rpc {rpc} needs --mode h2")
-        async with open_client(url, http_version="2", interceptors=interceptors(chain)) as client:
+        async with open_client(
+            url, ClientOptions(http_version="2"), interceptors=interceptors(chain)
+        ) as client:
             stub = client.stub(ECHO)
             if rpc == "server-stream":
                 request = StreamRequest(text=REQUEST.text, count=count)
@@ -116,7 +119,9 @@ async def open_caller(
                 raise ValueError(f"rpc must be one of {', '.join(RPCS)}, not {rpc!r}")
     elif mode in ("h1", "h2"):
         async with open_client(
-            url, http_version="1.1" if mode == "h1" else "2", interceptors=interceptors(chain)
+            url,
+            ClientOptions(http_version="1.1" if mode == "h1" else "2"),
+            interceptors=interceptors(chain),
         ) as client:
             echo = client.stub(ECHO).Echo
             yield lambda: echo(REQUEST)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from trioplugin import ServerLimits, ServerOptions
 from trioplugin.rpc import open_connect_server
 
 from ._common import SERVER_LIFETIME, pin
@@ -35,7 +36,9 @@ async def _until_signalled() -> None:
 
 async def serve() -> None:
     """Serve until told to stop (see the module docstring)."""
-    async with open_connect_server({ECHO: Echo()}, grace_period=1.0) as server:
+    async with open_connect_server(
+        {ECHO: Echo()}, ServerOptions(limits=ServerLimits(grace_period=1.0))
+    ) as server:
         print(server.port, flush=True)
         async with trio.open_nursery() as nursery:
             nursery.cancel_scope.deadline = trio.current_time() + SERVER_LIFETIME

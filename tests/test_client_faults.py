@@ -37,9 +37,10 @@ from tests.echo_service import ECHO
 from tests.fault_servers import FAULTS, FaultServer, blackhole
 from tests.tasks import live_tasks
 from tests.tls import client_context
+from trioplugin import ClientOptions
 from trioplugin.protocol import Code, ConnectError
-from trioplugin.rpc import Client, HTTPVersionChoice, open_client
-from trioplugin.transport import ClientLimits, UnprocessedError
+from trioplugin.rpc import Client, open_client
+from trioplugin.transport import ClientLimits, HTTPVersion, UnprocessedError
 
 LIMITS: Final = ClientLimits(connect_timeout=5, keepalive_interval=10, keepalive_timeout=5)
 DEADLINE: Final = 3.0
@@ -139,7 +140,7 @@ class Ended:
 
 async def call_against(
     fault: AbstractAsyncContextManager[FaultServer],
-    http_version: HTTPVersionChoice,
+    http_version: HTTPVersion,
     kind: CallKind,
     *,
     deadline: float | None,
@@ -156,7 +157,7 @@ async def call_against(
 
 async def _call_against(
     fault: AbstractAsyncContextManager[FaultServer],
-    http_version: HTTPVersionChoice,
+    http_version: HTTPVersion,
     kind: CallKind,
     *,
     deadline: float | None,
@@ -164,7 +165,9 @@ async def _call_against(
     async with watch_leftovers() as leftovers:
         async with (
             fault as server,
-            open_client(server.url, http_version=http_version, limits=LIMITS) as client,
+            open_client(
+                server.url, ClientOptions(http_version=http_version, limits=LIMITS)
+            ) as client,
         ):
             start = trio.current_time()
             error: BaseException | None = None
@@ -200,7 +203,7 @@ STALLS: Final = ["blackhole", "headers_then_stall", "trickle", "frozen"]
 @pytest.mark.parametrize("fault", FAULT_NAMES)
 async def test_with_a_deadline_the_call_ends_at_the_deadline(
     fault: str,
-    http_version: HTTPVersionChoice,
+    http_version: HTTPVersion,
     kind: CallKind,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -280,22 +283,24 @@ async def test_http1_without_a_deadline_a_stalled_server_holds_the_call(
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_a_tls_handshake_that_never_ends_times_out_on_connect(
-    http_version: HTTPVersionChoice, autojump_clock: trio.testing.MockClock
+    http_version: HTTPVersion, autojump_clock: trio.testing.MockClock
 ) -> None:
     # TCP connects at once on loopback; the handshake is what the blackhole stalls.
     with trio.fail_after(GUARD):
         await _tls_connect_times_out(http_version)
 
 
-async def _tls_connect_times_out(http_version: HTTPVersionChoice) -> None:
+async def _tls_connect_times_out(http_version: HTTPVersion) -> None:
     async with watch_leftovers() as leftovers:
         async with (
             blackhole(tls=True) as server,
             open_client(
                 server.url,
-                http_version=http_version,
-                ssl_context=client_context(trustme.CA()),
-                limits=LIMITS,
+                ClientOptions(
+                    http_version=http_version,
+                    ssl_context=client_context(trustme.CA()),
+                    limits=LIMITS,
+                ),
             ) as client,
         ):
             start = trio.current_time()
@@ -318,7 +323,8 @@ async def test_the_default_limits_bound_the_connect(
         async with (
             blackhole(tls=True) as server,
             open_client(
-                server.url, http_version="1.1", ssl_context=client_context(trustme.CA())
+                server.url,
+                ClientOptions(http_version="1.1", ssl_context=client_context(trustme.CA())),
             ) as client,
         ):
             start = trio.current_time()

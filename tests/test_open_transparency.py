@@ -18,18 +18,19 @@ import trio
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import ClientOptions
 from trioplugin.actor import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     Client,
     ConnectApp,
-    HTTPVersionChoice,
     open_client,
     open_connect_server,
     open_transport,
     serve_connect,
 )
 from trioplugin.transport import (
+    HTTPVersion,
     Server,
     open_h2_transport,
     open_h11_transport,
@@ -49,9 +50,9 @@ async def echo(client: Client) -> None:
 # -- the cases: one per context manager --------------------------------------------------------
 
 
-def client_case(http_version: HTTPVersionChoice) -> Case:
+def client_case(http_version: HTTPVersion) -> Case:
     async def case(url: str, error: BaseException, used: bool) -> None:
-        async with open_client(url, http_version=http_version) as client:
+        async with open_client(url, ClientOptions(http_version=http_version)) as client:
             if used:
                 await echo(client)
             raise error
@@ -59,9 +60,9 @@ def client_case(http_version: HTTPVersionChoice) -> Case:
     return case
 
 
-def transport_case(http_version: HTTPVersionChoice) -> Case:
+def transport_case(http_version: HTTPVersion) -> Case:
     async def case(url: str, error: BaseException, used: bool) -> None:
-        async with open_transport(url, http_version=http_version) as transport:
+        async with open_transport(url, ClientOptions(http_version=http_version)) as transport:
             if used:
                 await echo(Client(transport))
             raise error
@@ -114,9 +115,9 @@ async def plugin_nursery_case(url: str, error: BaseException, used: bool) -> Non
         raise error
 
 
-def server_stream_case(http_version: HTTPVersionChoice) -> Case:
+def server_stream_case(http_version: HTTPVersion) -> Case:
     async def case(url: str, error: BaseException, used: bool) -> None:
-        async with open_client(url, http_version=http_version) as client:
+        async with open_client(url, ClientOptions(http_version=http_version)) as client:
             async with client.stub(ECHO).ServerStream(EchoRequest(repeat=3)) as responses:
                 if used:
                     await responses.receive()
@@ -162,11 +163,11 @@ async def handle_events_case(url: str, error: BaseException, used: bool) -> None
             raise error
 
 
-def exchange_case(http_version: HTTPVersionChoice) -> Case:
+def exchange_case(http_version: HTTPVersion) -> Case:
     async def case(url: str, error: BaseException, used: bool) -> None:
         path = "/" + ECHO.name + "/Echo"
         headers = [("content-type", "application/proto")]
-        async with open_transport(url, http_version=http_version) as transport:
+        async with open_transport(url, ClientOptions(http_version=http_version)) as transport:
             async with transport.exchange("POST", path, headers) as exchange:
                 if used:
                     await exchange.send_data(b"")

@@ -12,6 +12,7 @@ import trio.testing
 from tests.actor.conftest import GatedEcho
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
+from trioplugin import ActorOptions
 from trioplugin.actor import open_plugin_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.rpc import Stub, open_connect_server
@@ -42,7 +43,9 @@ async def test_full_inbox_holds_callers_back_and_in_flight_is_capped() -> None:
         open_connect_server({ECHO: gated}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("echo", server.url, inbox_capacity=2, max_in_flight=3)
+        handle = await host.connect(
+            "echo", server.url, actor=ActorOptions(inbox_capacity=2, max_in_flight=3)
+        )
         outcomes = Outcomes(handle.stub(ECHO))
         async with trio.open_nursery() as callers:
             for index in range(7):
@@ -70,7 +73,7 @@ async def test_cancelling_a_queued_call_never_reaches_the_plugin() -> None:
         open_connect_server({ECHO: gated}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("echo", server.url, max_in_flight=1)
+        handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=1))
         outcomes = Outcomes(handle.stub(ECHO))
         async with trio.open_nursery() as callers:
             callers.start_soon(outcomes.call, 0)
@@ -109,7 +112,7 @@ async def test_closing_answers_queued_and_in_flight_calls() -> None:
         open_connect_server({ECHO: gated}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("echo", server.url, max_in_flight=1)
+        handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=1))
         outcomes = Outcomes(handle.stub(ECHO))
         async with trio.open_nursery() as callers:
             for index in range(3):
@@ -129,7 +132,7 @@ async def test_leaving_the_nursery_answers_every_waiting_caller() -> None:
     outcomes: Outcomes | None = None
     async with open_connect_server({ECHO: gated}) as server, trio.open_nursery() as callers:
         async with open_plugin_nursery([ECHO]) as host:
-            handle = await host.connect("echo", server.url, max_in_flight=1)
+            handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=1))
             outcomes = Outcomes(handle.stub(ECHO))
             for index in range(3):
                 callers.start_soon(outcomes.call, index)
@@ -149,7 +152,9 @@ async def test_every_call_gets_exactly_one_answer_under_random_cancellation(seed
         open_connect_server({ECHO: gated}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("echo", server.url, inbox_capacity=4, max_in_flight=4)
+        handle = await host.connect(
+            "echo", server.url, actor=ActorOptions(inbox_capacity=4, max_in_flight=4)
+        )
         stub = handle.stub(ECHO)
 
         async def call(index: int, scope: trio.CancelScope) -> None:

@@ -11,15 +11,16 @@ from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
 from tests.fault_servers import blackhole
 from tests.tls import client_context
+from trioplugin import ClientOptions
 from trioplugin.actor import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
-from trioplugin.rpc import HandlerContext, HTTPVersionChoice, open_connect_server
-from trioplugin.transport import ClientLimits, UnprocessedError
+from trioplugin.rpc import HandlerContext, open_connect_server
+from trioplugin.transport import ClientLimits, HTTPVersion, UnprocessedError
 
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_connect_limits_reach_the_endpoints_connection(
-    http_version: HTTPVersionChoice, autojump_clock: trio.testing.MockClock
+    http_version: HTTPVersion, autojump_clock: trio.testing.MockClock
 ) -> None:
     limits = ClientLimits(connect_timeout=4)  # not the default: it must come from here
     assert limits.connect_timeout != ClientLimits().connect_timeout
@@ -28,9 +29,11 @@ async def test_connect_limits_reach_the_endpoints_connection(
             handle = await host.connect(
                 "stalled",
                 server.url,
-                tls=client_context(trustme.CA()),
-                http_version=http_version,
-                limits=limits,
+                options=ClientOptions(
+                    ssl_context=client_context(trustme.CA()),
+                    http_version=http_version,
+                    limits=limits,
+                ),
             )
             start = trio.current_time()
             with pytest.raises(UnprocessedError) as caught:
@@ -49,7 +52,7 @@ async def test_a_default_timeout_bounds_a_handle_call_whose_caller_set_none(
         open_connect_server({ECHO: impl}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("slow", server.url, default_timeout=2)
+        handle = await host.connect("slow", server.url, options=ClientOptions(default_timeout=2))
         start = trio.current_time()
         with pytest.raises(ConnectError) as caught:
             await handle.stub(ECHO).Echo(EchoRequest(delay_ms=3_600_000))
@@ -72,6 +75,6 @@ async def test_http_get_reaches_the_endpoints_client() -> None:
         open_connect_server({ECHO: Recording()}) as server,
         open_plugin_nursery([ECHO]) as host,
     ):
-        handle = await host.connect("cached", server.url, http_get=True)
+        handle = await host.connect("cached", server.url, options=ClientOptions(http_get=True))
         assert (await handle.stub(ECHO).Echo(EchoRequest(text="g"))).text == "g"
     assert seen == ["GET"]

@@ -13,6 +13,7 @@ from tests.actor.conftest import GatedEcho
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.tasks import TaskTracker
+from trioplugin import ActorOptions
 from trioplugin.actor import ActorState, open_plugin_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.resilience import RetryInterceptor
@@ -34,7 +35,7 @@ async def test_no_task_survives_the_plugin_nursery(nursery: trio.Nursery) -> Non
         async with trio.open_nursery() as outside:
             async with open_plugin_nursery([ECHO]) as host:
                 tracker.root = host._nursery
-                handle = await host.connect("echo", server.url, max_in_flight=2)
+                handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=2))
                 stub = handle.stub(ECHO)
                 gated.gate.set()
                 await stub.Echo(EchoRequest())
@@ -94,7 +95,7 @@ async def test_a_call_admitted_at_once_runs_in_its_callers_task(nursery: trio.Nu
     try:
         async with open_plugin_nursery([ECHO]) as host:
             tracker.root = host._nursery
-            handle = await host.connect("echo", server.url, max_in_flight=1)
+            handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=1))
             stub = handle.stub(ECHO)
             await stub.Echo(EchoRequest())  # starts the actor, its client and connection
             spawned = tracker.spawned

@@ -8,7 +8,6 @@ and HTTP/1.1 through httpx), and connect-node's client against our server
 (h2c and HTTP/1.1). The peer is ``tests/interop/node/peer.mjs``; it serves and
 calls the same EchoService as ``tests/echo_service.py``, described at run time
 from ``tests/interop/node/echo.binpb`` (``scripts/gen-protos`` writes it).
-
 The peer's pinned npm packages are installed once per session (``npm ci`` in
 ``tests/interop/node/``, the ``npm_peers`` fixture) and the module skips,
 saying why, without node and npm or when the install fails.
@@ -55,7 +54,8 @@ from tests.interop._peers import (
     run_scripted_calls,
 )
 from trioplugin.protocol import GZIP, Code, ConnectError
-from trioplugin.rpc import HTTPVersionChoice, open_client
+from trioplugin.rpc import ClientOptions, open_client
+from trioplugin.transport import HTTPVersion
 
 pytestmark = pytest.mark.interop
 
@@ -109,9 +109,7 @@ class NodeServer:
 
 
 @asynccontextmanager
-async def node_server(
-    node: str, http_version: HTTPVersionChoice = "2"
-) -> AsyncIterator[NodeServer]:
+async def node_server(node: str, http_version: HTTPVersion = "2") -> AsyncIterator[NodeServer]:
     """Run connect-node's EchoService (h2c, or HTTP/1.1) for the block.
 
     Leaving the block closes the peer's stdin, and it must then exit 0 promptly;
@@ -138,7 +136,10 @@ def _seen(seen: Mapping[str, str], deadline_ms: float = CALL_TIMEOUT * 1000) -> 
 @pytest.mark.parametrize("codec", ["proto", "json"])
 async def test_our_h2_client_unary(node: str, codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
-        async with node_server(node) as server, open_client(server.url, codec=codec) as client:
+        async with (
+            node_server(node) as server,
+            open_client(server.url, ClientOptions(codec=codec)) as client,
+        ):
             response = await client.stub(ECHO).Echo.call(
                 EchoRequest(text="hello", response_size=3), headers={"x-trace": "abc"}
             )
@@ -185,7 +186,10 @@ async def test_our_h2_client_deadline_aborts_the_node_handler(node: str) -> None
 @pytest.mark.parametrize("codec", ["proto", "json"])
 async def test_our_h2_client_unary_error_with_details(node: str, codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
-        async with node_server(node) as server, open_client(server.url, codec=codec) as client:
+        async with (
+            node_server(node) as server,
+            open_client(server.url, ClientOptions(codec=codec)) as client,
+        ):
             with pytest.raises(ConnectError) as caught:
                 await client.stub(ECHO).Echo(
                     EchoRequest(text="why", fail_code="failed_precondition")
@@ -199,7 +203,10 @@ async def test_our_h2_client_unary_error_with_details(node: str, codec: str) -> 
 @pytest.mark.parametrize("codec", ["proto", "json"])
 async def test_our_h2_client_server_stream(node: str, codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
-        async with node_server(node) as server, open_client(server.url, codec=codec) as client:
+        async with (
+            node_server(node) as server,
+            open_client(server.url, ClientOptions(codec=codec)) as client,
+        ):
             request = EchoRequest(text="s", repeat=3)
             async with client.stub(ECHO).ServerStream(request) as responses:
                 got = [(r.text, r.index, _seen(r.seen)) async for r in responses]
@@ -281,7 +288,7 @@ async def test_our_h2_client_gzip_both_ways(node: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             node_server(node) as server,
-            open_client(server.url, send_compression=GZIP) as client,
+            open_client(server.url, ClientOptions(send_compression=GZIP)) as client,
         ):
             echo = client.stub(ECHO)
             unary = await echo.Echo.call(EchoRequest(payload=BIG))
@@ -348,7 +355,7 @@ async def test_our_http1_client_unary_and_server_stream(node: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             node_server(node, "1.1") as server,
-            open_client(server.url, http_version="1.1") as client,
+            open_client(server.url, ClientOptions(http_version="1.1")) as client,
         ):
             echo = client.stub(ECHO)
             unary = await echo.Echo.call(EchoRequest(text="one"), headers={"x-trace": "h1"})
@@ -366,7 +373,7 @@ async def test_our_http1_client_unary_and_server_stream(node: str) -> None:
 @pytest.mark.parametrize("codec", ["proto", "json"])
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_our_client_calls_node_with_connect_get(
-    node: str, codec: str, http_version: HTTPVersionChoice
+    node: str, codec: str, http_version: HTTPVersion
 ) -> None:
     text = "get me: & ? / = + %"  # every character the query encoding must carry
     with trio.fail_after(CALL_TIMEOUT):
@@ -374,10 +381,9 @@ async def test_our_client_calls_node_with_connect_get(
             node_server(node, http_version) as server,
             open_client(
                 server.url,
-                http_version=http_version,
-                codec=codec,
-                http_get=True,
-                send_compression=GZIP,
+                ClientOptions(
+                    http_version=http_version, codec=codec, http_get=True, send_compression=GZIP
+                ),
             ) as client,
         ):
             echo = client.stub(ECHO)

@@ -29,6 +29,8 @@ from typing import Any, Final
 import pytest
 import trio
 
+from trioplugin import ClientOptions
+
 pytest.importorskip("connectrpc", reason="connectrpc, the interop peer, is not installed")
 pytest.importorskip("uvicorn", reason="uvicorn, which serves connectrpc's app, is not installed")
 pytest.importorskip("pyqwest", reason="pyqwest, connectrpc's HTTP client, is not installed")
@@ -74,7 +76,7 @@ async def test_our_client_unary(codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             connectrpc_server() as url,
-            open_client(url, http_version="1.1", codec=codec) as client,
+            open_client(url, ClientOptions(http_version="1.1", codec=codec)) as client,
         ):
             response = await client.stub(ECHO).Echo.call(
                 EchoRequest(text="hello", response_size=3), headers={"x-trace": "abc"}
@@ -90,7 +92,10 @@ async def test_our_client_unary(codec: str) -> None:
 
 async def test_our_client_sends_the_nearest_deadline() -> None:
     with trio.fail_after(CALL_TIMEOUT):
-        async with connectrpc_server() as url, open_client(url, http_version="1.1") as client:
+        async with (
+            connectrpc_server() as url,
+            open_client(url, ClientOptions(http_version="1.1")) as client,
+        ):
             with trio.fail_after(2):
                 reply = await client.stub(ECHO).Echo(EchoRequest(text="t"))
     assert _seen(reply.seen, deadline_ms=2000) == {"http-version": "1.1"}
@@ -101,7 +106,7 @@ async def test_our_client_unary_error_with_details(codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             connectrpc_server() as url,
-            open_client(url, http_version="1.1", codec=codec) as client,
+            open_client(url, ClientOptions(http_version="1.1", codec=codec)) as client,
         ):
             with pytest.raises(ConnectError) as caught:
                 await client.stub(ECHO).Echo(
@@ -118,7 +123,7 @@ async def test_our_client_server_stream(codec: str) -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             connectrpc_server() as url,
-            open_client(url, http_version="1.1", codec=codec) as client,
+            open_client(url, ClientOptions(http_version="1.1", codec=codec)) as client,
         ):
             request = EchoRequest(text="s", repeat=3)
             async with client.stub(ECHO).ServerStream(request) as responses:
@@ -132,7 +137,10 @@ async def test_our_client_server_stream(codec: str) -> None:
 async def test_our_client_server_stream_error_after_messages() -> None:
     got = []
     with trio.fail_after(CALL_TIMEOUT):
-        async with connectrpc_server() as url, open_client(url, http_version="1.1") as client:
+        async with (
+            connectrpc_server() as url,
+            open_client(url, ClientOptions(http_version="1.1")) as client,
+        ):
             request = EchoRequest(text="boom", repeat=2, fail_code="aborted")
             with pytest.raises(ConnectError) as caught:
                 async with client.stub(ECHO).ServerStream(request) as responses:
@@ -146,7 +154,10 @@ async def test_our_client_server_stream_error_after_messages() -> None:
 
 async def test_our_client_client_stream() -> None:
     with trio.fail_after(CALL_TIMEOUT):
-        async with connectrpc_server() as url, open_client(url, http_version="1.1") as client:
+        async with (
+            connectrpc_server() as url,
+            open_client(url, ClientOptions(http_version="1.1")) as client,
+        ):
             echo = client.stub(ECHO)
             reply = await echo.ClientStream([EchoRequest(text=text) for text in "abc"])
             empty = await echo.ClientStream([])
@@ -164,7 +175,7 @@ async def test_our_client_gzip_both_ways() -> None:
     with trio.fail_after(CALL_TIMEOUT):
         async with (
             connectrpc_server() as url,
-            open_client(url, http_version="1.1", send_compression=GZIP) as client,
+            open_client(url, ClientOptions(http_version="1.1", send_compression=GZIP)) as client,
         ):
             echo = client.stub(ECHO)
             unary = await echo.Echo.call(EchoRequest(payload=BIG))
@@ -185,7 +196,10 @@ async def test_our_http2_client_meets_an_http1_only_server() -> None:
     # server" can't be tested; what must hold is that the client says so
     # promptly instead of hanging.
     with trio.fail_after(CALL_TIMEOUT):
-        async with connectrpc_server() as url, open_client(url, http_version="2") as client:
+        async with (
+            connectrpc_server() as url,
+            open_client(url, ClientOptions(http_version="2")) as client,
+        ):
             with trio.fail_after(5), pytest.raises(ConnectError) as caught:
                 await client.stub(ECHO).Echo(EchoRequest(text="h2?"))
     assert caught.value.code is Code.UNAVAILABLE

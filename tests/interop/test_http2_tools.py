@@ -52,6 +52,7 @@ from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
 from tests.interop._tools import JSON, h2load_counts, json_file, run_tool
 from tests.tls import server_context
+from trioplugin import ServerOptions
 from trioplugin.rpc import HandlerContext, serve_connect
 from trioplugin.transport import Server, ServerLimits
 
@@ -117,7 +118,7 @@ async def few_streams_server(nursery: trio.Nursery, counting_echo: CountingEcho)
     """A server that allows STREAM_LIMIT streams at once on a connection."""
     limits = ServerLimits(max_concurrent_streams=STREAM_LIMIT)
     server: Server = await nursery.start(
-        partial(serve_connect, {ECHO: counting_echo}, limits=limits)
+        partial(serve_connect, {ECHO: counting_echo}, ServerOptions(limits=limits))
     )
     return server
 
@@ -130,7 +131,7 @@ def ca() -> trustme.CA:
 @pytest.fixture
 async def tls_url(nursery: trio.Nursery, ca: trustme.CA) -> str:
     server: Server = await nursery.start(
-        partial(serve_connect, {ECHO: EchoImpl()}, ssl_context=server_context(ca))
+        partial(serve_connect, {ECHO: EchoImpl()}, ServerOptions(ssl_context=server_context(ca)))
     )
     return server.url
 

@@ -22,6 +22,7 @@ import trio.testing
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho, fail, ok
+from trioplugin import ActorOptions
 from trioplugin.actor import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import (
@@ -344,7 +345,10 @@ async def test_a_caller_that_gave_up_while_queued_for_a_slot_is_not_a_failure(
     config = CircuitBreakerConfig(failure_threshold=1, timeout=5.0)
     flaky.script(ok(delay=2.0))
     async with open_target(
-        "nursery", flaky_server, CircuitBreakerInterceptor(config), max_in_flight=1
+        "nursery",
+        flaky_server,
+        CircuitBreakerInterceptor(config),
+        actor=ActorOptions(max_in_flight=1),
     ) as target:
         t0 = trio.current_time()
         async with trio.open_nursery() as nursery:

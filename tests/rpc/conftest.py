@@ -6,8 +6,9 @@ import pytest
 import trio
 
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.rpc import Client, HTTPVersionChoice, open_client, serve_connect
-from trioplugin.transport import Server
+from trioplugin import ClientOptions
+from trioplugin.rpc import Client, open_client, serve_connect
+from trioplugin.transport import HTTPVersion, Server
 
 
 @pytest.fixture
@@ -22,12 +23,12 @@ async def echo_server(nursery: trio.Nursery, echo_impl: EchoImpl) -> Server:
 
 
 @pytest.fixture(params=["1.1", "2"])
-def http_version(request: pytest.FixtureRequest) -> HTTPVersionChoice:
-    version: HTTPVersionChoice = request.param
+def http_version(request: pytest.FixtureRequest) -> HTTPVersion:
+    version: HTTPVersion = request.param
     return version
 
 
 @pytest.fixture
-async def client(echo_server: Server, http_version: HTTPVersionChoice) -> AsyncIterator[Client]:
-    async with open_client(echo_server.url, http_version=http_version) as client:
+async def client(echo_server: Server, http_version: HTTPVersion) -> AsyncIterator[Client]:
+    async with open_client(echo_server.url, ClientOptions(http_version=http_version)) as client:
         yield client

@@ -11,17 +11,17 @@ import pytest
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho, fail, ok
+from trioplugin import ClientOptions
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     ATTEMPT_HEADER,
     Call,
     CallNext,
     ConnectApp,
-    HTTPVersionChoice,
     open_client,
     open_connect_server,
 )
-from trioplugin.transport import Server, UnprocessedError
+from trioplugin.transport import HTTPVersion, Server, UnprocessedError
 
 
 class Twice:
@@ -52,12 +52,14 @@ class Twice:
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_a_unary_call_runs_again_with_fresh_metadata_and_a_new_number(
-    flaky_server: Server, flaky: FlakyEcho, http_version: HTTPVersionChoice
+    flaky_server: Server, flaky: FlakyEcho, http_version: HTTPVersion
 ) -> None:
     flaky.script(fail(headers={"x-first": "yes"}, trailers={"x-t": "1"}), ok(trailers={"x-t": "2"}))
     twice = Twice()
     async with open_client(
-        flaky_server.url, http_version=http_version, interceptors=[twice]
+        flaky_server.url,
+        ClientOptions(http_version=http_version),
+        interceptors=[twice],
     ) as client:
         reply = await client.unary(ECHO.methods["Echo"], EchoRequest(text="hi"))
     assert reply.message.index == 2  # the handler saw attempt 2
@@ -319,7 +321,9 @@ async def test_request_sent_is_false_when_no_connection_could_be_made(refused_ur
             raise
 
     for version in ("1.1", "2"):
-        async with open_client(refused_url, http_version=version, interceptors=[note]) as client:
+        async with open_client(
+            refused_url, ClientOptions(http_version=version), interceptors=[note]
+        ) as client:
             with pytest.raises(ConnectError):
                 await client.stub(ECHO).Echo(EchoRequest())
     assert notes == [(False, UnprocessedError), (False, UnprocessedError)]

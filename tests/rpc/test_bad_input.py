@@ -16,6 +16,7 @@ import trio
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import ServerOptions
 from trioplugin.protocol import (
     EnvelopeFlags,
     decode_end_stream,
@@ -34,7 +35,9 @@ LIMIT = 1024
 async def small_server(nursery: trio.Nursery) -> Server:
     server: Server = await nursery.start(
         lambda task_status: serve_connect(
-            {ECHO: EchoImpl()}, max_message_size=LIMIT, task_status=task_status
+            {ECHO: EchoImpl()},
+            ServerOptions(max_message_size=LIMIT),
+            task_status=task_status,
         )
     )
     return server

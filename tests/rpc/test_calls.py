@@ -7,9 +7,10 @@ import trio
 
 from tests.echo_pb2 import EchoRequest, EchoResponse, FailureInfo
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import ClientOptions
 from trioplugin.protocol import GZIP, Code, ConnectError
-from trioplugin.rpc import Client, HTTPVersionChoice, open_client
-from trioplugin.transport import Server
+from trioplugin.rpc import Client, open_client
+from trioplugin.transport import HTTPVersion, Server
 
 
 async def test_unary_round_trip_with_headers_and_trailers(client: Client) -> None:
@@ -29,8 +30,10 @@ async def test_unary_stub_returns_the_message(client: Client) -> None:
 
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
-async def test_json_codec(echo_server: Server, http_version: HTTPVersionChoice) -> None:
-    async with open_client(echo_server.url, http_version=http_version, codec="json") as client:
+async def test_json_codec(echo_server: Server, http_version: HTTPVersion) -> None:
+    async with open_client(
+        echo_server.url, ClientOptions(http_version=http_version, codec="json")
+    ) as client:
         echo = client.stub(ECHO)
         assert (await echo.Echo(EchoRequest(text="json"))).text == "json"
         async with echo.ServerStream(EchoRequest(text="s", repeat=2)) as responses:
@@ -38,12 +41,11 @@ async def test_json_codec(echo_server: Server, http_version: HTTPVersionChoice) 
 
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
-async def test_gzip_both_ways(echo_server: Server, http_version: HTTPVersionChoice) -> None:
+async def test_gzip_both_ways(echo_server: Server, http_version: HTTPVersion) -> None:
     payload = b"abc" * 10_000
     async with open_client(
         echo_server.url,
-        http_version=http_version,
-        send_compression=GZIP,
+        ClientOptions(http_version=http_version, send_compression=GZIP),
     ) as client:
         echo = client.stub(ECHO)
         response = await echo.Echo.call(EchoRequest(payload=payload))
@@ -134,7 +136,7 @@ async def test_bidi_error_reaches_the_receiver(echo_server: Server) -> None:
 
 
 async def test_bidi_needs_a_full_duplex_transport(echo_server: Server) -> None:
-    async with open_client(echo_server.url, http_version="1.1") as client:
+    async with open_client(echo_server.url, ClientOptions(http_version="1.1")) as client:
         with pytest.raises(ConnectError) as caught:
             async with client.stub(ECHO).Bidi():
                 pass
@@ -185,7 +187,7 @@ async def test_unknown_stub_attribute_lists_the_methods(client: Client) -> None:
 
 
 async def test_response_larger_than_the_client_limit(echo_server: Server) -> None:
-    async with open_client(echo_server.url, max_message_size=1000) as client:
+    async with open_client(echo_server.url, ClientOptions(max_message_size=1000)) as client:
         with pytest.raises(ConnectError) as caught:
             await client.stub(ECHO).Echo(EchoRequest(response_size=5000))
         assert caught.value.code is Code.RESOURCE_EXHAUSTED

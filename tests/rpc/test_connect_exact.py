@@ -11,6 +11,7 @@ import trio.testing
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import ClientOptions
 from trioplugin.protocol import (
     Code,
     ConnectError,
@@ -69,7 +70,7 @@ async def server(nursery: trio.Nursery, recording: Recording) -> Server:
 
 @pytest.fixture
 async def get_client(client: Client) -> Client:
-    return Client(client.transport, http_get=True)
+    return Client(client.transport, ClientOptions(http_get=True))
 
 
 @pytest.fixture
@@ -93,14 +94,14 @@ async def test_side_effect_free_calls_go_as_get_when_asked(
 async def test_a_get_too_long_for_a_url_falls_back_to_post(
     client: Client, recording: Recording
 ) -> None:
-    small = Client(client.transport, http_get=True, get_url_limit=200)
+    small = Client(client.transport, ClientOptions(http_get=True, get_url_limit=200))
     await small.stub(ECHO).Echo(EchoRequest(text="x" * 10))
     await small.stub(ECHO).Echo(EchoRequest(text="x" * 500))
     assert recording.methods == ["GET", "POST"]
 
 
 async def test_a_json_get_call_round_trips(client: Client, recording: Recording) -> None:
-    json_client = Client(client.transport, http_get=True, codec="json")
+    json_client = Client(client.transport, ClientOptions(http_get=True, codec="json"))
     reply = await json_client.stub(ECHO).Echo(EchoRequest(text="json & more?"))
     assert reply.text == "json & more?"
     assert recording.methods == ["GET"]
@@ -165,7 +166,7 @@ async def test_a_deadline_that_passed_before_sending_is_the_callers_timeout(
 async def test_a_default_timeout_bounds_calls_whose_caller_set_none(
     client: Client, autojump_clock: trio.testing.MockClock
 ) -> None:
-    bounded = Client(client.transport, default_timeout=3)
+    bounded = Client(client.transport, ClientOptions(default_timeout=3))
     start = trio.current_time()
     with pytest.raises(ConnectError) as caught:
         await bounded.stub(ECHO).Echo(EchoRequest(delay_ms=3_600_000))

@@ -9,15 +9,16 @@ import pytest
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import ClientOptions
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     Call,
     CallNext,
     HandlerContext,
-    HTTPVersionChoice,
     open_client,
     open_connect_server,
 )
+from trioplugin.transport import HTTPVersion
 
 PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="nobody")
 
@@ -95,14 +96,16 @@ class WhoAmI(EchoImpl):
 
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_order_is_list_order_first_outermost_on_both_sides(
-    http_version: HTTPVersionChoice,
+    http_version: HTTPVersion,
 ) -> None:
     log: list[str] = []
     server_side = [Recorder("s1", log), Recorder("s2", log)]
     client_side = [Recorder("c1", log), Recorder("c2", log)]
     async with open_connect_server({ECHO: EchoImpl()}, interceptors=server_side) as server:
         async with open_client(
-            server.url, http_version=http_version, interceptors=client_side
+            server.url,
+            ClientOptions(http_version=http_version),
+            interceptors=client_side,
         ) as client:
             echo = client.stub(ECHO)
             await echo.Echo(EchoRequest())

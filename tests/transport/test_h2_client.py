@@ -12,6 +12,7 @@ import trustme
 
 from tests.tls import client_context, server_context
 from tests.transport._server_helpers import read_body
+from trioplugin import ClientLimits
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
 from trioplugin.transport._h2_client import H2Transport, open_h2_transport
@@ -197,7 +198,7 @@ async def test_large_bodies_cross_flow_control_windows() -> None:
     )
     async with (
         open_server(digest) as server,
-        open_h2_transport(server.url, stream_window=256 * 1024) as transport,
+        open_h2_transport(server.url, limits=ClientLimits(stream_window=256 * 1024)) as transport,
     ):
         # The whole body at once (more than the server's windows allow at once) ...
         assert await call(transport, pattern) == (200, expected)
@@ -286,7 +287,7 @@ async def test_slow_reader_backpressures_the_server() -> None:
 
     async with (
         open_server(firehose) as server,
-        open_h2_transport(server.url, stream_window=window) as transport,
+        open_h2_transport(server.url, limits=ClientLimits(stream_window=window)) as transport,
     ):
         async with transport.exchange("GET", "/firehose", [], body=b"") as exchange:
             await exchange.receive_head()
@@ -319,7 +320,7 @@ async def test_aclose_fails_exchanges_in_flight() -> None:
         started.set()
         await trio.sleep_forever()
 
-    async with open_server(hang, grace_period=0) as server:
+    async with open_server(hang, limits=ServerLimits(grace_period=0)) as server:
         async with open_h2_transport(server.url) as transport:
             async with transport.exchange("POST", "/hang", [], body=b"") as exchange:
                 await started.wait()

@@ -312,7 +312,9 @@ async def test_abandoned_responses_give_the_connection_window_back() -> None:
 
     async with (
         open_server(flood) as server,
-        open_h2_transport(server.url, stream_window=window, connection_window=2 * window) as t,
+        open_h2_transport(
+            server.url, limits=ClientLimits(stream_window=window, connection_window=2 * window)
+        ) as t,
     ):
         with trio.fail_after(10):
             for _ in range(6):  # each leaves up to a window of unread data behind

@@ -36,6 +36,7 @@ from tests.transport.h2_fault_servers import (
     silent,
     stream_slowly,
 )
+from trioplugin import ServerOptions
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import open_client, serve_connect
 from trioplugin.transport import (
@@ -383,7 +384,9 @@ async def test_an_idle_healthy_connection_answers_its_pings(
 ) -> None:
     # The project's own server: it answers PINGs, and keeps the connection for an hour.
     server: Server = await nursery.start(
-        partial(serve_connect, {ECHO: EchoImpl()}, limits=ServerLimits(idle_timeout=3600))
+        partial(
+            serve_connect, {ECHO: EchoImpl()}, ServerOptions(limits=ServerLimits(idle_timeout=3600))
+        )
     )
     limits = ClientLimits(keepalive_interval=30, keepalive_timeout=20)
     async with open_h2_transport(server.url, limits=limits) as transport:

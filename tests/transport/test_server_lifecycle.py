@@ -22,6 +22,7 @@ from hyperframe.frame import (
 )
 
 from tests.tls import client_context, server_context
+from trioplugin import ServerLimits
 from trioplugin.transport import Server, ServerExchange, open_server, serve
 
 from ._server_helpers import (
@@ -96,7 +97,9 @@ async def test_serve_under_nursery_start_until_aclose() -> None:
 async def test_serve_stops_when_cancelled() -> None:
     with trio.move_on_after(TIMEOUT) as scope:
         async with trio.open_nursery() as nursery:
-            server: Server = await nursery.start(partial(serve, echo, grace_period=100))
+            server: Server = await nursery.start(
+                partial(serve, echo, limits=ServerLimits(grace_period=100))
+            )
             client = await RawH11.connect(server.port)
             await client.request("POST", "/", b"z")
             assert (await client.response())[1] == b"z"
@@ -191,7 +194,7 @@ async def test_requests_beyond_the_grace_period_are_cancelled(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     gate = Gate()
-    async with open_server(gate, grace_period=2) as server:
+    async with open_server(gate, limits=ServerLimits(grace_period=2)) as server:
         h1 = await RawH11.connect(server.port)
         await h1.request()
         h2_client = await RawH2.connect(server.port)
@@ -214,7 +217,7 @@ async def test_cancelling_the_surrounding_scope_stops_at_once(
     gate = Gate()
     start = trio.current_time()
     with trio.CancelScope() as scope:
-        async with open_server(gate, grace_period=100) as server:
+        async with open_server(gate, limits=ServerLimits(grace_period=100)) as server:
             client = await RawH11.connect(server.port)
             await client.request()
             await gate.arrived.wait()
@@ -229,7 +232,9 @@ async def test_cancelled_aclose_still_stops_the_server(
 ) -> None:
     gate = Gate()
     async with trio.open_nursery() as nursery:
-        server: Server = await nursery.start(partial(serve, gate, grace_period=100))
+        server: Server = await nursery.start(
+            partial(serve, gate, limits=ServerLimits(grace_period=100))
+        )
         client = await RawH11.connect(server.port)
         await client.request()
         await gate.arrived.wait()
@@ -243,7 +248,7 @@ async def test_cancelled_aclose_still_stops_the_server(
 async def test_an_error_in_the_block_stops_the_server_and_comes_out_as_is() -> None:
     gate = Gate()
     with pytest.raises(KeyError, match="oops") as info:
-        async with open_server(gate, grace_period=100) as server:
+        async with open_server(gate, limits=ServerLimits(grace_period=100)) as server:
             client = await RawH11.connect(server.port)
             await client.request()
             await gate.arrived.wait()
@@ -255,7 +260,7 @@ async def test_an_error_in_the_block_stops_the_server_and_comes_out_as_is() -> N
 
 async def test_a_bad_grace_period_is_refused() -> None:
     with pytest.raises(ValueError, match="grace_period"):
-        async with open_server(echo, grace_period=-1):
+        async with open_server(echo, limits=ServerLimits(grace_period=-1)):
             pass  # pragma: no cover
 
 
@@ -270,14 +275,16 @@ async def test_shutdown_does_not_wait_for_connections_that_sent_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     ca = trustme.CA()
-    async with open_server(echo, grace_period=100) as plain:
+    async with open_server(echo, limits=ServerLimits(grace_period=100)) as plain:
         silent = await trio.open_tcp_stream("127.0.0.1", plain.port)
         await trio.testing.wait_all_tasks_blocked()
         start = trio.current_time()
         await plain.aclose()
         assert trio.current_time() - start < 1
         assert await silent.receive_some() == b""
-    async with open_server(echo, ssl_context=server_context(ca), grace_period=100) as tls:
+    async with open_server(
+        echo, ssl_context=server_context(ca), limits=ServerLimits(grace_period=100)
+    ) as tls:
         in_handshake = await trio.open_tcp_stream("127.0.0.1", tls.port)
         # ALPN said http/1.1, and then nothing came.
         context = client_context(ca)

@@ -4,16 +4,17 @@ Each plugin endpoint is owned by one trio task (its actor) that admits calls
 through a bounded memory channel and runs them under the caller's deadline.
 """
 
-from ._actor import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT
 from ._events import ActorEvent, ActorState, StateChanged
 from ._handle import PluginHandle
 from ._nursery import PluginNursery, Services, open_plugin_nursery
+from ._options import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, ActorOptions
 from ._stats import ActorStatistics
 
 __all__ = [
     "DEFAULT_INBOX_CAPACITY",
     "DEFAULT_MAX_IN_FLIGHT",
     "ActorEvent",
+    "ActorOptions",
     "ActorState",
     "ActorStatistics",
     "PluginHandle",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -12,15 +11,15 @@ from typing import Any, Final
 
 import trio
 
-from ..protocol import Code, Codec, Compression, ConnectError
+from ..protocol import Code, ConnectError
 from ..resilience import CircuitBreaker, CircuitBreakerInterceptor, RetryInterceptor
 from ..rpc import (
     CURRENT_CLOSER,
     BidiStream,
     Client,
+    ClientOptions,
     Endpoint,
     Headers,
-    HTTPVersionChoice,
     InterceptorLike,
     MethodInfo,
     ResponseStream,
@@ -30,18 +29,13 @@ from ..rpc import (
     detach_interceptors,
     open_transport,
 )
-from ..transport import ClientLimits, ClientTransport
+from ..transport import ClientTransport
 from ._events import ActorState, EventHub, StateChanged
 from ._jobs import Job
+from ._options import ActorOptions
 from ._stats import ActorStatistics
 
 _log: Final = logging.getLogger("trioplugin.actor")
-
-DEFAULT_INBOX_CAPACITY: Final = 256
-"""Calls that may wait for admission before callers are held back."""
-
-DEFAULT_MAX_IN_FLIGHT: Final = 128
-"""Admitted calls that may run at once on one endpoint."""
 
 _HERE_GRACE: Final = 5.0  # seconds a closing actor waits for cancelled calls in callers' tasks
 
@@ -53,19 +47,8 @@ class EndpointConfig:
     name: str
     url: str
     interceptors: Sequence[InterceptorLike]
-    ssl_context: ssl.SSLContext | None
-    http_version: HTTPVersionChoice
-    codec: Codec | str
-    send_compression: Compression | None
-    max_message_size: int
-    inbox_capacity: int
-    max_in_flight: int
-    limits: ClientLimits | None = None
-    """What the endpoint's connection bounds on its own (None: the defaults)."""
-    default_timeout: float | None = None
-    """Seconds a call whose caller set no deadline may take (None: no limit)."""
-    http_get: bool = False
-    """Whether side-effect-free unary calls go as Connect GET."""
+    options: ClientOptions
+    actor: ActorOptions
 
 
 class EndpointActor:
@@ -82,10 +65,9 @@ class EndpointActor:
     """
 
     def __init__(self, config: EndpointConfig) -> None:
-        if config.inbox_capacity < 0 or config.max_in_flight < 1:
-            raise ValueError("inbox_capacity must be >= 0 and max_in_flight >= 1")
         self.config = config
-        self._send, self._inbox = trio.open_memory_channel[Job](config.inbox_capacity)
+        self._max_in_flight = config.actor.max_in_flight
+        self._send, self._inbox = trio.open_memory_channel[Job](config.actor.inbox_capacity)
         self._state = ActorState.STARTING
         self._events = EventHub()
         self._closed = trio.Event()
@@ -158,8 +140,8 @@ class EndpointActor:
             canceled=self._canceled,
             retried=sum(retry.retries for retry in retries),
             circuit_state=circuit.state if circuit is not None else None,
-            inbox_capacity=self.config.inbox_capacity,
-            max_in_flight=self.config.max_in_flight,
+            inbox_capacity=self.config.actor.inbox_capacity,
+            max_in_flight=self._max_in_flight,
             events_dropped=self._events.dropped,
             circuit=circuit,
             retry=retries[0] if retries else None,
@@ -225,22 +207,13 @@ class EndpointActor:
             self._waiting -= 1
             self._admitting = first  # refused by the cleanup below if we are cancelled here
             config = self.config
-            async with open_transport(
-                config.url,
-                http_version=config.http_version,
-                ssl_context=config.ssl_context,
-                limits=config.limits,
-            ) as transport:
+            async with open_transport(config.url, config.options) as transport:
                 self._transport = transport
                 client = Client(
                     transport,
-                    codec=config.codec,
-                    send_compression=config.send_compression,
+                    config.options,
                     interceptors=self._interceptors,
-                    max_message_size=config.max_message_size,
                     endpoint=self._endpoint,
-                    default_timeout=config.default_timeout,
-                    http_get=config.http_get,
                 )
                 try:
                     async with trio.open_nursery() as calls:
@@ -291,7 +264,7 @@ class EndpointActor:
         """
         if self._client is None or self._admitting is not None:
             return False
-        return not self._waiting and self._in_flight < self.config.max_in_flight
+        return not self._waiting and self._in_flight < self._max_in_flight
 
     async def run_here(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None
@@ -402,7 +375,7 @@ class EndpointActor:
             self._canceled += 1  # the caller left before the call was admitted
             return
         self._admitting = job  # refused by run()'s cleanup if we are cancelled here
-        while self._in_flight >= self.config.max_in_flight:
+        while self._in_flight >= self._max_in_flight:
             self._slot_freed = trio.Event()
             await self._slot_freed.wait()
         self._admitting = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
@@ -11,17 +10,11 @@ from typing import final
 import trio
 
 from .._util import NoPublicConstructor, open_transparent_nursery
-from ..protocol import PROTO, Codec, Compression
-from ..rpc import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    HTTPVersionChoice,
-    InterceptorLike,
-    Service,
-    check_interceptors,
-)
-from ..transport import ClientLimits
-from ._actor import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, EndpointActor, EndpointConfig
+from ..rpc import ClientOptions, InterceptorLike, Service, check_interceptors
+from ._actor import EndpointActor, EndpointConfig
+from ._events import ActorState
 from ._handle import PluginHandle
+from ._options import ActorOptions
 
 Services = Mapping[str, Service] | Sequence[Service]
 """Services by the names they are dispensed under; a plain list uses their short names."""
@@ -36,11 +29,19 @@ class PluginNursery(metaclass=NoPublicConstructor):
     and its connections.
     """
 
-    __slots__ = ("_closed", "_default_services", "_handles", "_nursery")
+    __slots__ = ("_actor", "_closed", "_default_services", "_handles", "_nursery", "_options")
 
-    def __init__(self, nursery: trio.Nursery, services: Mapping[str, Service]) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        services: Mapping[str, Service],
+        options: ClientOptions,
+        actor: ActorOptions,
+    ) -> None:
         self._nursery = nursery
         self._default_services = dict(services)
+        self._options = options
+        self._actor = actor
         self._handles: dict[str, PluginHandle] = {}
         self._closed = False
 
@@ -68,16 +69,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
         *,
         services: Services | None = None,
         interceptors: Sequence[InterceptorLike] = (),
-        tls: ssl.SSLContext | None = None,
-        http_version: HTTPVersionChoice = "2",
-        limits: ClientLimits | None = None,
-        default_timeout: float | None = None,
-        http_get: bool = False,
-        codec: Codec | str = PROTO,
-        send_compression: Compression | None = None,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        inbox_capacity: int = DEFAULT_INBOX_CAPACITY,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        options: ClientOptions | None = None,
+        actor: ActorOptions | None = None,
     ) -> PluginHandle:
         """Start an actor for the Connect endpoint at ``url`` and return its handle.
 
@@ -88,48 +81,49 @@ class PluginNursery(metaclass=NoPublicConstructor):
         outermost (objects with an ``intercept`` method, or ``async def
         (call, call_next)`` functions); one that keeps state per endpoint
         (a circuit breaker, a retry budget) gets a fresh state for this
-        endpoint, whichever other endpoints it is given to. ``tls`` is the
-        client ``SSLContext`` (with a client certificate for mTLS). The
-        connection is made on the first call; ``limits`` bound what it waits
-        for when a call has no deadline (default
-        :class:`~trioplugin.transport.ClientLimits`: the connect timeout, and
-        on HTTP/2 keepalive PINGs that find a frozen plugin; HTTP/1.1 has no
-        pings, so calls over ``"1.1"`` need a deadline to be bounded).
-        ``default_timeout`` bounds each call whose caller set no deadline
-        (``ConnectError(deadline_exceeded)`` past it); ``http_get`` sends
-        calls of side-effect-free methods as Connect GET.
+        endpoint, whichever other endpoints it is given to.
+
+        ``options`` (a :class:`~trioplugin.rpc.ClientOptions`; by default
+        the nursery's) say how to reach the endpoint: the HTTP version, the
+        TLS context (with a client certificate for mTLS), the connection's
+        own limits (the connect timeout, and on HTTP/2 keepalive PINGs that
+        find a frozen plugin; HTTP/1.1 has no pings, so calls over ``"1.1"``
+        need a deadline or a ``default_timeout`` to be bounded), the codec,
+        compression and message size, and a ``default_timeout`` for calls
+        whose caller set no deadline. ``actor`` (an :class:`ActorOptions`;
+        by default the nursery's) bounds the calls queued and in flight. The
+        connection is made on the first call.
+
+        A name is free again once its handle has closed.
 
         Raises:
-            TypeError: an element of ``interceptors`` is not an interceptor.
-            ValueError: a plugin of that name is already connected.
+            TypeError: an element of ``interceptors`` is not an interceptor,
+                or ``options``/``actor`` is not of its type.
+            ValueError: a plugin of that name is connected.
             RuntimeError: the nursery is closing.
         """
         checked = check_interceptors(interceptors)
+        options = self._options if options is None else options
+        actor_options = self._actor if actor is None else actor
+        _check_options(options, actor_options)
         if self._closed:
             raise RuntimeError("the plugin nursery is closing; connect no more plugins")
-        if name in self._handles:
+        previous = self._handles.get(name)
+        if previous is not None and previous.state is not ActorState.CLOSED:
             raise ValueError(f"a plugin named {name!r} is already connected")
-        actor = EndpointActor(
+        endpoint_actor = EndpointActor(
             EndpointConfig(
                 name=name,
                 url=url,
                 interceptors=checked,
-                ssl_context=tls,
-                http_version=http_version,
-                codec=codec,
-                send_compression=send_compression,
-                max_message_size=max_message_size,
-                inbox_capacity=inbox_capacity,
-                max_in_flight=max_in_flight,
-                limits=limits,
-                default_timeout=default_timeout,
-                http_get=http_get,
+                options=options,
+                actor=actor_options,
             )
         )
         resolved = _named(services) if services is not None else self._default_services
-        handle = PluginHandle._create(actor, resolved)
+        handle = PluginHandle._create(endpoint_actor, resolved)
         self._handles[name] = handle
-        actor.start(self._nursery)
+        endpoint_actor.start(self._nursery)
         await trio.lowlevel.checkpoint()
         return handle
 
@@ -141,6 +135,13 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 closing.start_soon(handle.aclose)
 
 
+def _check_options(options: object, actor: object) -> None:
+    if not isinstance(options, ClientOptions):
+        raise TypeError(f"options must be a ClientOptions, not {type(options).__name__}")
+    if not isinstance(actor, ActorOptions):
+        raise TypeError(f"actor must be an ActorOptions, not {type(actor).__name__}")
+
+
 def _named(services: Services) -> dict[str, Service]:
     if isinstance(services, Mapping):
         return dict(services)
@@ -150,16 +151,25 @@ def _named(services: Services) -> dict[str, Service]:
 @asynccontextmanager
 async def open_plugin_nursery(
     services: Services | None = None,
+    *,
+    options: ClientOptions | None = None,
+    actor: ActorOptions | None = None,
 ) -> AsyncIterator[PluginNursery]:
     """Open a nursery for plugin endpoints; leaving it closes them all.
 
-    ``services`` are the default services of every endpoint connected in it
-    (see :meth:`PluginNursery.connect`). An exception from the block passes
-    through as it was raised; failures of the actors themselves propagate as
-    from any trio nursery.
+    ``services``, ``options`` and ``actor`` are the defaults of every
+    endpoint connected in it (see :meth:`PluginNursery.connect`). An
+    exception from the block passes through as it was raised; failures of
+    the actors themselves propagate as from any trio nursery.
+
+    Raises:
+        TypeError: ``options`` or ``actor`` is not of its type.
     """
+    options = ClientOptions() if options is None else options
+    actor = ActorOptions() if actor is None else actor
+    _check_options(options, actor)
     async with open_transparent_nursery() as nursery:
-        plugins = PluginNursery._create(nursery, _named(services or {}))
+        plugins = PluginNursery._create(nursery, _named(services or {}), options, actor)
         try:
             yield plugins
         finally:

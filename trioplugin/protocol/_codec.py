@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, EncodeError, Message
@@ -14,6 +14,7 @@ from ._error import ConnectError
 _M = TypeVar("_M", bound=Message)
 
 
+@runtime_checkable
 class Codec(Protocol):
     """Turns messages into bytes and back; ``name`` goes into the content type."""
 

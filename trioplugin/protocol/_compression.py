@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from ._code import Code
 from ._error import ConnectError
@@ -12,6 +12,7 @@ from ._error import ConnectError
 IDENTITY: Final = "identity"
 
 
+@runtime_checkable
 class Compression(Protocol):
     """A content coding for messages (``gzip`` in ``Content-Encoding: gzip``)."""
 

@@ -19,12 +19,12 @@ from ._interceptor import CallNext, Interceptor, InterceptorFunction, Intercepto
 from ._messages import MessageReceiver, MessageSender
 from ._method import Idempotency, MethodInfo, StreamType
 from ._open import (
-    HTTPVersionChoice,
     open_client,
     open_connect_server,
     open_transport,
     serve_connect,
 )
+from ._options import ClientOptions, ServerOptions
 from ._replay import DEFAULT_REPLAY_LIMIT
 from ._service import Service
 from ._streams import BidiStream, ResponseStream
@@ -44,10 +44,10 @@ __all__ = [
     "CallNext",
     "Caller",
     "Client",
+    "ClientOptions",
     "ClientStreamMethod",
     "ConnectApp",
     "Endpoint",
-    "HTTPVersionChoice",
     "HandlerContext",
     "Headers",
     "Idempotency",
@@ -59,6 +59,7 @@ __all__ = [
     "MethodInfo",
     "PerEndpoint",
     "ResponseStream",
+    "ServerOptions",
     "ServerStreamMethod",
     "Service",
     "Side",

@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Final, final
 
 from ..protocol import (
-    DEFAULT_CODECS,
-    DEFAULT_COMPRESSIONS,
     Code,
-    Codec,
-    Compression,
     ConnectError,
     Refused,
     ServerCall,
@@ -23,9 +19,9 @@ from ..transport import ServerExchange
 from ._handlers import handler_for
 from ._interceptor import CallNext, InterceptorLike, chain, intercept_function
 from ._method import Idempotency, MethodInfo
+from ._options import ServerOptions
 from ._server_wire import ServerWire, write_output
 from ._service import Service
-from ._wire_common import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SERVER_COMPRESS_MIN_BYTES
 
 _JSON_HEADERS: Final = [(h.CONTENT_TYPE, h.JSON_ERROR_CONTENT_TYPE)]
 
@@ -44,31 +40,41 @@ class ConnectApp:
     ``services`` maps each :class:`Service` to the object implementing it: an
     instance with one method per RPC, e.g. ``async def Get(self, request,
     ctx)`` for a unary method, an async generator for a server-streaming one.
+    ``options`` (default :class:`ServerOptions`) say which codecs and
+    compressions requests may use and how large a message may be (their
+    connection fields are the transport server's, and unused here).
     ``interceptors`` wrap every call, the first outermost.
+
+    Raises:
+        TypeError: an element of ``interceptors`` is not an interceptor,
+            ``options`` is not a :class:`ServerOptions`, or an implementing
+            method has the wrong shape.
+        ValueError: a method is served twice.
     """
 
     def __init__(
         self,
         services: Mapping[Service, object] | Iterable[tuple[Service, object]] = (),
+        options: ServerOptions | None = None,
         *,
         interceptors: Sequence[InterceptorLike] = (),
-        codecs: Sequence[Codec] = DEFAULT_CODECS,
-        compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        compress_min_bytes: int = DEFAULT_SERVER_COMPRESS_MIN_BYTES,
     ) -> None:
+        if options is None:
+            options = ServerOptions()
+        elif not isinstance(options, ServerOptions):
+            raise TypeError(f"options must be a ServerOptions, not {type(options).__name__}")
         for interceptor in interceptors:
             intercept_function(interceptor)
         self._interceptors = tuple(interceptors)
-        self._codecs = {codec.name: codec for codec in codecs}
+        self._codecs = {codec.name: codec for codec in options.codecs}
         self._codec_names = tuple(self._codecs)
-        self._compressions = tuple(compressions)
-        self._max_message_size = max_message_size
+        self._compressions = tuple(options.compressions)
+        self._max_message_size = options.max_message_size
         self._config = ServerConfig(
             codecs=self._codec_names,
             compressions=self._compressions,
-            max_message_size=max_message_size,
-            compress_min_bytes=compress_min_bytes,
+            max_message_size=options.max_message_size,
+            compress_min_bytes=options.compress_min_bytes,
         )
         self._routes: dict[str, _Route] = {}
         pairs = services.items() if isinstance(services, Mapping) else services

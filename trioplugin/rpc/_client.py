@@ -11,14 +11,9 @@ import trio
 
 from .._util import open_transparent_nursery
 from ..protocol import (
-    DEFAULT_COMPRESSIONS,
-    DEFAULT_GET_URL_LIMIT,
-    JSON,
-    PROTO,
     ClientConfig,
     Code,
     Codec,
-    Compression,
     ConnectError,
     Metadata,
 )
@@ -30,13 +25,12 @@ from ._endpoint import Endpoint, bind_interceptors
 from ._interceptor import CallNext, InterceptorLike, chain
 from ._messages import MessageReceiver, ResponseSlot, SingleMessage
 from ._method import Idempotency, MethodInfo, Req, Res, StreamType
+from ._options import ClientOptions
 from ._service import Service
 from ._stream_link import StreamLink
 from ._streams import BidiStream, IterableRequests, ResponseStream
 from ._stub import Stub
 from ._wire_common import (
-    DEFAULT_COMPRESS_MIN_BYTES,
-    DEFAULT_MAX_MESSAGE_SIZE,
     check_message_type,
 )
 
@@ -50,12 +44,14 @@ class Client:
     come from trio: a call made under ``trio.fail_after(2)`` tells the server
     it has at most what is left of those two seconds.
 
-    A call whose caller set no deadline gets ``default_timeout`` seconds
-    (None: no limit) and, past them, ``ConnectError(deadline_exceeded)``.
-    With ``http_get``, unary calls of methods marked ``NO_SIDE_EFFECTS`` go
-    as Connect GET requests (cacheable by HTTP proxies), falling back to
-    POST when the URL would pass ``get_url_limit`` bytes; an interceptor may
-    also choose per call by setting ``call.http_method``. With
+    ``options`` (default :class:`ClientOptions`) say how calls are encoded
+    (their connection fields are the transport's, and unused here). A call
+    whose caller set no deadline gets ``default_timeout`` seconds (None: no
+    limit) and, past them, ``ConnectError(deadline_exceeded)``. With
+    ``http_get``, unary calls of methods marked ``NO_SIDE_EFFECTS`` go as
+    Connect GET requests (cacheable by HTTP proxies), falling back to POST
+    when the URL would pass ``get_url_limit`` bytes; an interceptor may also
+    choose per call by setting ``call.http_method``. With
     ``send_compression``, every request is compressed unless it is smaller
     than ``compress_min_bytes`` (0 by default, as connect-go).
 
@@ -64,30 +60,27 @@ class Client:
     transport's base URL); :attr:`interceptors` are the bound ones.
 
     Raises:
-        TypeError: an element of ``interceptors`` is not an interceptor.
-        ValueError: an unknown codec name, or a timeout that is not positive.
+        TypeError: an element of ``interceptors`` is not an interceptor, or
+            ``options`` is not a :class:`ClientOptions`.
     """
 
     def __init__(
         self,
         transport: ClientTransport,
+        options: ClientOptions | None = None,
         *,
-        codec: Codec | str = PROTO,
-        send_compression: Compression | None = None,
-        accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
         interceptors: Sequence[InterceptorLike] = (),
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
         endpoint: Endpoint | None = None,
-        default_timeout: float | None = None,
-        http_get: bool = False,
-        get_url_limit: int = DEFAULT_GET_URL_LIMIT,
     ) -> None:
-        codec = _resolve_codec(codec)
-        if default_timeout is not None and not default_timeout > 0:
-            raise ValueError(f"default_timeout must be positive (or None), not {default_timeout}")
-        self._default_timeout = default_timeout
-        self._http_get = http_get
+        if options is None:
+            options = ClientOptions()
+        elif not isinstance(options, ClientOptions):
+            raise TypeError(f"options must be a ClientOptions, not {type(options).__name__}")
+        codec = options.codec
+        assert not isinstance(codec, str)  # ClientOptions resolved the name
+        self._options = options
+        self._default_timeout = options.default_timeout
+        self._http_get = options.http_get
         if endpoint is None:
             url = getattr(transport, "base_url", "") or repr(transport)
             endpoint = Endpoint(name=url, url=url)
@@ -97,14 +90,19 @@ class Client:
         self._codec = codec
         config = ClientConfig(
             codec=codec.name,
-            send_compression=send_compression,
-            accept_compressions=accept_compressions,
-            max_message_size=max_message_size,
-            compress_min_bytes=compress_min_bytes,
+            send_compression=options.send_compression,
+            accept_compressions=options.accept_compressions,
+            max_message_size=options.max_message_size,
+            compress_min_bytes=options.compress_min_bytes,
             user_agent=USER_AGENT,
-            get_url_limit=get_url_limit,
+            get_url_limit=options.get_url_limit,
         )
         self._chain: CallNext = chain(self._interceptors, ClientWire(transport, codec, config))
+
+    @property
+    def options(self) -> ClientOptions:
+        """The options the client was made with."""
+        return self._options
 
     @property
     def transport(self) -> ClientTransport:
@@ -267,15 +265,3 @@ class Client:
             deadline=trio.current_effective_deadline(),
             http_method="GET" if get else "POST",
         )
-
-
-_CODECS: dict[str, Codec] = {"proto": PROTO, "json": JSON}
-
-
-def _resolve_codec(codec: Codec | str) -> Codec:
-    if not isinstance(codec, str):
-        return codec
-    try:
-        return _CODECS[codec]
-    except KeyError:
-        raise ValueError(f"unknown codec {codec!r}; use 'proto' or 'json'") from None

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Literal
 
 import trio
 
-from ..protocol import DEFAULT_CODECS, DEFAULT_COMPRESSIONS, PROTO, Codec, Compression
 from ..transport import (
-    ClientLimits,
     ClientTransport,
     Server,
-    ServerLimits,
     open_h2_transport,
     open_h11_transport,
     open_server,
@@ -24,63 +19,41 @@ from ._app import ConnectApp
 from ._client import Client
 from ._endpoint import check_interceptors, detach_interceptors
 from ._interceptor import InterceptorLike
+from ._options import ClientOptions, ServerOptions
 from ._service import Service
-from ._wire_common import (
-    DEFAULT_COMPRESS_MIN_BYTES,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_SERVER_COMPRESS_MIN_BYTES,
-)
 
-HTTPVersionChoice = Literal["1.1", "2"]
+_Implementations = Mapping[Service, object] | Iterable[tuple[Service, object]]
+"""Services with the objects implementing them."""
 
 
 def open_transport(
-    base_url: str,
-    *,
-    http_version: HTTPVersionChoice = "2",
-    ssl_context: ssl.SSLContext | None = None,
-    limits: ClientLimits | None = None,
+    base_url: str, options: ClientOptions | None = None
 ) -> AbstractAsyncContextManager[ClientTransport]:
-    """The client transport for ``base_url``: our own HTTP/2 connection, or our own HTTP/1.1 pool.
+    """The client transport for ``base_url`` that ``options`` describe.
 
-    ``"2"`` speaks h2c (prior knowledge) to ``http://`` URLs and h2 over TLS
-    to ``https://`` ones, full duplex; ``"1.1"`` speaks HTTP/1.1 (TLS with
-    ALPN ``http/1.1`` for ``https://``) over a pool of keep-alive
-    connections (:func:`~trioplugin.transport.open_h11_transport`), not full
-    duplex. Callers who bring an ``httpx.AsyncClient`` of their own pass it
-    to :func:`~trioplugin.transport.open_httpx_transport` instead.
+    ``options`` default to :class:`ClientOptions`. Their ``http_version``
+    picks our own HTTP/2 connection
+    (:func:`~trioplugin.transport.open_h2_transport`) or our own HTTP/1.1
+    pool (:func:`~trioplugin.transport.open_h11_transport`); their
+    ``ssl_context`` and ``limits`` go to it. Callers who bring an ``httpx.AsyncClient`` of
+    their own pass it to :func:`~trioplugin.transport.open_httpx_transport`
+    instead.
 
-    ``limits`` bound what the connection waits for when no call's deadline
-    does (default :class:`~trioplugin.transport.ClientLimits`): the connect
-    timeout on both versions, keepalive PINGs on ``"2"`` only. HTTP/1.1 has
-    no pings, so there a server that takes a request and then stalls holds
-    the call until its deadline: give calls over ``"1.1"`` a deadline.
-
-    Raises:
-        ValueError: ``http_version`` is neither ``"1.1"`` nor ``"2"``.
+    HTTP/1.1 has no pings, so there a server that takes a request and then
+    stalls holds the call until its deadline: give calls over ``"1.1"`` a
+    deadline (or a ``default_timeout``).
     """
-    if http_version == "2":
-        return open_h2_transport(base_url, ssl_context=ssl_context, limits=limits)
-    if http_version == "1.1":
-        return open_h11_transport(base_url, ssl_context=ssl_context, limits=limits)
-    raise ValueError(f"http_version must be '1.1' or '2', not {http_version!r}")
+    options = ClientOptions() if options is None else options
+    opener = open_h2_transport if options.http_version == "2" else open_h11_transport
+    return opener(base_url, ssl_context=options.ssl_context, limits=options.limits)
 
 
 @asynccontextmanager
 async def open_client(
     base_url: str,
+    options: ClientOptions | None = None,
     *,
-    http_version: HTTPVersionChoice = "2",
-    ssl_context: ssl.SSLContext | None = None,
-    limits: ClientLimits | None = None,
     interceptors: Sequence[InterceptorLike] = (),
-    codec: Codec | str = PROTO,
-    send_compression: Compression | None = None,
-    accept_compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES,
-    default_timeout: float | None = None,
-    http_get: bool = False,
 ) -> AsyncIterator[Client]:
     """A :class:`Client` for the Connect endpoint at ``base_url``, open for the block.
 
@@ -90,69 +63,31 @@ async def open_client(
             kv = client.stub(KVService)
             reply = await kv.Get(GetRequest(key="a"))
 
-    ``limits`` bound the connection's own waits, for calls without a
-    deadline (see :func:`open_transport`); ``default_timeout`` bounds each
-    such call as a whole (``deadline_exceeded`` past it). ``http_get`` sends
-    calls of side-effect-free methods as Connect GET (see :class:`Client`).
-    Leaving the block closes its
-    connections; an exception from the block passes through as it was raised.
+    ``options`` (default :class:`ClientOptions`) say how to reach the
+    endpoint and encode the calls; ``interceptors`` wrap every call, the
+    first outermost. Leaving the block closes its connections; an exception
+    from the block passes through as it was raised.
 
     Raises:
         TypeError: an element of ``interceptors`` is not an interceptor.
     """
     check_interceptors(interceptors)
-    async with open_transport(
-        base_url, http_version=http_version, ssl_context=ssl_context, limits=limits
-    ) as transport:
-        client = Client(
-            transport,
-            codec=codec,
-            send_compression=send_compression,
-            accept_compressions=accept_compressions,
-            interceptors=interceptors,
-            max_message_size=max_message_size,
-            compress_min_bytes=compress_min_bytes,
-            default_timeout=default_timeout,
-            http_get=http_get,
-        )
+    options = ClientOptions() if options is None else options
+    async with open_transport(base_url, options) as transport:
+        client = Client(transport, options, interceptors=interceptors)
         try:
             yield client
         finally:
             detach_interceptors(client.interceptors)
 
 
-def _app(
-    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
-    interceptors: Sequence[InterceptorLike],
-    codecs: Sequence[Codec],
-    compressions: Sequence[Compression],
-    max_message_size: int,
-    compress_min_bytes: int,
-) -> ConnectApp:
-    return ConnectApp(
-        services,
-        interceptors=interceptors,
-        codecs=codecs,
-        compressions=compressions,
-        max_message_size=max_message_size,
-        compress_min_bytes=compress_min_bytes,
-    )
-
-
 @asynccontextmanager
 async def open_connect_server(
-    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
+    services: _Implementations,
+    options: ServerOptions | None = None,
     *,
     interceptors: Sequence[InterceptorLike] = (),
-    host: str = "127.0.0.1",
-    port: int = 0,
-    ssl_context: ssl.SSLContext | None = None,
-    limits: ServerLimits | None = None,
-    grace_period: float = 5.0,
-    codecs: Sequence[Codec] = DEFAULT_CODECS,
-    compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    compress_min_bytes: int = DEFAULT_SERVER_COMPRESS_MIN_BYTES,
+    listeners: Sequence[trio.SocketListener] | None = None,
 ) -> AsyncIterator[Server]:
     """Serve ``services`` over Connect for the block; the server's ``url`` says where.
 
@@ -161,51 +96,53 @@ async def open_connect_server(
         async with open_connect_server({KVService: KV()}) as server:
             print(server.url)   # http://127.0.0.1:PORT
 
-    HTTP/1.1, h2c and (with ``ssl_context``) TLS with ALPN are all served on
-    the one port. ``compressions`` are what requests may use and responses
-    are sent with, to clients that accept them, for responses of at least
-    ``compress_min_bytes``. Leaving the block shuts down gracefully:
-    in-flight calls get ``grace_period`` seconds to finish.
+    HTTP/1.1, h2c and (with ``options.ssl_context``) TLS with ALPN are all
+    served on the one port: ``options`` (default :class:`ServerOptions`)
+    say where, with which limits and encodings. ``listeners``, if given,
+    are served instead of binding ``options.host`` and ``options.port``
+    (for instance a unix socket); the server closes them when it stops.
+    Leaving the block shuts down gracefully: in-flight calls get the limits'
+    ``grace_period`` to finish.
+
+    Raises:
+        TypeError: an element of ``interceptors`` is not an interceptor, or
+            an implementing method has the wrong shape.
+        ValueError: a method is served twice.
     """
-    app = _app(services, interceptors, codecs, compressions, max_message_size, compress_min_bytes)
+    options = ServerOptions() if options is None else options
+    app = ConnectApp(services, options, interceptors=interceptors)
     async with open_server(
         app,
-        host=host,
-        port=port,
-        ssl_context=ssl_context,
-        limits=limits,
-        grace_period=grace_period,
+        host=options.host,
+        port=options.port,
+        listeners=listeners,
+        ssl_context=options.ssl_context,
+        limits=options.limits,
     ) as server:
         yield server
 
 
 async def serve_connect(
-    services: Mapping[Service, object] | Iterable[tuple[Service, object]],
+    services: _Implementations,
+    options: ServerOptions | None = None,
     *,
     interceptors: Sequence[InterceptorLike] = (),
-    host: str = "127.0.0.1",
-    port: int = 0,
-    ssl_context: ssl.SSLContext | None = None,
-    limits: ServerLimits | None = None,
-    grace_period: float = 5.0,
-    codecs: Sequence[Codec] = DEFAULT_CODECS,
-    compressions: Sequence[Compression] = DEFAULT_COMPRESSIONS,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    compress_min_bytes: int = DEFAULT_SERVER_COMPRESS_MIN_BYTES,
+    listeners: Sequence[trio.SocketListener] | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``services`` until cancelled.
+    """Serve ``services`` until cancelled; the arguments are :func:`open_connect_server`'s.
 
     ``server = await nursery.start(serve_connect, services)`` hands back the
     :class:`~trioplugin.transport.Server` once it listens.
     """
-    app = _app(services, interceptors, codecs, compressions, max_message_size, compress_min_bytes)
+    options = ServerOptions() if options is None else options
+    app = ConnectApp(services, options, interceptors=interceptors)
     await serve(
         app,
-        host=host,
-        port=port,
-        ssl_context=ssl_context,
-        limits=limits,
-        grace_period=grace_period,
+        host=options.host,
+        port=options.port,
+        listeners=listeners,
+        ssl_context=options.ssl_context,
+        limits=options.limits,
         task_status=task_status,
     )

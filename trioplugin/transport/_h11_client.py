@@ -11,7 +11,6 @@ connection, connections kept alive between requests in a pool (see
 
 from __future__ import annotations
 
-import math
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -66,8 +65,6 @@ class H11Transport:
         *,
         ssl_context: ssl.SSLContext | None,
         limits: ClientLimits,
-        max_connections: int,
-        idle_timeout: float,
     ) -> None:
         self._scheme = origin.scheme
         self._authority = origin.authority
@@ -82,8 +79,8 @@ class H11Transport:
             origin.address,
             ssl_context=ssl_context,
             connect_timeout=limits.connect_timeout,
-            max_connections=max_connections,
-            idle_timeout=idle_timeout,
+            max_connections=limits.max_connections,
+            idle_timeout=limits.idle_timeout,
         )
 
     @property
@@ -146,8 +143,6 @@ async def open_h11_transport(
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
-    max_connections: int = 100,
-    idle_timeout: float = 30.0,
 ) -> AsyncIterator[H11Transport]:
     """Open an HTTP/1.1 client transport to ``base_url``; close its connections on exit.
 
@@ -156,27 +151,20 @@ async def open_h11_transport(
     protocols are set) or on a default context that verifies the server. A
     path in ``base_url`` prefixes every exchange's path.
 
-    At most ``max_connections`` connections are open at once; an idle one
-    that waited in the pool for ``idle_timeout`` seconds or more is closed
-    instead of reused (keep it below the server's own idle timeout). From
-    ``limits`` (a :class:`~trioplugin.transport.ClientLimits`, its defaults if
-    None) only ``connect_timeout`` applies: it bounds the TCP connect and the
-    TLS handshake together, and a connection not made in time fails the
-    exchange with ``unavailable`` (an UnprocessedError: nothing was sent).
+    From ``limits`` (a :class:`~trioplugin.transport.ClientLimits`, its
+    defaults if None) the pool's ``max_connections`` and ``idle_timeout``
+    apply, and ``connect_timeout``: it bounds the TCP connect and the TLS
+    handshake together, and a connection not made in time fails the exchange
+    with ``unavailable`` (an UnprocessedError: nothing was sent).
     HTTP/1.1 has no pings: a server that takes a request and then stalls
     holds the exchange until the caller's deadline.
 
     An exception raised in the block comes out of it as raised.
 
     Raises:
-        ValueError: a bad ``base_url``, ``max_connections`` below 1, or an
-            ``idle_timeout`` that is not positive.
+        ValueError: a bad ``base_url``.
     """
     origin = _Origin.parse(base_url)
-    if max_connections < 1:
-        raise ValueError("max_connections must be at least 1")
-    if math.isnan(idle_timeout) or idle_timeout <= 0:
-        raise ValueError("idle_timeout must be positive")
     if origin.scheme == "https":
         if ssl_context is None:
             ssl_context = ssl.create_default_context()
@@ -187,8 +175,6 @@ async def open_h11_transport(
         origin,
         ssl_context=ssl_context,
         limits=ClientLimits() if limits is None else limits,
-        max_connections=max_connections,
-        idle_timeout=idle_timeout,
     )
     try:
         yield transport

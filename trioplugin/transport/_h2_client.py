@@ -33,10 +33,6 @@ from ._h2_client_exchange import H2ClientExchange
 from ._h2_client_keepalive import ClientCounters
 from ._limits import ClientLimits
 
-DEFAULT_STREAM_WINDOW: Final = 2 * 1024 * 1024
-"""The receive window each stream starts with (SETTINGS_INITIAL_WINDOW_SIZE)."""
-DEFAULT_CONNECTION_WINDOW: Final = 16 * 1024 * 1024
-"""The receive window of the whole connection."""
 # Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); "te" may only be "trailers".
 _CONNECTION_HEADERS: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -130,9 +126,6 @@ class H2Transport:
         *,
         ssl_context: ssl.SSLContext | None,
         limits: ClientLimits,
-        stream_window: int,
-        connection_window: int,
-        close_timeout: float,
     ) -> None:
         self._nursery = nursery
         self._authority = origin.authority
@@ -143,7 +136,7 @@ class H2Transport:
         self._authority_header = (b":authority", self._authority.encode("idna"))
         self._method_headers: dict[str, tuple[bytes, bytes]] = {}
         self._limits = limits
-        self._close_timeout = close_timeout
+        self._close_timeout = limits.close_timeout
         self._counters = ClientCounters()
         self._connector = Connector(
             origin.host,
@@ -151,8 +144,8 @@ class H2Transport:
             origin.address,
             ssl_context=ssl_context,
             limits=limits,
-            stream_window=stream_window,
-            connection_window=connection_window,
+            stream_window=limits.stream_window,
+            connection_window=limits.connection_window,
             counters=self._counters,
             on_retire=self._retire,
         )
@@ -343,9 +336,6 @@ async def open_h2_transport(
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
-    stream_window: int = DEFAULT_STREAM_WINDOW,
-    connection_window: int = DEFAULT_CONNECTION_WINDOW,
-    close_timeout: float = 1.0,
 ) -> AsyncIterator[H2Transport]:
     """Open an HTTP/2 client transport to ``base_url``; close it on exit.
 
@@ -360,18 +350,15 @@ async def open_h2_transport(
     :class:`~trioplugin.transport.ClientLimits`, its defaults if None) bounds
     what the transport waits for on its own, whether or not a call has a
     deadline: opening a connection (TCP, TLS and the server's first SETTINGS)
-    and the keepalive PINGs that find a frozen or black-holed server.
-    ``stream_window`` and ``connection_window`` are the receive flow-control
-    windows: how much the server may send ahead of what the reader has
-    consumed. On exit, connections get ``close_timeout`` seconds to send
-    their GOAWAY.
+    and the keepalive PINGs that find a frozen or black-holed server; it
+    also holds the receive flow-control windows (how much the server may
+    send ahead of what the reader has taken) and the seconds connections get
+    on exit to send their GOAWAY.
 
     An exception raised in the block comes out of it as raised, not wrapped in
     an ExceptionGroup.
     """
     origin = _Origin.parse(base_url)
-    if not 1 <= stream_window <= 2**31 - 1 or not 1 <= connection_window <= 2**31 - 1:
-        raise ValueError("flow-control windows must be between 1 and 2**31 - 1")
     if origin.scheme == "https":
         if ssl_context is None:
             ssl_context = ssl.create_default_context()
@@ -384,9 +371,6 @@ async def open_h2_transport(
             origin,
             ssl_context=ssl_context,
             limits=ClientLimits() if limits is None else limits,
-            stream_window=stream_window,
-            connection_window=connection_window,
-            close_timeout=close_timeout,
         )
         try:
             yield transport

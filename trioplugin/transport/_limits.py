@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Final
+
+from .._checks import check_int, check_seconds
+
+DEFAULT_STREAM_WINDOW: Final = 2 * 1024 * 1024
+"""HTTP/2 client: the receive window of each stream, in bytes."""
+
+DEFAULT_CONNECTION_WINDOW: Final = 16 * 1024 * 1024
+"""HTTP/2 client: the receive window of each connection, in bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +58,21 @@ class ServerLimits:
     max_connections: int | None = None
     """Connections served at once; a connection beyond it is closed at once. None: no cap."""
 
+    grace_period: float = 5.0
+    """Seconds in-flight requests get to finish when the server shuts down.
+
+    HTTP/2 connections get a ``GOAWAY`` at once, idle HTTP/1.1 connections
+    are closed; requests still running when it expires are cancelled.
+    """
+
     def __post_init__(self) -> None:
-        if self.max_header_size < 1024:
-            raise ValueError("max_header_size must be at least 1024 bytes")
-        if not 1 <= self.max_concurrent_streams <= 2**31 - 1:
-            raise ValueError("max_concurrent_streams must be between 1 and 2**31 - 1")
-        for name in ("header_read_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if math.isnan(value) or value <= 0:
-                raise ValueError(f"{name} must be positive")
-        if self.max_connections is not None and self.max_connections < 1:
-            raise ValueError("max_connections must be at least 1 (or None for no cap)")
+        check_int(self, "max_header_size", 1024)
+        check_int(self, "max_concurrent_streams", 1, 2**31 - 1)
+        check_seconds(self, "header_read_timeout")
+        check_seconds(self, "idle_timeout")
+        if self.max_connections is not None:
+            check_int(self, "max_connections", 1, none="no cap")
+        check_seconds(self, "grace_period", zero=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +105,37 @@ class ClientLimits:
     ``unavailable`` and the next call opens a new connection.
     """
 
+    stream_window: int = DEFAULT_STREAM_WINDOW
+    """HTTP/2: bytes the server may send on one stream ahead of what its reader has taken.
+
+    The stream's receive flow-control window (2 MiB); a reader that falls
+    behind holds the server back instead of growing the client's memory.
+    """
+
+    connection_window: int = DEFAULT_CONNECTION_WINDOW
+    """HTTP/2: the same, for all the streams of the connection together (16 MiB)."""
+
+    close_timeout: float = 1.0
+    """HTTP/2: seconds a closing transport's connections get to send their ``GOAWAY``."""
+
+    max_connections: int = 100
+    """HTTP/1.1: connections open to the server at once (a call beyond them waits for one)."""
+
+    idle_timeout: float = 30.0
+    """HTTP/1.1: seconds a connection may wait in the pool and still be reused.
+
+    One that waited longer is closed instead: keep it below the server's own
+    idle timeout, so that the client does not reuse a connection the server
+    is closing.
+    """
+
     def __post_init__(self) -> None:
-        for name in ("connect_timeout", "keepalive_timeout"):
-            value = getattr(self, name)
-            if math.isnan(value) or value <= 0:
-                raise ValueError(f"{name} must be positive")
-        interval = self.keepalive_interval
-        if interval is not None and (math.isnan(interval) or interval <= 0):
-            raise ValueError("keepalive_interval must be positive (or None for no pings)")
+        check_seconds(self, "connect_timeout")
+        if self.keepalive_interval is not None:
+            check_seconds(self, "keepalive_interval", none="no pings")
+        check_seconds(self, "keepalive_timeout")
+        check_int(self, "stream_window", 1, 2**31 - 1)
+        check_int(self, "connection_window", 1, 2**31 - 1)
+        check_seconds(self, "close_timeout", zero=True)
+        check_int(self, "max_connections", 1)
+        check_seconds(self, "idle_timeout")

@@ -7,7 +7,6 @@ A connection is served in its own task inside its own error boundary (see
 from __future__ import annotations
 
 import errno
-import math
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -174,7 +173,6 @@ async def serve(
     listeners: Sequence[trio.SocketListener] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     limits: ServerLimits | None = None,
-    grace_period: float = 5.0,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` over HTTP/1.1 and HTTP/2 until cancelled or :meth:`Server.aclose`.
@@ -194,18 +192,17 @@ async def serve(
             place). For mTLS, set ``verify_mode = ssl.CERT_REQUIRED`` and load the
             client CAs: the verified client certificate reaches the app as
             ``exchange.peer.tls.peer_certificate``.
-        limits: the per-connection limits (defaults: :class:`ServerLimits()`).
-        grace_period: seconds requests in flight get to finish on shutdown.
+        limits: sizes, counts and timeouts, and the grace period requests in
+            flight get on shutdown (defaults: :class:`ServerLimits()`).
         task_status: for :meth:`trio.Nursery.start`.
     """
-    if math.isnan(grace_period) or grace_period < 0:
-        raise ValueError("grace_period must be >= 0")
+    limits = ServerLimits() if limits is None else limits
     if listeners is None:
         listeners = await trio.open_tcp_listeners(port, host=host)
     if ssl_context is not None:
         configure_alpn(ssl_context)
-    ctx = ServerContext(app, limits or ServerLimits(), ssl_context)
-    server = Server(ctx, listeners, grace_period)
+    ctx = ServerContext(app, limits, ssl_context)
+    server = Server(ctx, listeners, limits.grace_period)
     await server._run(task_status)
 
 
@@ -218,7 +215,6 @@ async def open_server(
     listeners: Sequence[trio.SocketListener] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     limits: ServerLimits | None = None,
-    grace_period: float = 5.0,
 ) -> AsyncIterator[Server]:
     """Serve ``app`` for the duration of an ``async with`` block.
 
@@ -235,7 +231,6 @@ async def open_server(
         listeners=listeners,
         ssl_context=ssl_context,
         limits=limits,
-        grace_period=grace_period,
     )
     async with open_transparent_nursery() as nursery:
         server: Server = await nursery.start(start)
