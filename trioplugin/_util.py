@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -53,3 +54,30 @@ async def open_transparent_nursery() -> AsyncIterator[trio.Nursery]:
     if unwrapped is not None:
         # Raised outside the except block, so it does not gain the group as context.
         raise unwrapped
+
+
+def publish_module_names(package: str, namespace: dict[str, Any]) -> None:
+    """Make the names a package exports say that package, not their private module.
+
+    ``trioplugin.protocol._error.ConnectError`` becomes
+    ``trioplugin.protocol.ConnectError`` in reprs and tracebacks, so they
+    show where to import a name from (trio does the same). Only the
+    package's own names change; re-exports of another layer's keep theirs.
+    """
+    private_prefix = package + "._"
+    for name in namespace.get("__all__", ()):
+        value = namespace.get(name)
+        if not (inspect.isclass(value) or inspect.isfunction(value)):
+            continue
+        if value.__module__.startswith(private_prefix):
+            _rename_module(value, package)
+
+
+def _rename_module(value: Any, package: str) -> None:
+    old = value.__module__
+    value.__module__ = package
+    if inspect.isclass(value):
+        for member in vars(value).values():
+            function = getattr(member, "__func__", member)  # staticmethod, classmethod
+            if inspect.isfunction(function) and function.__module__ == old:
+                function.__module__ = package

@@ -4,6 +4,7 @@ Each plugin endpoint is owned by one trio task (its actor) that admits calls
 through a bounded memory channel and runs them under the caller's deadline.
 """
 
+from .._util import publish_module_names as _publish_module_names
 from ._events import ActorEvent, ActorState, StateChanged
 from ._handle import PluginHandle
 from ._nursery import PluginNursery, Services, open_plugin_nursery
@@ -23,3 +24,5 @@ __all__ = [
     "StateChanged",
     "open_plugin_nursery",
 ]
+
+_publish_module_names(__name__, globals())

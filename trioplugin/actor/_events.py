@@ -6,7 +6,7 @@ import enum
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 import trio
 
@@ -25,6 +25,7 @@ class ActorState(enum.Enum):
     CLOSED = "closed"
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class StateChanged:
     """The actor moved from one state to another."""

@@ -16,6 +16,7 @@ Run it as ``python -m trioplugin.codegen -Iprotos --out src protos/kv.proto``
 ``protoc-gen-trioplugin`` (``--trioplugin_out=DIR``). See ``docs/codegen.md``.
 """
 
+from .._util import publish_module_names as _publish_module_names
 from ._cli import main
 from ._naming import GenerationError, module_name
 from ._plugin import SUFFIX, generate, run_plugin
@@ -30,3 +31,5 @@ __all__ = [
     "module_name",
     "run_plugin",
 ]
+
+_publish_module_names(__name__, globals())

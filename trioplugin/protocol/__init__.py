@@ -10,6 +10,7 @@ A peer that breaks the protocol raises :class:`RemoteProtocolError`; driving
 a machine out of order raises :class:`LocalProtocolError`.
 """
 
+from .._util import publish_module_names as _publish_module_names
 from ._call_errors import LocalProtocolError, RemoteProtocolError
 from ._call_events import (
     NEED_DATA,
@@ -132,3 +133,5 @@ __all__ = [
     "user_metadata",
     "validate_request",
 ]
+
+_publish_module_names(__name__, globals())

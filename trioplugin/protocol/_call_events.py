@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, final
 
 from ._error import ConnectError
 from ._metadata import Metadata
@@ -24,6 +24,7 @@ NeedData = Literal[_Need.NEED_DATA]
 """The type of :data:`NEED_DATA`."""
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message of the call, decompressed, still encoded with the call's codec."""
@@ -31,11 +32,13 @@ class Message:
     data: bytes
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class EndOfRequest:
     """The client has sent all of its messages."""
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class EndOfResponse:
     """The response is over: how it ended (``error`` is None on success) and its trailers."""
@@ -44,6 +47,7 @@ class EndOfResponse:
     trailers: Metadata = field(default_factory=Metadata)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ResponseHead:
     """A response's status line and headers, as the server writes them."""
@@ -52,6 +56,7 @@ class ResponseHead:
     headers: list[tuple[str, str]]
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Output:
     """What the server writes next: a head (if not written yet), bytes, and whether it is the end.
@@ -64,6 +69,7 @@ class Output:
     end: bool
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Request:
     """A request as the client writes it: method, path (with query for GET), headers, body.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, final
 
 from . import _headers as h
 from ._call_errors import LocalProtocolError, RemoteProtocolError
@@ -24,6 +24,7 @@ _NOT_MODIFIED: Final = 304
 T = TypeVar("T")
 
 
+@final
 class ClientConfig:
     """How a client encodes, compresses and bounds its calls; shared by all of them.
 
@@ -103,6 +104,7 @@ class ClientConfig:
         )
 
 
+@final
 class ClientCall:
     """One call on the client, from the request head to the end of the response.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Final, Protocol, TypeVar, runtime_checkable
+from typing import Final, Protocol, TypeVar, final, runtime_checkable
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, EncodeError, Message
@@ -36,6 +36,7 @@ class Codec(Protocol):
         ...
 
 
+@final
 class ProtoCodec:
     """The binary protobuf codec (``application/proto``)."""
 
@@ -59,6 +60,7 @@ class ProtoCodec:
             ) from exc
 
 
+@final
 class JSONCodec:
     """The protobuf JSON codec (``application/json``); unknown fields are ignored."""
 

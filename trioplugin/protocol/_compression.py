@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, final, runtime_checkable
 
 from ._code import Code
 from ._error import ConnectError
@@ -35,6 +35,7 @@ class Compression(Protocol):
         ...
 
 
+@final
 class GzipCompression:
     """gzip (RFC 1952) compression."""
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, final
 
 from ._code import Code
 from ._error import ConnectError, error_from_json_object, error_to_json_object
 from ._metadata import Metadata
 
 
+@final
 @dataclass(slots=True)
 class EndStream:
     """How a stream ended: an error (None on success) and the trailers."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 from ._code import Code
 from ._error import ConnectError
@@ -26,6 +26,7 @@ class EnvelopeFlags(enum.IntFlag):
 KNOWN_FLAGS: Final = int(EnvelopeFlags.COMPRESSED | EnvelopeFlags.END_STREAM)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One framed message as read off the wire (still compressed if flagged so)."""
@@ -51,6 +52,7 @@ def encode_envelope(data: bytes, flags: int = EnvelopeFlags.NONE) -> bytes:
     return _HEADER.pack(flags, len(data)) + data
 
 
+@final
 class EnvelopeDecoder:
     """An incremental envelope decoder: feed it bytes, take whole envelopes out.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 from ._metadata import Metadata
 
@@ -53,6 +53,7 @@ RESERVED_HEADERS: Final = frozenset(
 )
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ContentType:
     """A parsed Connect content type: the codec name and whether it frames a stream."""

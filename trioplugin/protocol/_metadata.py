@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Final
+from typing import Final, final
 
 # RFC 9110 token characters; Connect narrows custom names to [0-9a-z_.-] but
 # peers send the wider set and we must read it.
@@ -38,6 +38,7 @@ def decode_binary_value(value: str) -> bytes:
         raise ValueError(f"binary metadata value is not base64: {value[:40]!r}") from exc
 
 
+@final
 class Metadata(MutableMapping[str, str]):
     """Headers or trailers of a call: a multi-valued mapping with case-insensitive keys.
 

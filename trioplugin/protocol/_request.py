@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 from urllib.parse import parse_qs
 
 from . import _headers as h
@@ -49,6 +49,7 @@ class RejectedRequest(Exception):
         self.headers = list(headers)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """What a valid request head says about how to read and answer it."""

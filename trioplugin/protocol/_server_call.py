@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 from . import _headers as h
 from ._call_errors import LocalProtocolError, RemoteProtocolError
@@ -30,6 +30,7 @@ _JSON_HEADERS: Final = (h.CONTENT_TYPE, h.JSON_ERROR_CONTENT_TYPE)
 _TEXT_HEADERS: Final = (h.CONTENT_TYPE, "text/plain; charset=utf-8")
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """What a server accepts and how it answers, shared by all its calls."""
@@ -44,6 +45,7 @@ class ServerConfig:
     """Response messages smaller than this go uncompressed."""
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Refused:
     """The request cannot be served: ``output`` is the whole response to send."""
@@ -52,6 +54,7 @@ class Refused:
     output: Output
 
 
+@final
 class ServerCall:
     """One call on the server, from the request head to the last response byte.
 

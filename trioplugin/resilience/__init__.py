@@ -9,6 +9,7 @@ sliding failure-rate windows and operator controls. Both interceptors keep
 their state per endpoint (see ``docs/guides/interceptors.md``).
 """
 
+from .._util import publish_module_names as _publish_module_names
 from ._backoff import BackoffSchedule, Jitter, RandomSource, exponential_backoff
 from ._breaker import (
     DEFAULT_FAILURE_CODES,
@@ -72,3 +73,5 @@ __all__ = [
     "raise_refusal",
     "timed_out_remotely",
 ]
+
+_publish_module_names(__name__, globals())

@@ -11,6 +11,7 @@ from typing import Final, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ._breaker_config import (
     DEFAULT_FAILURE_CODES,
     CircuitBreakerConfig,
@@ -39,7 +40,7 @@ _log: Final = logging.getLogger("trioplugin.resilience")
 
 
 @final
-class Permit:
+class Permit(metaclass=NoPublicConstructor):
     """One admitted call; report how it ended exactly once (later reports are ignored).
 
     Obtained from :meth:`CircuitBreaker.admit`. A permit admitted before the
@@ -193,7 +194,7 @@ class CircuitBreaker:
         """
         if self._state is CircuitState.CLOSED and not self._times_calls:
             # The healthy case, on every call: nothing can be refused or announced.
-            return Permit(self, self._generation, is_probe=False, started_at=0.0)
+            return Permit._create(self, self._generation, is_probe=False, started_at=0.0)
         try:
             return self._admit()
         finally:
@@ -312,7 +313,7 @@ class CircuitBreaker:
                 self._reject(0.0, "half_open")
             self._probes += 1
         started_at = self._clock() if self._times_calls else 0.0
-        return Permit(self, self._generation, is_probe=is_probe, started_at=started_at)
+        return Permit._create(self, self._generation, is_probe=is_probe, started_at=started_at)
 
     def _reject(self, retry_after: float, reason: RejectionReason) -> None:
         self._rejected += 1

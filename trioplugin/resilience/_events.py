@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import final
 
 from ..protocol import ConnectError
 from ._breaker import CircuitState
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class CircuitStateChanged:
     """The endpoint's circuit breaker moved from one state to another."""
@@ -18,6 +20,7 @@ class CircuitStateChanged:
     new: CircuitState
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class RetryScheduled:
     """An attempt failed and another will start after ``delay`` seconds (0 for a hedge)."""

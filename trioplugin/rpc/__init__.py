@@ -4,6 +4,7 @@ All four call kinds (unary, client-, server- and bidi-streaming) work on both
 sides, through one interceptor protocol (:class:`Interceptor`).
 """
 
+from .._util import publish_module_names as _publish_module_names
 from ._app import ConnectApp
 from ._call import ATTEMPT_HEADER, Call, HandlerContext, Side
 from ._caller import Caller, Headers, UnaryResponse
@@ -78,3 +79,5 @@ __all__ = [
     "open_transport",
     "serve_connect",
 ]
+
+_publish_module_names(__name__, globals())

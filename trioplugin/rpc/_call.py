@@ -8,6 +8,7 @@ from typing import Any, Final, Generic, Literal, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ..protocol import Metadata
 from ..transport import Peer
 from ._messages import MessageReceiver, MessageSender, ResponseSlot, SingleMessage
@@ -347,7 +348,7 @@ class _AttemptSink(Generic[Res]):
 
 
 @final
-class HandlerContext:
+class HandlerContext(metaclass=NoPublicConstructor):
     """What a server handler knows of its call besides the request messages.
 
     Set :attr:`response_headers` and :attr:`response_trailers` to send

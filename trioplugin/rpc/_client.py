@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, final
+from typing import Any, cast, final
 
 import trio
 
@@ -189,11 +189,13 @@ class Client:
             raise ConnectError(
                 Code.UNIMPLEMENTED,
                 f"{method.procedure} is bidi-streaming, which needs a full-duplex HTTP/2 "
-                "transport; this client's transport is not (use http_version='2')",
+                "transport; this client's transport is not (use ClientOptions(http_version='2'))",
             )
         link: StreamLink[Req, Res] = StreamLink(method.procedure)
         async with self._run_stream(method, link, headers) as responses:
-            yield BidiStream(method, link, responses)
+            # _create cannot carry the class's type parameters; the arguments do.
+            stream = cast("BidiStream[Req, Res]", BidiStream._create(method, link, responses))
+            yield stream
 
     @asynccontextmanager
     async def _run_stream(
@@ -220,7 +222,8 @@ class Client:
         async with open_transparent_nursery() as nursery:
             nursery.start_soon(run)
             try:
-                yield ResponseStream(call, link)
+                responses = cast("ResponseStream[Res]", ResponseStream._create(call, link))
+                yield responses
             finally:
                 nursery.cancel_scope.cancel()  # a call still running is abandoned
 

@@ -51,7 +51,7 @@ def handler_for(method: MethodInfo[Any, Any], implementation: object) -> CallNex
     if method.stream_type is StreamType.UNARY:
 
         async def unary(call: Call[Any, Any]) -> None:
-            response = await function(call.request, HandlerContext(call))
+            response = await function(call.request, HandlerContext._create(call))
             check_message_type(response, output_type, what)
             await call.responses.send(response)
 
@@ -60,7 +60,7 @@ def handler_for(method: MethodInfo[Any, Any], implementation: object) -> CallNex
     if method.stream_type is StreamType.CLIENT_STREAM:
 
         async def client_stream(call: Call[Any, Any]) -> None:
-            response = await function(call.requests, HandlerContext(call))
+            response = await function(call.requests, HandlerContext._create(call))
             check_message_type(response, output_type, what)
             await call.responses.send(response)
 
@@ -70,7 +70,7 @@ def handler_for(method: MethodInfo[Any, Any], implementation: object) -> CallNex
 
     async def streaming(call: Call[Any, Any]) -> None:
         argument = call.requests if takes_stream else call.request
-        responses: AsyncGenerator[Any, None] = function(argument, HandlerContext(call))
+        responses: AsyncGenerator[Any, None] = function(argument, HandlerContext._create(call))
         async with aclosing(responses):
             async for response in responses:
                 check_message_type(response, output_type, what)

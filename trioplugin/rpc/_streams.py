@@ -7,6 +7,7 @@ from typing import Any, Generic, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ..protocol import Metadata
 from ._call import Call
 from ._method import MethodInfo, Req, Res
@@ -15,7 +16,7 @@ from ._wire_common import check_message_type
 
 
 @final
-class ResponseStream(Generic[Res]):
+class ResponseStream(Generic[Res], metaclass=NoPublicConstructor):
     """The responses of a server-streaming call: ``async for`` them, or :meth:`receive`.
 
     A failed call raises its :class:`~trioplugin.protocol.ConnectError` from
@@ -65,7 +66,7 @@ class ResponseStream(Generic[Res]):
 
 
 @final
-class BidiStream(Generic[Req, Res]):
+class BidiStream(Generic[Req, Res], metaclass=NoPublicConstructor):
     """Both halves of a bidi-streaming call: :meth:`send` and :meth:`receive` freely.
 
     Call :meth:`close_send` when done sending; iterate (or :meth:`receive`)

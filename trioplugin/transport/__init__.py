@@ -8,6 +8,7 @@ imports httpx.
 
 from typing import TYPE_CHECKING
 
+from .._util import publish_module_names as _publish_module_names
 from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
 from ._h2_client_exchange import H2ClientExchange
@@ -55,6 +56,8 @@ __all__ = [
     "serve",
 ]
 
+_publish_module_names(__name__, globals())
+
 if TYPE_CHECKING:
     from ._httpx_client import HttpxClientExchange, HttpxTransport, open_httpx_transport
 
@@ -67,6 +70,7 @@ def __getattr__(name: str) -> object:
         from . import _httpx_client
 
         value = getattr(_httpx_client, name)
+        _publish_module_names(__name__, {"__all__": [name], name: value})
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from typing import Final, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ._h2_client import _Origin
 from ._h11_client_exchange import H11ClientExchange
 from ._h11_client_pool import Pool
@@ -44,7 +45,7 @@ class H11TransportStatistics:
 
 
 @final
-class H11Transport:
+class H11Transport(metaclass=NoPublicConstructor):
     """A :class:`~trioplugin.transport.ClientTransport` over HTTP/1.1 (cleartext or TLS).
 
     Create it with :func:`open_h11_transport`. Each exchange has a connection
@@ -113,7 +114,7 @@ class H11Transport:
                 connection can be made or the transport is closed.
             ValueError: on entering, an invalid method, path, header name or value.
         """
-        return H11ClientExchange(self, method, path, headers, body)
+        return H11ClientExchange._create(self, method, path, headers, body)
 
     def statistics(self) -> H11TransportStatistics:
         """What the transport holds right now."""
@@ -171,7 +172,7 @@ async def open_h11_transport(
         ssl_context.set_alpn_protocols(["http/1.1"])
     else:
         ssl_context = None
-    transport = H11Transport(
+    transport = H11Transport._create(
         origin,
         ssl_context=ssl_context,
         limits=ClientLimits() if limits is None else limits,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connection_lost, copy_error, transport_closing
 from ._errors import UnprocessedError
@@ -48,7 +49,7 @@ _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSE
 
 
 @final
-class H11ClientExchange:
+class H11ClientExchange(metaclass=NoPublicConstructor):
     """One HTTP/1.1 request and its response: an :class:`H11Transport`'s ClientExchange.
 
     Obtained from :meth:`H11Transport.exchange`; used as an async context

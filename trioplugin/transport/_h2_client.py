@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from .._util import open_transparent_nursery
+from .._util import NoPublicConstructor, open_transparent_nursery
 from ..protocol import ConnectError
 from ._client_errors import (
     connect_failed,
@@ -103,7 +103,7 @@ class H2TransportStatistics:
 
 
 @final
-class H2Transport:
+class H2Transport(metaclass=NoPublicConstructor):
     """A :class:`~trioplugin.transport.ClientTransport` over HTTP/2 (h2c or TLS), full duplex.
 
     Create it with :func:`open_h2_transport`. Exchanges share one connection
@@ -185,7 +185,7 @@ class H2Transport:
                 or the transport is closed.
             ValueError: on entering, an invalid method, path, header name or value.
         """
-        return H2ClientExchange(self, method, path, headers, body)
+        return H2ClientExchange._create(self, method, path, headers, body)
 
     def _request_headers(
         self, method: str, path: str, headers: Sequence[tuple[str, str]]
@@ -366,7 +366,7 @@ async def open_h2_transport(
     else:
         ssl_context = None
     async with open_transparent_nursery() as nursery:
-        transport = H2Transport(
+        transport = H2Transport._create(
             nursery,
             origin,
             ssl_context=ssl_context,

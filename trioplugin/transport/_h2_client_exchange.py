@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
+from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import copy_error, stream_reset
 from ._http2 import ErrorCode
@@ -40,7 +41,7 @@ def _metadata(fields: list[tuple[str, str]]) -> Metadata:
 
 
 @final
-class H2ClientExchange:
+class H2ClientExchange(metaclass=NoPublicConstructor):
     """One HTTP/2 request in flight and its response: an H2Transport's ClientExchange.
 
     Obtained from :meth:`H2Transport.exchange`; used as an async context

@@ -18,6 +18,7 @@ from typing import Any, Final, final
 import httpx
 import trio
 
+from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connect_timed_out, copy_error, transport_closed
 from ._httpx_errors import from_httpx
@@ -28,7 +29,7 @@ _BODY_CHANNEL_SIZE: Final = 0
 
 
 @final
-class HttpxTransport:
+class HttpxTransport(metaclass=NoPublicConstructor):
     """A :class:`~trioplugin.transport.ClientTransport` over an ``httpx.AsyncClient``.
 
     Create it with :func:`open_httpx_transport`. Not full duplex: the response
@@ -76,7 +77,7 @@ class HttpxTransport:
         Raises:
             ConnectError: on entering, ``unavailable`` if the server cannot be reached.
         """
-        return HttpxClientExchange(self, method, self._base_url + path, headers, body)
+        return HttpxClientExchange._create(self, method, self._base_url + path, headers, body)
 
     async def aclose(self) -> None:
         """Refuse new exchanges (the client itself is closed by whoever created it)."""
@@ -110,7 +111,7 @@ def _peer(response: httpx.Response) -> Peer | None:
 
 
 @final
-class HttpxClientExchange:
+class HttpxClientExchange(metaclass=NoPublicConstructor):
     """One request over httpx and its response: an :class:`HttpxTransport`'s ClientExchange."""
 
     def __init__(
@@ -352,7 +353,7 @@ async def open_httpx_transport(
             "limits apply to the httpx client this function makes; "
             "set the timeouts of your own client instead"
         )
-    transport = HttpxTransport(client, base_url)
+    transport = HttpxTransport._create(client, base_url)
     try:
         yield transport
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, final
 
 from .._checks import check_int, check_seconds
 
@@ -14,6 +14,7 @@ DEFAULT_CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 """HTTP/2 client: the receive window of each connection, in bytes."""
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
     """What one connection may cost the server: sizes, counts and timeouts.
@@ -75,6 +76,7 @@ class ServerLimits:
         check_seconds(self, "grace_period", zero=True)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class ClientLimits:
     """The waits a client connection bounds on its own, whether or not a call has a deadline.

@@ -15,7 +15,7 @@ from typing import Final, final
 
 import trio
 
-from .._util import open_transparent_nursery
+from .._util import NoPublicConstructor, open_transparent_nursery
 from ._limits import ServerLimits
 from ._server_conn import serve_connection
 from ._server_context import ServerContext, logger
@@ -32,7 +32,7 @@ _ACCEPT_RETRY_DELAY: Final = 0.1
 
 
 @final
-class Server:
+class Server(metaclass=NoPublicConstructor):
     """A running server, as :func:`open_server` and :func:`serve` hand it out.
 
     Not constructed directly. It tells where it listens, what it has done
@@ -202,7 +202,7 @@ async def serve(
     if ssl_context is not None:
         configure_alpn(ssl_context)
     ctx = ServerContext(app, limits, ssl_context)
-    server = Server(ctx, listeners, limits.grace_period)
+    server = Server._create(ctx, listeners, limits.grace_period)
     await server._run(task_status)
 
 

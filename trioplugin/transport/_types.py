@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, final
 
 from ..protocol import Metadata
 
 HTTPVersion = Literal["1.1", "2"]
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class TLSInfo:
     """What the TLS handshake settled, as seen from one end of a connection."""
@@ -38,6 +39,7 @@ class TLSInfo:
     """The peer's certificate in DER form, if it presented one."""
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Peer:
     """The other end of a connection."""
