@@ -19,6 +19,7 @@ SINK_FILES = [
     "sink/v1/sink.proto",
     "sink/v1/shared-types.proto",
     "sink/v1/common.proto",
+    "sink/v1/fields.proto",
     "sink/v2/common.proto",
 ]
 
@@ -46,6 +47,7 @@ def codegen(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's two protos, generated as scripts/gen-protos does, into a tmp dir."""
     pytest.importorskip("grpc_tools")
+    pytest.importorskip("mypy_protobuf")  # the .pyi stubs
     out = tmp_path_factory.mktemp("generated")
     runs: list[list[str | Path]] = [
         ["-Itests/protos", "--out", out / "tests", "--relative-imports", "tests/protos/echo.proto"],
@@ -61,6 +63,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sink(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The kitchen-sink protos generated into a tmp dir (the output root)."""
     pytest.importorskip("grpc_tools")
+    pytest.importorskip("mypy_protobuf")  # the .pyi stubs
     out = tmp_path_factory.mktemp("sink")
     result = codegen(f"-I{SINK_PROTOS}", "--out", out, *(SINK_PROTOS / f for f in SINK_FILES))
     assert result.returncode == 0, result.stderr

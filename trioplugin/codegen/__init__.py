@@ -12,7 +12,8 @@ service ``KVService`` it holds:
   signatures, for implementations to be checked against.
 
 Run it as ``python -m trioplugin.codegen -Iprotos --out src protos/kv.proto``
-(protoc comes from ``grpcio-tools``), or as the protoc plugin
+(protoc comes from ``grpcio-tools``, the ``_pb2.pyi`` stubs from
+``mypy-protobuf``: the ``codegen`` extra has both), or as the protoc plugin
 ``protoc-gen-trioplugin`` (``--trioplugin_out=DIR``). See ``docs/codegen.md``.
 """
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -11,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
-from google.protobuf.compiler.plugin_pb2 import CodeGeneratorRequest
+from google.protobuf.compiler.plugin_pb2 import CodeGeneratorRequest, CodeGeneratorResponse
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from .._version import __version__
@@ -19,9 +21,17 @@ from ._plugin import generate, run_plugin
 
 _NO_PROTOC = (
     "trioplugin.codegen runs protoc from the grpcio-tools package, which is not installed: "
-    "pip install grpcio-tools (or trioplugin[dev]). Or run your own protoc with "
+    "pip install grpcio-tools (or trioplugin[codegen]). Or run your own protoc with "
     "--plugin=protoc-gen-trioplugin=$(command -v protoc-gen-trioplugin) --trioplugin_out=DIR."
 )
+
+_NO_MYPY_PROTOBUF = (
+    "trioplugin.codegen writes the _pb2.pyi stubs with mypy-protobuf, which is not installed: "
+    "pip install mypy-protobuf (or trioplugin[codegen]). Or pass --no-pyi to write no stubs."
+)
+
+_MYPY_PROTOBUF = "mypy_protobuf.main"
+"""What mypy-protobuf's ``protoc-gen-mypy`` script runs; ``python -m`` runs it as that plugin."""
 
 
 class _Protoc(Protocol):
@@ -32,11 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Compile proto files to ``_pb2.py``, ``_pb2.pyi`` and ``_trioplugin.py`` modules.
 
     ``python -m trioplugin.codegen -Iprotos --out src protos/kv.proto`` runs
-    protoc (from ``grpcio-tools``) with ``--python_out`` and ``--pyi_out``,
-    then the trioplugin generator on the same files, all into ``--out``.
-    With ``--protoc-plugin`` it is the protoc plugin instead (reads a
-    request on stdin), for a launcher script to ``exec``. Returns the exit
-    status.
+    protoc (from ``grpcio-tools``) with ``--python_out``, mypy-protobuf for
+    the ``.pyi`` stubs (protoc's own ``--pyi_out`` stubs fail ``mypy
+    --strict`` on messages with message-typed fields), then the trioplugin
+    generator on the same files, all into ``--out``. Nothing is written
+    unless every generator succeeds. With ``--protoc-plugin`` it is the
+    protoc plugin instead (reads a request on stdin), for a launcher script
+    to ``exec``. Returns the exit status.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -48,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     protoc = _load_protoc()
     if protoc is None:
         print(_NO_PROTOC, file=sys.stderr)
+        return 2
+    if not args.no_pyi and not _has_mypy_protobuf():
+        print(_NO_MYPY_PROTOBUF, file=sys.stderr)
         return 2
     protoc_main, well_known = protoc
     out = Path(args.out)
@@ -70,21 +85,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             parameter="relative_imports" if args.relative_imports else "",
             proto_file=FileDescriptorSet.FromString(everything.read_bytes()).file,
         )
-    response = generate(request)
-    if response.error:
-        print(f"trioplugin.codegen: {response.error}", file=sys.stderr)
-        return 1
+    responses = [generate(request)]
+    if not args.no_pyi and not responses[0].error:
+        responses.append(_mypy_stubs(request))
+    for response in responses:
+        if response.error:
+            print(f"trioplugin.codegen: {response.error}", file=sys.stderr)
+            return 1
     # Nothing is written unless everything could be generated.
     out.mkdir(parents=True, exist_ok=True)
-    pyi = [] if args.no_pyi else [f"--pyi_out={out}"]
-    status = protoc_main(["protoc", *include, f"--python_out={out}", *pyi, *args.files])
+    status = protoc_main(["protoc", *include, f"--python_out={out}", *args.files])
     if status != 0:
         return status
-    for file in response.file:
+    for file in (file for response in responses for file in response.file):
         target = out / file.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(file.content, encoding="utf-8", newline="\n")
     return 0
+
+
+def _mypy_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
+    """mypy-protobuf's answer to the request: a ``_pb2.pyi`` for each file to generate.
+
+    It runs as the protoc plugin it is, in a child process of this
+    interpreter: the plugin protocol is its stable interface, and a child
+    needs nothing on ``PATH`` (unlike protoc's ``--plugin``).
+    """
+    stubs_request = CodeGeneratorRequest()
+    stubs_request.CopyFrom(request)
+    stubs_request.parameter = "quiet"
+    result = subprocess.run(
+        [sys.executable, "-m", _MYPY_PROTOBUF],
+        input=stubs_request.SerializeToString(),
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        reason = result.stderr.decode(errors="replace").strip()
+        return CodeGeneratorResponse(error=f"mypy-protobuf failed ({result.returncode}): {reason}")
+    return CodeGeneratorResponse.FromString(result.stdout)
+
+
+def _has_mypy_protobuf() -> bool:
+    return importlib.util.find_spec(_MYPY_PROTOBUF.partition(".")[0]) is not None
 
 
 def _load_protoc() -> tuple[_Protoc, str] | None:
@@ -118,7 +161,9 @@ def _parser() -> argparse.ArgumentParser:
         help="import the _pb2 modules relatively (from . import x_pb2)",
     )
     parser.add_argument(
-        "--no-pyi", action="store_true", help="do not write _pb2.pyi stubs (mypy needs them)"
+        "--no-pyi",
+        action="store_true",
+        help="do not write _pb2.pyi stubs (mypy needs them; mypy-protobuf writes them)",
     )
     parser.add_argument(
         "--protoc-plugin",
