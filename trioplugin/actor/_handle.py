@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar, final, overload
 
 import trio
+from google.protobuf.message import Message
 
 from .._util import NoPublicConstructor
 from ..resilience import CircuitBreaker, CircuitOpenError, raise_refusal
@@ -22,15 +23,14 @@ from ..rpc import (
     Stub,
     UnaryResponse,
 )
-from ..rpc._caller import expect_stream_type
-from ..rpc._method import Req, Res
-from ..rpc._wire_common import check_message_type
 from ._actor import EndpointActor
 from ._events import ActorEvent, ActorState
 from ._jobs import Job
 from ._stats import ActorStatistics
 
 C = TypeVar("C")
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
 
 
 @final
@@ -192,8 +192,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         self, method: MethodInfo[Req, Res], request: Req, *, headers: Headers | None = None
     ) -> UnaryResponse[Res]:
         """Make a unary call through the actor."""
-        expect_stream_type(method, StreamType.UNARY)
-        check_message_type(request, method.input_type, f"the request of {method.name}")
+        method.check_call(StreamType.UNARY, request)
         response: UnaryResponse[Res] = await self._submit(method, request, headers)
         return response
 
@@ -205,7 +204,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         headers: Headers | None = None,
     ) -> UnaryResponse[Res]:
         """Make a client-streaming call through the actor."""
-        expect_stream_type(method, StreamType.CLIENT_STREAM)
+        method.check_call(StreamType.CLIENT_STREAM)
         response: UnaryResponse[Res] = await self._submit(method, requests, headers)
         return response
 
@@ -214,8 +213,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         self, method: MethodInfo[Req, Res], request: Req, *, headers: Headers | None = None
     ) -> AsyncIterator[ResponseStream[Res]]:
         """Make a server-streaming call through the actor; ``async with`` it."""
-        expect_stream_type(method, StreamType.SERVER_STREAM)
-        check_message_type(request, method.input_type, f"the request of {method.name}")
+        method.check_call(StreamType.SERVER_STREAM, request)
         gate = self._actor.gate
         if gate is not None and not gate.closed:  # a closed circuit refuses nothing
             await self._refuse_if_open(gate)
@@ -229,7 +227,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         self, method: MethodInfo[Req, Res], *, headers: Headers | None = None
     ) -> AsyncIterator[BidiStream[Req, Res]]:
         """Make a bidi-streaming call through the actor; ``async with`` it."""
-        expect_stream_type(method, StreamType.BIDI_STREAM)
+        method.check_call(StreamType.BIDI_STREAM)
         gate = self._actor.gate
         if gate is not None and not gate.closed:  # a closed circuit refuses nothing
             await self._refuse_if_open(gate)

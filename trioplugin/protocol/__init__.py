@@ -63,7 +63,7 @@ from ._headers import (
 from ._metadata import Metadata, decode_binary_value, encode_binary_value
 from ._request import RejectedRequest, RequestSpec, validate_request
 from ._response import error_from_status, unary_error_from_response
-from ._server_call import Refused, ServerCall, ServerConfig
+from ._server_call import Refused, ServerCall, ServerConfig, unknown_procedure
 from ._stream_type import StreamType
 from ._timeout import MAX_TIMEOUT_MS, format_timeout_ms, parse_timeout_ms
 
@@ -130,6 +130,7 @@ __all__ = [
     "prefix_unary_trailers",
     "split_unary_trailers",
     "unary_error_from_response",
+    "unknown_procedure",
     "user_metadata",
     "validate_request",
 ]

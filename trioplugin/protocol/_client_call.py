@@ -414,7 +414,7 @@ class ClientCall:
         error.http_status = self._status or None
         error.headers = headers
         error.trailers = trailers
-        merged = Metadata._trusted([*headers.multi_items(), *trailers.multi_items()])
+        merged = Metadata.from_parsed([*headers.multi_items(), *trailers.multi_items()])
         # An error read from the response carries its headers or trailers already.
         if error.metadata and error.metadata is not headers and error.metadata is not trailers:
             merged.extend(error.metadata)

@@ -53,7 +53,7 @@ class ConnectError(Exception):
         Exception.__init__(self, code, message)  # errors are made on hot paths: no super()
         self.code = code
         self.message = message
-        self.metadata = metadata if metadata is not None else Metadata._trusted([])
+        self.metadata = metadata if metadata is not None else Metadata.from_parsed([])
         self.wire = wire
         self.http_status = None
         self._headers: Metadata | None = None
@@ -67,7 +67,7 @@ class ConnectError(Exception):
     def headers(self) -> Metadata:
         """The response headers that came with a received error (empty otherwise)."""
         if self._headers is None:
-            self._headers = Metadata._trusted([])
+            self._headers = Metadata.from_parsed([])
         return self._headers
 
     @headers.setter
@@ -78,7 +78,7 @@ class ConnectError(Exception):
     def trailers(self) -> Metadata:
         """The response trailers that came with a received error (empty otherwise)."""
         if self._trailers is None:
-            self._trailers = Metadata._trusted([])
+            self._trailers = Metadata.from_parsed([])
         return self._trailers
 
     @trailers.setter

@@ -120,7 +120,7 @@ def split_unary_trailers(headers: Metadata) -> tuple[Metadata, Metadata]:
             trailing.append((key[len(TRAILER_PREFIX) :], value))
         else:
             leading.append((key, value))
-    return Metadata._trusted(leading), Metadata._trusted(trailing)
+    return Metadata.from_parsed(leading), Metadata.from_parsed(trailing)
 
 
 def prefix_unary_trailers(trailers: Metadata) -> list[tuple[str, str]]:

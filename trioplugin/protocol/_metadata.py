@@ -60,8 +60,14 @@ class Metadata(MutableMapping[str, str]):
             self.add(key, value)
 
     @classmethod
-    def _trusted(cls, items: list[tuple[str, str]]) -> Metadata:
-        """Wrap pairs that are already lower-cased and valid (as an HTTP parser hands them)."""
+    def from_parsed(cls, items: list[tuple[str, str]]) -> Metadata:
+        """Wrap pairs an HTTP parser has already checked and lower-cased, as they are.
+
+        The transports' fast path: the pairs are neither copied nor checked
+        again, so give it only names that are lower-case HTTP tokens and
+        values without CR, LF or NUL (anything else makes headers that
+        :meth:`add` would have refused).
+        """
         metadata = cls.__new__(cls)
         metadata._items = items
         return metadata
@@ -114,7 +120,7 @@ class Metadata(MutableMapping[str, str]):
 
     def copy(self) -> Metadata:
         """A copy that can be changed without changing this one."""
-        return Metadata._trusted(list(self._items))
+        return Metadata.from_parsed(list(self._items))
 
     def __getitem__(self, key: str) -> str:
         values = self.get_all(key)

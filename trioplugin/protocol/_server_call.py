@@ -54,6 +54,18 @@ class Refused:
     output: Output
 
 
+def unknown_procedure(path: str) -> Refused:
+    """The answer to a request for a procedure nobody serves: ``unimplemented``, HTTP 404.
+
+    404, not the code's 501: the path is not found, as any HTTP router would
+    say (connect-go's mux answers the same), and clients map 404 to
+    ``unimplemented``.
+    """
+    error = ConnectError(Code.UNIMPLEMENTED, f"unknown procedure {path}")
+    head = ResponseHead(404, [_JSON_HEADERS])
+    return Refused(error, Output(head, error_to_json(error), end=True))
+
+
 @final
 class ServerCall:
     """One call on the server, from the request head to the last response byte.

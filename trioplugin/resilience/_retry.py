@@ -157,11 +157,11 @@ class RetryInterceptor:
         timed = policy.attempt_timeout is not None
         while True:
             try:
-                if first is not None and not timed and call._may_run_unforked():
+                if first is not None and not timed and call.may_run_unforked():
                     try:
                         await first(call)
                     finally:
-                        call._ran_unforked()
+                        call.ran_unforked()
                 elif timed:
                     await self._attempt(call, call_next)
                 else:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, final
+from typing import Any, final
 
 from ..protocol import (
-    Code,
-    ConnectError,
     Refused,
     ServerCall,
     ServerConfig,
-    error_to_json,
+    unknown_procedure,
 )
-from ..protocol import _headers as h
 from ..transport import ServerExchange
 from ._handlers import handler_for
 from ._interceptor import CallNext, InterceptorLike, chain, intercept_function
@@ -22,8 +19,6 @@ from ._method import Idempotency, MethodInfo
 from ._options import ServerOptions
 from ._server_wire import ServerWire, write_output
 from ._service import Service
-
-_JSON_HEADERS: Final = [(h.CONTENT_TYPE, h.JSON_ERROR_CONTENT_TYPE)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +103,7 @@ class ConnectApp:
         """Serve one HTTP request."""
         route = self._routes.get(exchange.path)
         if route is None:
-            error = ConnectError(Code.UNIMPLEMENTED, f"unknown procedure {exchange.path}")
-            await exchange.send_response(404, _JSON_HEADERS, error_to_json(error))
+            await write_output(exchange, unknown_procedure(exchange.path).output)
             return
         state = ServerCall(self._config, route.method.stream_type, allow_get=route.allow_get)
         accepted = state.receive_request_head(exchange.method, exchange.headers, exchange.query)

@@ -246,11 +246,15 @@ class Call(Generic[Req, Res]):
         self._running += 1
         return child
 
-    def _may_run_unforked(self) -> bool:
-        """Whether this attempt may run on the call itself (see :meth:`_ran_unforked`).
+    def may_run_unforked(self) -> bool:
+        """Whether the next attempt may run on the call itself, without a fork.
 
-        Only a unary call's first attempt, with its own request and response
-        slot: the wire changes nothing a later attempt would see.
+        For interceptors that run attempts themselves and have nothing but the
+        innermost end (the wire) below them, as the fused breaker + retry
+        does: only a unary call's first attempt qualifies, with its own
+        request and response slot, since the wire changes nothing a later
+        attempt would see. Call :meth:`ran_unforked` after that attempt,
+        however it ended.
         """
         return (
             not self._passed
@@ -260,8 +264,11 @@ class Call(Generic[Req, Res]):
             and self.responses is self._response_slot
         )
 
-    def _ran_unforked(self) -> None:
-        """The first attempt ran on the call itself: count it as a fork's commit would."""
+    def ran_unforked(self) -> None:
+        """Count the attempt that ran on the call itself, as a fork's commit would.
+
+        See :meth:`may_run_unforked`.
+        """
         self._passed = True
         self._commits += 1
         slot = self._response_slot

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, final
+from typing import Generic, Protocol, final
 
 from ..protocol import Metadata
-from ._method import MethodInfo, Req, Res, StreamType
+from ._method import MethodInfo, Req, Res
 from ._streams import BidiStream, ResponseStream
 
 Headers = Metadata | Mapping[str, str] | Iterable[tuple[str, str]]
@@ -61,11 +61,3 @@ class Caller(Protocol):
     ) -> AbstractAsyncContextManager[BidiStream[Req, Res]]:
         """Make a bidi-streaming call (use it with ``async with``)."""
         ...
-
-
-def expect_stream_type(method: MethodInfo[Any, Any], stream_type: StreamType) -> None:
-    """Refuse a method of another kind than the call being made, naming both."""
-    if method.stream_type is not stream_type:
-        raise TypeError(
-            f"{method.procedure} is {method.stream_type.value}, not {stream_type.value}"
-        )

@@ -19,7 +19,7 @@ from ..protocol import (
 )
 from ..transport import ClientTransport
 from ._call import Call
-from ._caller import Headers, UnaryResponse, expect_stream_type
+from ._caller import Headers, UnaryResponse
 from ._client_wire import USER_AGENT, ClientWire
 from ._endpoint import Endpoint, bind_interceptors
 from ._interceptor import CallNext, InterceptorLike, chain
@@ -30,9 +30,6 @@ from ._service import Service
 from ._stream_link import StreamLink
 from ._streams import BidiStream, IterableRequests, ResponseStream
 from ._stub import Stub
-from ._wire_common import (
-    check_message_type,
-)
 
 
 @final
@@ -132,8 +129,7 @@ class Client:
         self, method: MethodInfo[Req, Res], request: Req, *, headers: Headers | None = None
     ) -> UnaryResponse[Res]:
         """Make a unary call."""
-        expect_stream_type(method, StreamType.UNARY)
-        check_message_type(request, method.input_type, f"the request of {method.name}")
+        method.check_call(StreamType.UNARY, request)
         return await self._single_response(method, SingleMessage(request), headers)
 
     async def client_stream(
@@ -144,7 +140,7 @@ class Client:
         headers: Headers | None = None,
     ) -> UnaryResponse[Res]:
         """Make a client-streaming call, sending every request of ``requests``."""
-        expect_stream_type(method, StreamType.CLIENT_STREAM)
+        method.check_call(StreamType.CLIENT_STREAM)
         return await self._single_response(method, IterableRequests(method, requests), headers)
 
     async def _single_response(
@@ -168,8 +164,7 @@ class Client:
 
         Leaving the block before the stream has ended cancels the call.
         """
-        expect_stream_type(method, StreamType.SERVER_STREAM)
-        check_message_type(request, method.input_type, f"the request of {method.name}")
+        method.check_call(StreamType.SERVER_STREAM, request)
         link: StreamLink[Req, Res] = StreamLink(method.procedure, SingleMessage(request))
         async with self._run_stream(method, link, headers) as responses:
             yield responses
@@ -184,7 +179,7 @@ class Client:
             ConnectError: ``unimplemented`` if the transport is not full duplex
                 (HTTP/1.1 cannot read a response while the request is open).
         """
-        expect_stream_type(method, StreamType.BIDI_STREAM)
+        method.check_call(StreamType.BIDI_STREAM)
         if not self._transport.full_duplex:
             raise ConnectError(
                 Code.UNIMPLEMENTED,

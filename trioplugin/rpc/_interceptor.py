@@ -129,7 +129,7 @@ def _wrap(
 FusedFactory = Callable[[CallNext, CallNext, CallNext | None], CallNext]
 """The fused pair's call_next, given the attempts' call_next, the pair composed as
 usual, and (when the innermost end follows) the innermost end, guarded, which a
-first attempt may run on the call itself (see ``Call._may_run_unforked``)."""
+first attempt may run on the call itself (see ``Call.may_run_unforked``)."""
 
 
 def _fusion(interceptors: Sequence[InterceptorLike], index: int) -> FusedFactory | None:

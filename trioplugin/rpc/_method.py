@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Generic, TypeVar, final
+from typing import Final, Generic, TypeVar, final
 
 from google.protobuf.message import Message
 
 from ..protocol import StreamType
+from ._wire_common import check_message_type
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
 
 __all__ = ["Idempotency", "MethodInfo", "Req", "Res", "StreamType"]
+
+_NO_REQUEST: Final = object()
 
 
 class Idempotency(enum.Enum):
@@ -51,6 +54,24 @@ class MethodInfo(Generic[Req, Res]):
     def is_streaming(self) -> bool:
         """Whether either side streams (the call uses enveloped messages)."""
         return self.stream_type is not StreamType.UNARY
+
+    def check_call(self, stream_type: StreamType, request: object = _NO_REQUEST) -> None:
+        """Refuse a call of another kind than this method, or a request of another class.
+
+        For callers (a client, a plugin handle) before they start a call:
+        ``request`` is the one request of a unary or server-streaming call
+        (left out for the streaming-request kinds, which check each message).
+
+        Raises:
+            TypeError: the method is of another kind, or ``request`` is not
+                an ``input_type`` message (the message names both).
+        """
+        if self.stream_type is not stream_type:
+            raise TypeError(
+                f"{self.procedure} is {self.stream_type.value}, not {stream_type.value}"
+            )
+        if request is not _NO_REQUEST:
+            check_message_type(request, self.input_type, f"the request of {self.name}")
 
     def __repr__(self) -> str:
         return f"<MethodInfo {self.procedure} ({self.stream_type.value})>"

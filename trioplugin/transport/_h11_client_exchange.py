@@ -404,7 +404,7 @@ class H11ClientExchange(metaclass=NoPublicConstructor):
                 # The reader checked the names (tokens, lower-cased) and the values.
                 items = [(name, _text(value)) for name, value in event.headers]
                 self._keep_alive = event.keep_alive
-                self._head = (event.status, Metadata._trusted(items))
+                self._head = (event.status, Metadata.from_parsed(items))
                 return self._head
             raise self._lost("the server closed the connection before the response")
 

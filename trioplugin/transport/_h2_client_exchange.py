@@ -37,7 +37,7 @@ def _metadata(fields: list[tuple[str, str]]) -> Metadata:
                 (name, text.encode("latin-1").decode("utf-8", "replace")) for name, text in fields
             ]
             break
-    return Metadata._trusted(fields)
+    return Metadata.from_parsed(fields)
 
 
 @final

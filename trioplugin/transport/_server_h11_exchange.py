@@ -49,7 +49,7 @@ class H11Exchange:
         self.method = request.method
         path, _, self.query = request.target.partition("?")
         self.path = path
-        self.headers = Metadata._trusted(request.headers)
+        self.headers = Metadata.from_parsed(request.headers)
         self.peer = conn._peer
         self._content_length = request.content_length
         self._chunks: deque[bytes] = deque()

@@ -354,7 +354,7 @@ class H2Connection:
             stream_id,
             pseudo[b":method"].decode("ascii"),
             pseudo.get(b":path", b"").decode("latin-1"),
-            Metadata._trusted(event.fields),
+            Metadata.from_parsed(event.fields),
             self._peer,
         )
         if event.end_stream:
