@@ -10,11 +10,13 @@ from trioplugin.protocol import (
     PROTO,
     Code,
     ConnectError,
-    ContentType,
     Metadata,
     format_timeout_ms,
-    parse_content_type,
     parse_timeout_ms,
+)
+from trioplugin.protocol._headers import (
+    ContentType,
+    parse_content_type,
     prefix_unary_trailers,
     split_unary_trailers,
 )

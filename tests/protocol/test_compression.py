@@ -6,13 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioplugin.protocol import (
-    GZIP,
-    Code,
-    ConnectError,
-    choose_compression,
-    parse_accept_encoding,
-)
+from trioplugin.protocol import GZIP, Code, ConnectError
+from trioplugin.protocol._compression import choose_compression, parse_accept_encoding
 
 
 @given(st.binary(max_size=10_000))

@@ -28,17 +28,12 @@ from ._codec import DEFAULT_CODECS, JSON, PROTO, Codec, JSONCodec, ProtoCodec
 from ._compression import (
     DEFAULT_COMPRESSIONS,
     GZIP,
-    IDENTITY,
     Compression,
     GzipCompression,
-    accept_encoding_value,
-    choose_compression,
-    parse_accept_encoding,
 )
 from ._end_stream import EndStream, decode_end_stream, encode_end_stream
 from ._envelope import (
     ENVELOPE_HEADER_SIZE,
-    KNOWN_FLAGS,
     Envelope,
     EnvelopeDecoder,
     EnvelopeFlags,
@@ -47,25 +42,17 @@ from ._envelope import (
 from ._error import (
     ConnectError,
     error_from_json,
-    error_from_json_object,
     error_to_json,
-    error_to_json_object,
 )
-from ._get import DEFAULT_GET_URL_LIMIT, get_query
+from ._get import DEFAULT_GET_URL_LIMIT
 from ._headers import (
-    ContentType,
     custom_metadata,
-    parse_content_type,
-    prefix_unary_trailers,
-    split_unary_trailers,
-    user_metadata,
 )
 from ._metadata import Metadata, decode_binary_value, encode_binary_value
-from ._request import RejectedRequest, RequestSpec, validate_request
-from ._response import error_from_status, unary_error_from_response
+from ._request import RequestSpec
 from ._server_call import Refused, ServerCall, ServerConfig, unknown_procedure
 from ._stream_type import StreamType
-from ._timeout import MAX_TIMEOUT_MS, format_timeout_ms, parse_timeout_ms
+from ._timeout import format_timeout_ms, parse_timeout_ms
 
 __all__ = [
     "DEFAULT_CODECS",
@@ -73,10 +60,7 @@ __all__ = [
     "DEFAULT_GET_URL_LIMIT",
     "ENVELOPE_HEADER_SIZE",
     "GZIP",
-    "IDENTITY",
     "JSON",
-    "KNOWN_FLAGS",
-    "MAX_TIMEOUT_MS",
     "NEED_DATA",
     "PROTO",
     "ClientCall",
@@ -85,7 +69,6 @@ __all__ = [
     "Codec",
     "Compression",
     "ConnectError",
-    "ContentType",
     "EndOfRequest",
     "EndOfResponse",
     "EndStream",
@@ -101,7 +84,6 @@ __all__ = [
     "Output",
     "ProtoCodec",
     "Refused",
-    "RejectedRequest",
     "RemoteProtocolError",
     "Request",
     "RequestSpec",
@@ -109,8 +91,6 @@ __all__ = [
     "ServerCall",
     "ServerConfig",
     "StreamType",
-    "accept_encoding_value",
-    "choose_compression",
     "custom_metadata",
     "decode_binary_value",
     "decode_end_stream",
@@ -118,21 +98,10 @@ __all__ = [
     "encode_end_stream",
     "encode_envelope",
     "error_from_json",
-    "error_from_json_object",
-    "error_from_status",
     "error_to_json",
-    "error_to_json_object",
     "format_timeout_ms",
-    "get_query",
-    "parse_accept_encoding",
-    "parse_content_type",
     "parse_timeout_ms",
-    "prefix_unary_trailers",
-    "split_unary_trailers",
-    "unary_error_from_response",
     "unknown_procedure",
-    "user_metadata",
-    "validate_request",
 ]
 
 _publish_module_names(__name__, globals())
