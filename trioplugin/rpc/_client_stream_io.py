@@ -2,7 +2,7 @@
 
 :class:`ResponseReader` is the one reading loop: the wire's task runs it for
 calls whose responses are relayed, and :class:`DirectStreamIO` runs it in
-the caller's own task for streams handed over by :func:`direct_link`.
+the caller's own task for streams handed over by :func:`._stream_link.direct_link`.
 """
 
 from __future__ import annotations
