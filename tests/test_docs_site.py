@@ -118,7 +118,7 @@ def test_trioplugin_docstrings_link_to_where_the_reference_renders(
     docstring = _doc(trioplugin_docs["rpc._open.open_client"])
     # Client is defined in trioplugin.rpc._client and rendered as trioplugin.rpc.Client.
     assert "A [`Client`][trioplugin.rpc.Client] for the Connect endpoint" in docstring
-    assert "(see [`open_transport()`][trioplugin.rpc.open_transport])" in docstring
+    assert "default [`ClientOptions`][trioplugin.rpc.ClientOptions]" in docstring
     assert "Example:\n\n```python\nasync with open_client(" in docstring
     handle = _doc(trioplugin_docs["actor._handle.PluginHandle"])
     assert "[`dispense()`][trioplugin.actor.PluginHandle.dispense]" in handle
