@@ -32,10 +32,10 @@ PACKAGES = [
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.
 LIBRARY_BUILT = {
     "BidiStream",
-    "H11ClientExchange",
-    "H11Transport",
-    "H2ClientExchange",
-    "H2Transport",
+    "HTTP1ClientExchange",
+    "HTTP1Transport",
+    "HTTP2ClientExchange",
+    "HTTP2Transport",
     "HandlerContext",
     "HttpxClientExchange",
     "HttpxTransport",

@@ -32,8 +32,8 @@ from trioplugin.rpc import (
 from trioplugin.transport import (
     HTTPVersion,
     Server,
-    open_h2_transport,
-    open_h11_transport,
+    open_http1_transport,
+    open_http2_transport,
     open_httpx_transport,
     open_server,
 )
@@ -71,7 +71,7 @@ def transport_case(http_version: HTTPVersion) -> Case:
 
 
 async def h2_transport_case(url: str, error: BaseException, used: bool) -> None:
-    async with open_h2_transport(url) as transport:
+    async with open_http2_transport(url) as transport:
         if used:
             await echo(Client(transport))
         raise error
@@ -85,7 +85,7 @@ async def httpx_transport_case(url: str, error: BaseException, used: bool) -> No
 
 
 async def h11_transport_case(url: str, error: BaseException, used: bool) -> None:
-    async with open_h11_transport(url) as transport:
+    async with open_http1_transport(url) as transport:
         if used:
             await echo(Client(transport))
         raise error
@@ -183,9 +183,9 @@ CASES: Final[dict[str, Case]] = {
     "open_client-2": client_case("2"),
     "open_transport-1.1": transport_case("1.1"),
     "open_transport-2": transport_case("2"),
-    "open_h2_transport": h2_transport_case,
+    "open_http2_transport": h2_transport_case,
     "open_httpx_transport": httpx_transport_case,
-    "open_h11_transport": h11_transport_case,
+    "open_http1_transport": h11_transport_case,
     "open_connect_server": connect_server_case,
     "open_server": server_case,
     "open_plugin_nursery": plugin_nursery_case,

@@ -26,7 +26,7 @@ from trioplugin import (
 )
 from trioplugin.protocol import GZIP, JSON, PROTO, Code, ConnectError
 from trioplugin.rpc import Client, open_transport
-from trioplugin.transport import Server, open_h11_transport
+from trioplugin.transport import Server, open_http1_transport
 
 # (options type, the field given, what is given, the error, the words it must say)
 BAD: list[tuple[type, str, object, type[Exception], str]] = [
@@ -236,7 +236,7 @@ async def test_serve_connect_takes_the_same_options(
 async def test_the_http1_transport_takes_its_pool_from_the_limits() -> None:
     async with (
         open_connect_server({ECHO: EchoImpl()}) as server,
-        open_h11_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
+        open_http1_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
     ):
         client = Client(transport)
         echo = client.stub(ECHO)

@@ -28,7 +28,7 @@ import pytest
 import trio
 
 from trioplugin.protocol import ConnectError
-from trioplugin.transport._h2_client import H2Transport
+from trioplugin.transport._h2_client import HTTP2Transport
 
 SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 """An empty SETTINGS frame: a server's whole connection preface."""
@@ -277,7 +277,7 @@ async def stream_slowly(connection: RawConnection) -> None:
 # -- the client's side --------------------------------------------------------------------
 
 
-async def call(transport: H2Transport, body: bytes = b"req") -> tuple[int, bytes]:
+async def call(transport: HTTP2Transport, body: bytes = b"req") -> tuple[int, bytes]:
     """One POST over ``transport``: the response's status and whole body."""
     async with transport.exchange("POST", "/m", [], body=body) as exchange:
         status, _ = await exchange.receive_head()
@@ -287,7 +287,7 @@ async def call(transport: H2Transport, body: bytes = b"req") -> tuple[int, bytes
         return status, received
 
 
-async def failing_call(transport: H2Transport) -> ConnectError:
+async def failing_call(transport: HTTP2Transport) -> ConnectError:
     """One :func:`call`, which must fail; its error."""
     with pytest.raises(ConnectError) as info:
         await call(transport)

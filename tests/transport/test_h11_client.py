@@ -28,10 +28,10 @@ from tests.transport._server_helpers import echo, read_body
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import (
     ClientLimits,
-    H11Transport,
+    HTTP1Transport,
     ServerExchange,
     UnprocessedError,
-    open_h11_transport,
+    open_http1_transport,
     open_server,
 )
 
@@ -40,7 +40,7 @@ GUARD = 10.0
 
 
 async def call(
-    transport: H11Transport, body: bytes = b"", *, method: str = "POST", path: str = "/echo"
+    transport: HTTP1Transport, body: bytes = b"", *, method: str = "POST", path: str = "/echo"
 ) -> tuple[int, bytes]:
     async with transport.exchange(method, path, [("content-type", "x")], body=body) as exchange:
         status, _ = await exchange.receive_head()
@@ -50,13 +50,13 @@ async def call(
         return status, b"".join(parts)
 
 
-def assert_empty(transport: H11Transport) -> None:
+def assert_empty(transport: HTTP1Transport) -> None:
     stats = transport.statistics()
     assert (stats.connections, stats.idle_connections, stats.in_use) == (0, 0, 0), stats
     assert (stats.connecting, stats.waiting) == (0, 0), stats
 
 
-async def wait_idle_closed_by_server(transport: H11Transport) -> None:
+async def wait_idle_closed_by_server(transport: HTTP1Transport) -> None:
     """Wait until the EOF the server sent has reached the pooled connection's socket."""
     [conn] = transport._pool._idle
     with trio.fail_after(GUARD):
@@ -174,7 +174,7 @@ def serve_requests(*, answer: Callable[[int, int], str]) -> RawHandler:
 async def test_unary_path_prefix_peer_and_keep_alive() -> None:
     async with (
         open_server(echo) as server,
-        open_h11_transport(server.url + "/base/") as transport,
+        open_http1_transport(server.url + "/base/") as transport,
     ):
         assert not transport.full_duplex
         assert transport.base_url == server.url + "/base"
@@ -205,7 +205,7 @@ async def test_streamed_request_body_is_chunked() -> None:
         headers = [("x-te", exchange.headers.get("transfer-encoding", "<none>"))]
         await exchange.send_response(200, headers, b"%d" % len(body))
 
-    async with open_server(count) as server, open_h11_transport(server.url) as transport:
+    async with open_server(count) as server, open_http1_transport(server.url) as transport:
         for _ in range(2):
             async with transport.exchange("POST", "/upload", []) as exchange:
                 for _ in range(50):
@@ -223,7 +223,7 @@ async def test_streamed_request_body_is_chunked() -> None:
 
 
 async def test_empty_get_and_whole_body_cannot_be_streamed() -> None:
-    async with open_server(echo) as server, open_h11_transport(server.url) as transport:
+    async with open_server(echo) as server, open_http1_transport(server.url) as transport:
         async with transport.exchange("GET", "/q?x=1", [], body=b"") as exchange:
             status, metadata = await exchange.receive_head()
             assert (status, metadata["x-method"], metadata["x-query"]) == (200, "GET", "x=1")
@@ -233,7 +233,7 @@ async def test_empty_get_and_whole_body_cannot_be_streamed() -> None:
 
 
 async def test_invalid_requests_are_refused_before_a_connection() -> None:
-    async with open_server(echo) as server, open_h11_transport(server.url) as transport:
+    async with open_server(echo) as server, open_http1_transport(server.url) as transport:
         for method, path, headers in [
             ("POST", "/m", [("bad name", "v")]),
             ("POST", "/m", [("x", "a\r\nb")]),
@@ -267,7 +267,7 @@ async def test_tls_with_alpn_and_mtls(ca: trustme.CA) -> None:
 
     async with (
         open_server(whoami, ssl_context=server_tls) as server,
-        open_h11_transport(server.url, ssl_context=client_tls) as transport,
+        open_http1_transport(server.url, ssl_context=client_tls) as transport,
     ):
         assert server.url.startswith("https://")
         for _ in range(2):
@@ -288,7 +288,7 @@ async def test_tls_with_alpn_and_mtls(ca: trustme.CA) -> None:
 async def test_untrusted_server_certificate(ca: trustme.CA) -> None:
     async with (
         open_server(echo, ssl_context=server_context(ca)) as server,
-        open_h11_transport(server.url) as transport,  # the default context verifies
+        open_http1_transport(server.url) as transport,  # the default context verifies
     ):
         with pytest.raises(UnprocessedError) as info:
             await call(transport)
@@ -298,7 +298,7 @@ async def test_untrusted_server_certificate(ca: trustme.CA) -> None:
 
 
 async def test_connection_refused(refused_url: str) -> None:
-    async with open_h11_transport(refused_url) as transport:
+    async with open_http1_transport(refused_url) as transport:
         with pytest.raises(UnprocessedError) as info:
             await call(transport)
         assert info.value.code is Code.UNAVAILABLE
@@ -313,7 +313,7 @@ async def test_connect_timeout_covers_the_tls_handshake(
     with trio.fail_after(100):
         async with (
             blackhole(tls=True) as server,
-            open_h11_transport(
+            open_http1_transport(
                 server.url, ssl_context=client_context(trustme.CA()), limits=limits
             ) as transport,
         ):
@@ -328,7 +328,7 @@ async def test_connect_timeout_covers_the_tls_handshake(
 
 
 async def test_closed_transport_refuses_exchanges() -> None:
-    async with open_server(echo) as server, open_h11_transport(server.url) as transport:
+    async with open_server(echo) as server, open_http1_transport(server.url) as transport:
         assert await call(transport, b"x") == (200, b"x")
         await transport.aclose()
         assert_empty(transport)
@@ -339,7 +339,7 @@ async def test_closed_transport_refuses_exchanges() -> None:
 async def test_a_url_of_another_scheme_is_refused() -> None:
     # Bad pool sizes and timeouts are refused where ClientLimits is made (tests/test_options.py).
     with pytest.raises(ValueError, match="base_url"):
-        async with open_h11_transport("ftp://x"):
+        async with open_http1_transport("ftp://x"):
             pass
 
 
@@ -370,7 +370,7 @@ async def test_64_concurrent_calls_on_8_connections() -> None:
 
     async with (
         open_server(app) as server,
-        open_h11_transport(server.url, limits=ClientLimits(max_connections=8)) as transport,
+        open_http1_transport(server.url, limits=ClientLimits(max_connections=8)) as transport,
     ):
 
         async def one(n: int) -> None:
@@ -408,7 +408,7 @@ async def test_waiters_are_served_in_order_and_a_cancelled_one_is_skipped() -> N
 
     async with (
         open_server(app) as server,
-        open_h11_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
+        open_http1_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
     ):
         with trio.fail_after(GUARD):
             async with trio.open_nursery() as nursery:
@@ -440,7 +440,7 @@ async def test_idle_connections_past_the_idle_timeout_are_not_reused(
 ) -> None:
     async with (
         open_server(echo) as server,
-        open_h11_transport(server.url, limits=ClientLimits(idle_timeout=5)) as transport,
+        open_http1_transport(server.url, limits=ClientLimits(idle_timeout=5)) as transport,
     ):
         assert await call(transport, b"a") == (200, b"a")
         await trio.sleep(4)  # virtual time: still fresh
@@ -456,7 +456,7 @@ async def test_a_keep_alive_connection_the_server_closed_is_not_reused() -> None
     # The server answers one request per connection, then closes it without a word.
     async with (
         raw_server(serve_requests(answer=lambda conn, n: "answer-then-drop")) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         assert await call(transport) == (200, b"reply 1.1")
         await wait_idle_closed_by_server(transport)
@@ -468,7 +468,7 @@ async def test_a_keep_alive_connection_the_server_closed_is_not_reused() -> None
 async def test_connection_close_is_honoured() -> None:
     async with (
         raw_server(serve_requests(answer=lambda conn, n: "close-after")) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         for n in range(1, 4):
             assert await call(transport) == (200, b"reply %d.1" % n)
@@ -485,7 +485,7 @@ async def test_a_reused_connection_closed_instead_of_an_answer(method: str, rese
 
     async with (
         raw_server(serve_requests(answer=answer)) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         assert await call(transport, method=method) == (200, b"reply 1.1")
         if resent:
@@ -505,7 +505,7 @@ async def test_a_reused_connection_closed_instead_of_an_answer(method: str, rese
 async def test_a_fresh_connection_closed_instead_of_an_answer_is_not_retried() -> None:
     async with (
         raw_server(serve_requests(answer=lambda conn, n: "drop")) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         with pytest.raises(ConnectError) as info:
             await call(transport, method="GET")
@@ -520,7 +520,7 @@ async def test_connection_lost_mid_body() -> None:
         await read_request(stream, h11.Connection(h11.SERVER))
         await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
 
-    async with raw_server(cut_short) as server, open_h11_transport(server.url) as transport:
+    async with raw_server(cut_short) as server, open_http1_transport(server.url) as transport:
         async with transport.exchange("GET", "/", [], body=b"") as exchange:
             assert (await exchange.receive_head())[0] == 200
             assert await exchange.receive_data() == b"only ten b"
@@ -538,7 +538,7 @@ async def test_garbage_instead_of_a_response() -> None:
         await stream.send_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
         await trio.sleep_forever()
 
-    async with raw_server(garbage) as server, open_h11_transport(server.url) as transport:
+    async with raw_server(garbage) as server, open_http1_transport(server.url) as transport:
         with trio.fail_after(GUARD), pytest.raises(ConnectError) as info:
             await call(transport)
         assert info.value.code is Code.UNAVAILABLE
@@ -565,7 +565,7 @@ async def test_leaving_before_the_end_closes_the_connection() -> None:
     gone = trio.Event()
     async with (
         open_server(partial(endless_app, gone)) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         async with transport.exchange("GET", "/endless", [], body=b"") as exchange:
             await exchange.receive_head()
@@ -581,7 +581,7 @@ async def test_cancelled_mid_response_leaves_no_task_and_no_connection() -> None
     gone = trio.Event()
     async with (
         open_server(partial(endless_app, gone)) as server,
-        open_h11_transport(server.url) as transport,
+        open_http1_transport(server.url) as transport,
     ):
         assert await call(transport, b"warm") == (200, b"warm")
         tasks_before = live_tasks()
@@ -607,7 +607,7 @@ async def test_cancelled_while_streaming_the_request() -> None:
         started.set()
         await exchange.send_response(200, [], await read_body(exchange))
 
-    async with open_server(slow) as server, open_h11_transport(server.url) as transport:
+    async with open_server(slow) as server, open_http1_transport(server.url) as transport:
         with trio.move_on_after(GUARD) as scope:
             async with transport.exchange("POST", "/upload", []) as exchange:
                 await exchange.send_data(b"first")
@@ -624,7 +624,7 @@ async def test_cancelled_while_connecting_frees_the_slot(
 ) -> None:
     async with (
         blackhole(tls=True) as server,
-        open_h11_transport(
+        open_http1_transport(
             server.url,
             ssl_context=client_context(trustme.CA()),
             limits=ClientLimits(max_connections=1),
@@ -647,7 +647,7 @@ async def test_closing_the_transport_fails_exchanges_in_flight_and_in_line() -> 
 
     errors: list[ConnectError] = []
 
-    async def failing_call(transport: H11Transport) -> None:
+    async def failing_call(transport: HTTP1Transport) -> None:
         try:
             await call(transport)
         except ConnectError as exc:
@@ -655,7 +655,7 @@ async def test_closing_the_transport_fails_exchanges_in_flight_and_in_line() -> 
 
     async with (
         open_server(stall) as server,
-        open_h11_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
+        open_http1_transport(server.url, limits=ClientLimits(max_connections=1)) as transport,
     ):
         with trio.fail_after(GUARD):
             async with trio.open_nursery() as nursery:

@@ -15,7 +15,7 @@ from tests.transport._server_helpers import read_body
 from trioplugin import ClientLimits
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
-from trioplugin.transport._h2_client import H2Transport, open_h2_transport
+from trioplugin.transport._h2_client import HTTP2Transport, open_http2_transport
 from trioplugin.transport._limits import ServerLimits
 from trioplugin.transport._server import Server, open_server
 
@@ -31,7 +31,7 @@ async def echo(exchange: ServerExchange) -> None:
     )
 
 
-async def call(transport: H2Transport, body: bytes, path: str = "/echo") -> tuple[int, bytes]:
+async def call(transport: HTTP2Transport, body: bytes, path: str = "/echo") -> tuple[int, bytes]:
     async with transport.exchange("POST", path, [("content-type", "x")], body=body) as exchange:
         status, _ = await exchange.receive_head()
         parts = []
@@ -62,7 +62,7 @@ async def h2c_server() -> AsyncIterator[Server]:
 
 
 async def test_unary_over_h2c(h2c_server: Server) -> None:
-    async with open_h2_transport(h2c_server.url) as transport:
+    async with open_http2_transport(h2c_server.url) as transport:
         assert transport.full_duplex
         headers = [("content-type", "application/proto"), ("X-Mixed-Case", "v")]
         async with transport.exchange("POST", "/svc/Method", headers, body=b"hello") as exchange:
@@ -83,7 +83,7 @@ async def test_unary_over_h2c(h2c_server: Server) -> None:
 
 
 async def test_empty_body_and_path_prefix(h2c_server: Server) -> None:
-    async with open_h2_transport(h2c_server.url + "/prefix/") as transport:
+    async with open_http2_transport(h2c_server.url + "/prefix/") as transport:
         assert transport.base_url == h2c_server.url + "/prefix"
         assert await call(transport, b"", "/a/b") == (200, b"")
         async with transport.exchange("POST", "/c", []) as exchange:
@@ -95,7 +95,7 @@ async def test_empty_body_and_path_prefix(h2c_server: Server) -> None:
 async def test_unary_over_tls(server_tls: ssl.SSLContext, client_tls: ssl.SSLContext) -> None:
     async with (
         open_server(echo, ssl_context=server_tls) as server,
-        open_h2_transport(server.url, ssl_context=client_tls) as transport,
+        open_http2_transport(server.url, ssl_context=client_tls) as transport,
     ):
         async with transport.exchange("POST", "/x", [], body=b"secret") as exchange:
             assert (await exchange.receive_head())[0] == 200
@@ -123,7 +123,7 @@ async def test_mtls_client_certificate_reaches_the_server(
 
     async with (
         open_server(whoami, ssl_context=server_tls) as server,
-        open_h2_transport(server.url, ssl_context=client_tls) as transport,
+        open_http2_transport(server.url, ssl_context=client_tls) as transport,
     ):
         assert await call(transport, b"") == (200, b"")
     assert seen and seen[0] is not None
@@ -147,7 +147,7 @@ async def test_many_concurrent_exchanges_share_one_connection() -> None:
     limits = ServerLimits(max_concurrent_streams=limit)
     async with (
         open_server(slowish, limits=limits) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         results: dict[int, tuple[int, bytes]] = {}
 
@@ -170,7 +170,7 @@ async def test_full_duplex_ping_pong() -> None:
             await exchange.send_data(b"pong:" + chunk)
         await exchange.end()
 
-    async with open_server(pong) as server, open_h2_transport(server.url) as transport:
+    async with open_server(pong) as server, open_http2_transport(server.url) as transport:
         async with transport.exchange("POST", "/bidi", []) as exchange:
             await exchange.send_data(b"0")
             assert (await exchange.receive_head())[0] == 200
@@ -198,7 +198,9 @@ async def test_large_bodies_cross_flow_control_windows() -> None:
     )
     async with (
         open_server(digest) as server,
-        open_h2_transport(server.url, limits=ClientLimits(stream_window=256 * 1024)) as transport,
+        open_http2_transport(
+            server.url, limits=ClientLimits(stream_window=256 * 1024)
+        ) as transport,
     ):
         # The whole body at once (more than the server's windows allow at once) ...
         assert await call(transport, pattern) == (200, expected)
@@ -228,7 +230,7 @@ async def test_leaving_early_resets_the_stream_and_the_connection_lives_on() -> 
         finally:  # StreamClosed, or the server cancels the handler of a reset stream
             reset_seen.set()
 
-    async with open_server(endless) as server, open_h2_transport(server.url) as transport:
+    async with open_server(endless) as server, open_http2_transport(server.url) as transport:
         async with transport.exchange("GET", "/endless", [], body=b"") as exchange:
             await exchange.receive_head()
             assert await exchange.receive_data()
@@ -253,7 +255,7 @@ async def test_cancelled_exchange_resets_the_stream() -> None:
         finally:
             reset_seen.set()
 
-    async with open_server(hang) as server, open_h2_transport(server.url) as transport:
+    async with open_server(hang) as server, open_http2_transport(server.url) as transport:
         async with trio.open_nursery() as nursery:
 
             async def caller() -> None:
@@ -287,7 +289,7 @@ async def test_slow_reader_backpressures_the_server() -> None:
 
     async with (
         open_server(firehose) as server,
-        open_h2_transport(server.url, limits=ClientLimits(stream_window=window)) as transport,
+        open_http2_transport(server.url, limits=ClientLimits(stream_window=window)) as transport,
     ):
         async with transport.exchange("GET", "/firehose", [], body=b"") as exchange:
             await exchange.receive_head()
@@ -303,7 +305,7 @@ async def test_slow_reader_backpressures_the_server() -> None:
 
 
 async def test_exchange_after_aclose_fails(h2c_server: Server) -> None:
-    async with open_h2_transport(h2c_server.url) as transport:
+    async with open_http2_transport(h2c_server.url) as transport:
         assert await call(transport, b"1") == (200, b"1")
         await transport.aclose()
         await trio.lowlevel.checkpoint()  # closing does not cancel the block around it
@@ -321,7 +323,7 @@ async def test_aclose_fails_exchanges_in_flight() -> None:
         await trio.sleep_forever()
 
     async with open_server(hang, limits=ServerLimits(grace_period=0)) as server:
-        async with open_h2_transport(server.url) as transport:
+        async with open_http2_transport(server.url) as transport:
             async with transport.exchange("POST", "/hang", [], body=b"") as exchange:
                 await started.wait()
                 async with trio.open_nursery() as nursery:
@@ -336,7 +338,7 @@ async def test_reconnects_after_the_server_goes_idle(
 ) -> None:
     limits = ServerLimits(idle_timeout=5)
     async with open_server(echo, limits=limits) as server:
-        async with open_h2_transport(server.url) as transport:
+        async with open_http2_transport(server.url) as transport:
             assert await call(transport, b"a") == (200, b"a")
             await trio.sleep(10)  # the server says GOAWAY and closes the idle connection
             assert transport.statistics().connections == 0
@@ -350,7 +352,7 @@ async def test_connection_refused(scheme: str) -> None:
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with open_h2_transport(f"{scheme}://127.0.0.1:{port}") as transport:
+    async with open_http2_transport(f"{scheme}://127.0.0.1:{port}") as transport:
         with pytest.raises(ConnectError) as info:
             await call(transport, b"")
     assert info.value.code is Code.UNAVAILABLE
@@ -361,7 +363,7 @@ async def test_connection_refused(scheme: str) -> None:
 async def test_untrusted_server_certificate(server_tls: ssl.SSLContext) -> None:
     async with (
         open_server(echo, ssl_context=server_tls) as server,
-        open_h2_transport(server.url) as transport,  # default context: trustme CA unknown
+        open_http2_transport(server.url) as transport,  # default context: trustme CA unknown
     ):
         with pytest.raises(ConnectError) as info:
             await call(transport, b"")
@@ -377,7 +379,7 @@ async def test_server_demands_a_client_certificate(
     ca.configure_trust(server_tls)
     async with (
         open_server(echo, ssl_context=server_tls) as server,
-        open_h2_transport(server.url, ssl_context=client_tls) as transport,
+        open_http2_transport(server.url, ssl_context=client_tls) as transport,
     ):
         with pytest.raises(ConnectError) as info:
             await call(transport, b"")
@@ -388,7 +390,7 @@ async def test_server_demands_a_client_certificate(
 async def test_invalid_base_urls() -> None:
     for url in ("ftp://x", "http://", "http://h/?q=1"):
         with pytest.raises(ValueError, match="base_url"):
-            async with open_h2_transport(url):
+            async with open_http2_transport(url):
                 pass
 
 
@@ -399,7 +401,7 @@ async def test_request_headers_are_checked_and_cleaned() -> None:
         seen.append(list(exchange.headers.items()))
         await exchange.send_response(200, [], b"")
 
-    async with open_server(record) as server, open_h2_transport(server.url) as transport:
+    async with open_server(record) as server, open_http2_transport(server.url) as transport:
         headers = [
             ("Connection", "keep-alive"),
             ("Host", "elsewhere"),

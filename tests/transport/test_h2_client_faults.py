@@ -29,7 +29,7 @@ from tests.transport.h2_fault_servers import (
 )
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
-from trioplugin.transport._h2_client import H2Transport, open_h2_transport
+from trioplugin.transport._h2_client import HTTP2Transport, open_http2_transport
 from trioplugin.transport._limits import ClientLimits, ServerLimits
 from trioplugin.transport._server import open_server
 
@@ -76,7 +76,7 @@ async def test_stream_reset_by_the_server(error_code: int, code: Code, words: st
         await peer.respond(await peer.expect_request(), b"second")
         await peer.drain()
 
-    async with scripted_server(script) as (url, peers), open_h2_transport(url) as transport:
+    async with scripted_server(script) as (url, peers), open_http2_transport(url) as transport:
         with pytest.raises(ConnectError) as info:
             await call(transport)
         assert info.value.code is code
@@ -100,7 +100,7 @@ async def test_goaway_finishes_earlier_streams_and_refuses_later_ones() -> None:
         await peer.respond(first, b"finished after GOAWAY")
         await peer.drain()
 
-    async with scripted_server(script) as (url, peers), open_h2_transport(url) as transport:
+    async with scripted_server(script) as (url, peers), open_http2_transport(url) as transport:
         async with (
             transport.exchange("POST", "/a", [], body=b"") as first,
             transport.exchange("POST", "/b", [], body=b"") as second,
@@ -128,7 +128,7 @@ async def test_dead_connection_fails_every_stream_at_once() -> None:
         await peer.respond(await peer.expect_request(), b"reconnected")
         await peer.drain()
 
-    async with scripted_server(script) as (url, peers), open_h2_transport(url) as transport:
+    async with scripted_server(script) as (url, peers), open_http2_transport(url) as transport:
         with trio.fail_after(5):
             errors = await concurrently(3, lambda: failing_call(transport))
         assert [error.code for error in errors] == [Code.UNAVAILABLE] * 3
@@ -143,7 +143,7 @@ async def test_protocol_error_from_the_server() -> None:
         await peer.send_raw(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")  # DATA on stream 0
         await peer.drain()
 
-    async with scripted_server(script) as (url, _), open_h2_transport(url) as transport:
+    async with scripted_server(script) as (url, _), open_http2_transport(url) as transport:
         with pytest.raises(ConnectError) as info:
             await call(transport)
     assert info.value.code is Code.INTERNAL
@@ -160,7 +160,7 @@ async def test_invalid_response_header_fails_only_that_stream() -> None:
 
     async with (
         scripted_server(script, validate=False) as (url, _),
-        open_h2_transport(url) as transport,
+        open_http2_transport(url) as transport,
     ):
         with pytest.raises(ConnectError) as info:
             await call(transport)
@@ -176,7 +176,7 @@ async def test_h2c_to_a_server_that_speaks_only_http1() -> None:
 
     async with (
         scripted_server(script, handshake=False) as (url, _),
-        open_h2_transport(url) as transport,
+        open_http2_transport(url) as transport,
     ):
         with pytest.raises(ConnectError) as info:
             await call(transport)
@@ -201,7 +201,7 @@ async def test_tls_server_without_h2() -> None:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        async with open_h2_transport(
+        async with open_http2_transport(
             f"https://127.0.0.1:{port}", ssl_context=client_context
         ) as transport:
             with pytest.raises(ConnectError) as info:
@@ -218,7 +218,7 @@ async def test_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
 
     async with (
         scripted_server(script, handshake=False) as (url, _),
-        open_h2_transport(url, limits=ClientLimits(connect_timeout=3)) as transport,
+        open_http2_transport(url, limits=ClientLimits(connect_timeout=3)) as transport,
     ):
         start = trio.current_time()
         with pytest.raises(ConnectError) as info:
@@ -234,7 +234,7 @@ async def test_aclose_while_connecting() -> None:
 
     async with (
         scripted_server(script, handshake=False) as (url, _),
-        open_h2_transport(url) as transport,
+        open_http2_transport(url) as transport,
     ):
         async with trio.open_nursery() as nursery:
 
@@ -259,7 +259,7 @@ async def test_server_ends_the_response_before_the_request() -> None:
         await peer.flush()
         await peer.drain()
 
-    async with scripted_server(script) as (url, _), open_h2_transport(url) as transport:
+    async with scripted_server(script) as (url, _), open_http2_transport(url) as transport:
         async with transport.exchange("POST", "/upload", []) as exchange:
             await exchange.send_data(b"first part")
             assert (await exchange.receive_head())[0] == 200
@@ -280,7 +280,7 @@ async def test_cancelled_wait_for_a_stream_slot_does_not_leak_it() -> None:
     limits = ServerLimits(max_concurrent_streams=1)
     async with (
         open_server(app, limits=limits) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         async with transport.exchange("POST", "/hold", [], body=b"") as held:
             waiting = trio.CancelScope()
@@ -312,7 +312,7 @@ async def test_abandoned_responses_give_the_connection_window_back() -> None:
 
     async with (
         open_server(flood) as server,
-        open_h2_transport(
+        open_http2_transport(
             server.url, limits=ClientLimits(stream_window=window, connection_window=2 * window)
         ) as t,
     ):
@@ -333,7 +333,7 @@ async def test_misuse_is_reported() -> None:
 
     async with (
         scripted_server(script, max_concurrent_streams=1) as (url, _),
-        open_h2_transport(url) as transport,
+        open_http2_transport(url) as transport,
     ):
         exchange = transport.exchange("POST", "/m", [], body=b"")
         with pytest.raises(RuntimeError, match="async context manager"):
@@ -352,6 +352,6 @@ async def test_misuse_is_reported() -> None:
         assert await call(transport) == (200, b"slot still free")
 
 
-async def call_path(transport: H2Transport, path: str) -> None:
+async def call_path(transport: HTTP2Transport, path: str) -> None:
     async with transport.exchange("GET", path, [], body=b""):
         pass

@@ -44,7 +44,7 @@ from trioplugin.transport import (
     Server,
     ServerLimits,
     UnprocessedError,
-    open_h2_transport,
+    open_http2_transport,
 )
 from trioplugin.transport import _http2 as h2wire
 from trioplugin.transport._http2 import _frames as h2wire_frames
@@ -64,7 +64,7 @@ async def test_connect_timeout_fails_every_waiting_call(
     async with fault_server(send_and_hold(first_bytes)) as server:
         address = server.url.removeprefix("http://")
         limits = ClientLimits(connect_timeout=3)
-        async with open_h2_transport(server.url, limits=limits) as transport:
+        async with open_http2_transport(server.url, limits=limits) as transport:
             start = trio.current_time()
             with trio.fail_after(TIMEOUT):
                 errors = await concurrently(3, lambda: failing_call(transport))
@@ -85,7 +85,7 @@ async def test_connect_timeout_fails_every_waiting_call(
 async def test_the_default_connect_timeout(autojump_clock: trio.testing.MockClock) -> None:
     async with (
         fault_server(silent) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         assert transport.limits == ClientLimits()
         start = trio.current_time()
@@ -105,7 +105,7 @@ async def test_an_attempt_everyone_left_is_cancelled(
     try:
         async with (
             fault_server(silent) as server,
-            open_h2_transport(server.url) as transport,
+            open_http2_transport(server.url) as transport,
         ):
             tracker.root = transport._nursery
             scopes = [trio.CancelScope() for _ in range(3)]
@@ -148,7 +148,7 @@ async def test_a_call_after_an_abandoned_attempt_starts_afresh(
 ) -> None:
     async with (
         fault_server(silent, healthy) as server,
-        open_h2_transport(server.url, limits=ClientLimits(connect_timeout=30)) as transport,
+        open_http2_transport(server.url, limits=ClientLimits(connect_timeout=30)) as transport,
     ):
         with trio.move_on_after(1) as gave_up:
             await call(transport)
@@ -165,7 +165,7 @@ async def test_a_call_after_a_failed_attempt_starts_afresh(
 ) -> None:
     async with (
         fault_server(silent, healthy) as server,
-        open_h2_transport(server.url, limits=ClientLimits(connect_timeout=5)) as transport,
+        open_http2_transport(server.url, limits=ClientLimits(connect_timeout=5)) as transport,
     ):
         error = await failing_call(transport)
         assert "timed out" in error.message
@@ -176,7 +176,7 @@ async def test_a_call_after_a_failed_attempt_starts_afresh(
 
 
 async def test_concurrent_calls_share_one_attempt() -> None:
-    async with fault_server(healthy) as server, open_h2_transport(server.url) as transport:
+    async with fault_server(healthy) as server, open_http2_transport(server.url) as transport:
         with trio.fail_after(TIMEOUT):
             results = await concurrently(5, lambda: call(transport))
         assert results == [(200, b"ok")] * 5
@@ -193,7 +193,7 @@ async def test_a_caller_that_leaves_does_not_end_the_attempt_for_the_others(
 
     async with (
         fault_server(slow_then_healthy) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         outcome: list[tuple[int, bytes]] = []
 
@@ -230,7 +230,7 @@ async def test_non_http2_bytes_held_open_fail_at_once(
 ) -> None:
     async with (
         fault_server(send_and_hold(first_bytes)) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         start = trio.current_time()
         error = await failing_call(transport)
@@ -263,7 +263,7 @@ async def test_a_huge_frame_header_fails_the_call_at_once(
 ) -> None:
     async with (
         fault_server(huge_frame_after_request, healthy) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         start = trio.current_time()
         error = await failing_call(transport)
@@ -303,7 +303,7 @@ async def test_a_huge_frame_header_in_the_handshake(
 
     async with (
         fault_server(script, healthy) as server,
-        open_h2_transport(server.url) as transport,
+        open_http2_transport(server.url) as transport,
     ):
         start = trio.current_time()
         error = await failing_call(transport)
@@ -364,7 +364,7 @@ async def test_a_frozen_server_is_found_by_a_keepalive_ping(
     limits = ClientLimits(keepalive_interval=30, keepalive_timeout=20)
     async with (
         fault_server(freeze_after_request, healthy) as server,
-        open_h2_transport(server.url, limits=limits) as transport,
+        open_http2_transport(server.url, limits=limits) as transport,
     ):
         start = trio.current_time()
         with trio.fail_after(TIMEOUT):
@@ -389,7 +389,7 @@ async def test_an_idle_healthy_connection_answers_its_pings(
         )
     )
     limits = ClientLimits(keepalive_interval=30, keepalive_timeout=20)
-    async with open_h2_transport(server.url, limits=limits) as transport:
+    async with open_http2_transport(server.url, limits=limits) as transport:
         async with transport.exchange("GET", "/", []) as exchange:
             await exchange.receive_head()  # 404: the connection is open
         await trio.sleep(301)
@@ -407,7 +407,7 @@ async def test_frames_keep_the_connection_from_idling(
     limits = ClientLimits(keepalive_interval=30, keepalive_timeout=5)
     async with (
         fault_server(stream_slowly) as server,
-        open_h2_transport(server.url, limits=limits) as transport,
+        open_http2_transport(server.url, limits=limits) as transport,
     ):
         with trio.fail_after(TIMEOUT):
             assert await call(transport) == (200, b"chunk" * 10)
@@ -431,7 +431,7 @@ async def test_a_server_trickling_a_frame_it_never_finishes_is_found(
     limits = ClientLimits(keepalive_interval=30, keepalive_timeout=20)
     async with (
         fault_server(trickle) as server,
-        open_h2_transport(server.url, limits=limits) as transport,
+        open_http2_transport(server.url, limits=limits) as transport,
     ):
         with trio.fail_after(TIMEOUT):
             async with transport.exchange("POST", "/m", [], body=b"req") as exchange:
@@ -446,7 +446,7 @@ async def test_no_pings_without_an_interval(autojump_clock: trio.testing.MockClo
     limits = ClientLimits(keepalive_interval=None)
     async with (
         fault_server(freeze_after_request) as server,
-        open_h2_transport(server.url, limits=limits) as transport,
+        open_http2_transport(server.url, limits=limits) as transport,
     ):
         with trio.move_on_after(1000) as gave_up:
             await call(transport)
@@ -461,7 +461,7 @@ async def test_an_error_from_the_block_comes_out_as_raised() -> None:
     async with fault_server(healthy) as server:
         error = ConnectError(Code.ABORTED, "from the block")
         with pytest.raises(ConnectError) as info:
-            async with open_h2_transport(server.url) as transport:
+            async with open_http2_transport(server.url) as transport:
                 assert await call(transport) == (200, b"ok")  # a connection's tasks run
                 raise error
         assert info.value is error

@@ -10,8 +10,8 @@ import trio
 from ..transport import (
     ClientTransport,
     Server,
-    open_h2_transport,
-    open_h11_transport,
+    open_http1_transport,
+    open_http2_transport,
     open_server,
     serve,
 )
@@ -33,8 +33,8 @@ def open_transport(
 
     ``options`` default to :class:`ClientOptions`. Their ``http_version``
     picks our own HTTP/2 connection
-    (:func:`~trioplugin.transport.open_h2_transport`) or our own HTTP/1.1
-    pool (:func:`~trioplugin.transport.open_h11_transport`); their
+    (:func:`~trioplugin.transport.open_http2_transport`) or our own HTTP/1.1
+    pool (:func:`~trioplugin.transport.open_http1_transport`); their
     ``ssl_context`` and ``limits`` go to it. Callers who bring an ``httpx.AsyncClient`` of
     their own pass it to :func:`~trioplugin.transport.open_httpx_transport`
     instead.
@@ -44,7 +44,7 @@ def open_transport(
     deadline (or a ``default_timeout``).
     """
     options = ClientOptions() if options is None else options
-    opener = open_h2_transport if options.http_version == "2" else open_h11_transport
+    opener = open_http2_transport if options.http_version == "2" else open_http1_transport
     return opener(base_url, ssl_context=options.ssl_context, limits=options.limits)
 
 

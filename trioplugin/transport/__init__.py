@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from .._util import publish_module_names as _publish_module_names
 from ._errors import StreamClosed, UnprocessedError
-from ._h2_client import H2Transport, H2TransportStatistics, open_h2_transport
-from ._h2_client_exchange import H2ClientExchange
-from ._h11_client import H11Transport, H11TransportStatistics, open_h11_transport
-from ._h11_client_exchange import H11ClientExchange
+from ._h2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
+from ._h2_client_exchange import HTTP2ClientExchange
+from ._h11_client import HTTP1Transport, HTTP1TransportStatistics, open_http1_transport
+from ._h11_client_exchange import HTTP1ClientExchange
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics
@@ -31,12 +31,12 @@ __all__ = [
     "ClientExchange",
     "ClientLimits",
     "ClientTransport",
-    "H2ClientExchange",
-    "H2Transport",
-    "H2TransportStatistics",
-    "H11ClientExchange",
-    "H11Transport",
-    "H11TransportStatistics",
+    "HTTP1ClientExchange",
+    "HTTP1Transport",
+    "HTTP1TransportStatistics",
+    "HTTP2ClientExchange",
+    "HTTP2Transport",
+    "HTTP2TransportStatistics",
     "HTTPVersion",
     "HttpxClientExchange",
     "HttpxTransport",
@@ -49,8 +49,8 @@ __all__ = [
     "StreamClosed",
     "TLSInfo",
     "UnprocessedError",
-    "open_h2_transport",
-    "open_h11_transport",
+    "open_http1_transport",
+    "open_http2_transport",
     "open_httpx_transport",
     "open_server",
     "serve",

@@ -4,7 +4,7 @@ It is the transport for HTTP/1.1 servers: one request at a time per
 connection, connections kept alive between requests in a pool (see
 :mod:`._h11_client_pool`), and no task of its own. It is not full duplex
 (HTTP/1.1 cannot be, in practice): bidi calls need
-:func:`~trioplugin.transport.open_h2_transport`. Callers who configured an
+:func:`~trioplugin.transport.open_http2_transport`. Callers who configured an
 ``httpx.AsyncClient`` of their own can still use
 :func:`~trioplugin.transport.open_httpx_transport`.
 """
@@ -21,14 +21,14 @@ import trio
 
 from .._util import NoPublicConstructor
 from ._h2_client import _Origin
-from ._h11_client_exchange import H11ClientExchange
+from ._h11_client_exchange import HTTP1ClientExchange
 from ._h11_client_pool import Pool
 from ._limits import ClientLimits
 
 
 @dataclass(frozen=True, slots=True)
-class H11TransportStatistics:
-    """A snapshot of an :class:`H11Transport`, as :meth:`H11Transport.statistics` returns it."""
+class HTTP1TransportStatistics:
+    """A snapshot of an :class:`HTTP1Transport`, as :meth:`HTTP1Transport.statistics` returns it."""
 
     connections: int
     """Connections open, idle or carrying an exchange (not counting ones being opened)."""
@@ -45,10 +45,10 @@ class H11TransportStatistics:
 
 
 @final
-class H11Transport(metaclass=NoPublicConstructor):
+class HTTP1Transport(metaclass=NoPublicConstructor):
     """A :class:`~trioplugin.transport.ClientTransport` over HTTP/1.1 (cleartext or TLS).
 
-    Create it with :func:`open_h11_transport`. Each exchange has a connection
+    Create it with :func:`open_http1_transport`. Each exchange has a connection
     to itself: the most recently used idle one from the pool, or a new one
     (at most ``max_connections`` are open; beyond that, exchanges wait in
     line for the next free one, first come first served). A connection goes
@@ -72,7 +72,7 @@ class H11Transport(metaclass=NoPublicConstructor):
         self._address = origin.address
         self._prefix = origin.prefix
         self._request_lines: dict[tuple[str, str, tuple[tuple[str, str], ...]], bytes] = {}
-        """Encoded request lines by method, path and headers (see H11ClientExchange)."""
+        """Encoded request lines by method, path and headers (see HTTP1ClientExchange)."""
         self._limits = limits
         self._pool = Pool(
             origin.host,
@@ -101,7 +101,7 @@ class H11Transport(metaclass=NoPublicConstructor):
         headers: Sequence[tuple[str, str]],
         *,
         body: bytes | None = None,
-    ) -> H11ClientExchange:
+    ) -> HTTP1ClientExchange:
         """Open a request to ``path`` (appended to the base URL's path); an async context manager.
 
         With ``body``, the request goes out whole (``Content-Length``) on
@@ -114,12 +114,12 @@ class H11Transport(metaclass=NoPublicConstructor):
                 connection can be made or the transport is closed.
             ValueError: on entering, an invalid method, path, header name or value.
         """
-        return H11ClientExchange._create(self, method, path, headers, body)
+        return HTTP1ClientExchange._create(self, method, path, headers, body)
 
-    def statistics(self) -> H11TransportStatistics:
+    def statistics(self) -> HTTP1TransportStatistics:
         """What the transport holds right now."""
         pool = self._pool
-        return H11TransportStatistics(
+        return HTTP1TransportStatistics(
             connections=len(pool.connections),
             idle_connections=pool.idle,
             in_use=pool.in_use,
@@ -139,12 +139,12 @@ class H11Transport(metaclass=NoPublicConstructor):
 
 
 @asynccontextmanager
-async def open_h11_transport(
+async def open_http1_transport(
     base_url: str,
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
-) -> AsyncIterator[H11Transport]:
+) -> AsyncIterator[HTTP1Transport]:
     """Open an HTTP/1.1 client transport to ``base_url``; close its connections on exit.
 
     ``https://`` URLs use TLS with ALPN ``http/1.1``, on ``ssl_context`` if
@@ -172,7 +172,7 @@ async def open_h11_transport(
         ssl_context.set_alpn_protocols(["http/1.1"])
     else:
         ssl_context = None
-    transport = H11Transport._create(
+    transport = HTTP1Transport._create(
         origin,
         ssl_context=ssl_context,
         limits=ClientLimits() if limits is None else limits,

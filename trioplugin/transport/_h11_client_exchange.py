@@ -35,7 +35,7 @@ from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, r
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h11_client import H11Transport
+    from ._h11_client import HTTP1Transport
     from ._h11_client_pool import H11Connection
 
 RECEIVE_SIZE: Final = 65_536
@@ -49,10 +49,10 @@ _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSE
 
 
 @final
-class H11ClientExchange(metaclass=NoPublicConstructor):
-    """One HTTP/1.1 request and its response: an :class:`H11Transport`'s ClientExchange.
+class HTTP1ClientExchange(metaclass=NoPublicConstructor):
+    """One HTTP/1.1 request and its response: an :class:`HTTP1Transport`'s ClientExchange.
 
-    Obtained from :meth:`H11Transport.exchange`; used as an async context
+    Obtained from :meth:`HTTP1Transport.exchange`; used as an async context
     manager. Not full duplex: the response is read once the request has been
     sent (an early response, e.g. a 413 while the body is still going out, is
     read all the same). Leaving the context before the response has ended
@@ -85,7 +85,7 @@ class H11ClientExchange(metaclass=NoPublicConstructor):
 
     def __init__(
         self,
-        transport: H11Transport,
+        transport: HTTP1Transport,
         method: str,
         path: str,
         headers: Sequence[tuple[str, str]],
@@ -116,7 +116,7 @@ class H11ClientExchange(metaclass=NoPublicConstructor):
 
     # -- the context ----------------------------------------------------------------
 
-    async def __aenter__(self) -> H11ClientExchange:
+    async def __aenter__(self) -> HTTP1ClientExchange:
         if self._entered:
             raise RuntimeError("an exchange can be entered only once")
         self._entered = True

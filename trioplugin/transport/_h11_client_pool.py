@@ -1,4 +1,4 @@
-"""The connections of an :class:`~trioplugin.transport.H11Transport`: opening them, and the pool.
+"""The connections of an :class:`~trioplugin.transport.HTTP1Transport`: opening them, and the pool.
 
 A connection carries one exchange at a time. Between exchanges it waits in
 the pool's idle stack: checkout takes the most recently used one (LIFO: it is

@@ -29,7 +29,7 @@ from ._client_errors import (
 )
 from ._h2_client_connect import Attempt, Connector
 from ._h2_client_connection import ClientConnection
-from ._h2_client_exchange import H2ClientExchange
+from ._h2_client_exchange import HTTP2ClientExchange
 from ._h2_client_keepalive import ClientCounters
 from ._limits import ClientLimits
 
@@ -85,8 +85,8 @@ class _Origin:
 
 
 @dataclass(frozen=True, slots=True)
-class H2TransportStatistics:
-    """A snapshot of an :class:`H2Transport`, as :meth:`H2Transport.statistics` returns it."""
+class HTTP2TransportStatistics:
+    """A snapshot of an :class:`HTTP2Transport`, as :meth:`HTTP2Transport.statistics` returns it."""
 
     connections: int
     """Connections held, including ones that finish their streams after a GOAWAY."""
@@ -103,10 +103,10 @@ class H2TransportStatistics:
 
 
 @final
-class H2Transport(metaclass=NoPublicConstructor):
+class HTTP2Transport(metaclass=NoPublicConstructor):
     """A :class:`~trioplugin.transport.ClientTransport` over HTTP/2 (h2c or TLS), full duplex.
 
-    Create it with :func:`open_h2_transport`. Exchanges share one connection
+    Create it with :func:`open_http2_transport`. Exchanges share one connection
     (streams are multiplexed, up to the server's SETTINGS_MAX_CONCURRENT_STREAMS;
     beyond it they wait for a free stream). The response of an exchange can be
     read while its request is still being written, so bidi calls work.
@@ -172,7 +172,7 @@ class H2Transport(metaclass=NoPublicConstructor):
         headers: Sequence[tuple[str, str]],
         *,
         body: bytes | None = None,
-    ) -> H2ClientExchange:
+    ) -> HTTP2ClientExchange:
         """Open a request to ``path`` (appended to the base URL's path); an async context manager.
 
         With ``body``, HEADERS and the whole body go out in one write and the
@@ -185,7 +185,7 @@ class H2Transport(metaclass=NoPublicConstructor):
                 or the transport is closed.
             ValueError: on entering, an invalid method, path, header name or value.
         """
-        return H2ClientExchange._create(self, method, path, headers, body)
+        return HTTP2ClientExchange._create(self, method, path, headers, body)
 
     def _request_headers(
         self, method: str, path: str, headers: Sequence[tuple[str, str]]
@@ -216,9 +216,9 @@ class H2Transport(metaclass=NoPublicConstructor):
             request.append((encoded, value.strip(" \t").encode()))
         return request
 
-    def statistics(self) -> H2TransportStatistics:
+    def statistics(self) -> HTTP2TransportStatistics:
         """What the transport holds right now."""
-        return H2TransportStatistics(
+        return HTTP2TransportStatistics(
             connections=len(self._connections),
             open_streams=sum(len(conn.streams) for conn in self._connections),
             connections_opened=self._connections_opened,
@@ -331,12 +331,12 @@ class H2Transport(metaclass=NoPublicConstructor):
 
 
 @asynccontextmanager
-async def open_h2_transport(
+async def open_http2_transport(
     base_url: str,
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
-) -> AsyncIterator[H2Transport]:
+) -> AsyncIterator[HTTP2Transport]:
     """Open an HTTP/2 client transport to ``base_url``; close it on exit.
 
     ``http://`` URLs use cleartext HTTP/2 with prior knowledge (h2c);
@@ -366,7 +366,7 @@ async def open_h2_transport(
     else:
         ssl_context = None
     async with open_transparent_nursery() as nursery:
-        transport = H2Transport._create(
+        transport = HTTP2Transport._create(
             nursery,
             origin,
             ssl_context=ssl_context,

@@ -33,7 +33,7 @@ from ._socket_io import SocketIO
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h2_client_exchange import H2ClientExchange
+    from ._h2_client_exchange import HTTP2ClientExchange
 
 _RECEIVE_SIZE: Final = 256 * 1024
 GOAWAY_GRACE: Final = 1.0
@@ -78,7 +78,7 @@ class ClientConnection:
         self._goaway = b""
         self.address = address
         self.peer = peer
-        self.streams: dict[int, H2ClientExchange] = {}
+        self.streams: dict[int, HTTP2ClientExchange] = {}
         self.active = 0
         """Streams h2 considers open (not closed in both directions, not reset)."""
         self.usable = True
@@ -92,7 +92,7 @@ class ClientConnection:
         self._flushed: trio.Event | None = None
         self._closing = False
         self._slot_waiters: deque[SlotWaiter] = deque()
-        self.window_waiters: set[H2ClientExchange] = set()
+        self.window_waiters: set[HTTP2ClientExchange] = set()
         self._cancel_scope: trio.CancelScope | None = None
         # A plain socket is written to directly when the writer is idle (see wake_writer).
         self._io = SocketIO(stream)
@@ -297,7 +297,7 @@ class ClientConnection:
             for waiter in list(self.window_waiters):
                 waiter.wake_send()
 
-    def consumed(self, stream: H2ClientExchange | None, size: int) -> None:
+    def consumed(self, stream: HTTP2ClientExchange | None, size: int) -> None:
         """The caller took ``size`` flow-controlled bytes: give the server credit back."""
         if self.dead or not size:
             return

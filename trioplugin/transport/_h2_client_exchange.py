@@ -16,7 +16,7 @@ from ._http2 import ErrorCode
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h2_client import H2Transport
+    from ._h2_client import HTTP2Transport
     from ._h2_client_connection import ClientConnection
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
@@ -41,10 +41,10 @@ def _metadata(fields: list[tuple[str, str]]) -> Metadata:
 
 
 @final
-class H2ClientExchange(metaclass=NoPublicConstructor):
-    """One HTTP/2 request in flight and its response: an H2Transport's ClientExchange.
+class HTTP2ClientExchange(metaclass=NoPublicConstructor):
+    """One HTTP/2 request in flight and its response: an HTTP2Transport's ClientExchange.
 
-    Obtained from :meth:`H2Transport.exchange`; used as an async context
+    Obtained from :meth:`HTTP2Transport.exchange`; used as an async context
     manager. Leaving the context before the stream has finished in both
     directions resets it with RST_STREAM(CANCEL).
     """
@@ -73,7 +73,7 @@ class H2ClientExchange(metaclass=NoPublicConstructor):
 
     def __init__(
         self,
-        transport: H2Transport,
+        transport: HTTP2Transport,
         method: str,
         path: str,
         headers: Sequence[tuple[str, str]],
@@ -103,7 +103,7 @@ class H2ClientExchange(metaclass=NoPublicConstructor):
 
     # -- the context ------------------------------------------------------------------
 
-    async def __aenter__(self) -> H2ClientExchange:
+    async def __aenter__(self) -> HTTP2ClientExchange:
         if self._entered:
             raise RuntimeError("an exchange can be entered only once")
         self._entered = True

@@ -1,7 +1,7 @@
 """A client transport over ``httpx.AsyncClient``: HTTP/1.1 (and HTTP/2), not full duplex.
 
 httpx sends the whole request body before it hands out the response, so this
-transport cannot do bidi streaming; use :func:`open_h2_transport` for that
+transport cannot do bidi streaming; use :func:`open_http2_transport` for that
 (and for speed). It is the transport for HTTP/1.1 servers and for callers who
 already configured an ``httpx.AsyncClient`` of their own (proxies, auth,
 unix sockets, ...).
@@ -324,7 +324,7 @@ async def open_httpx_transport(
     ``keepalive_timeout`` do not apply here: HTTP/1.1 has no pings (and
     httpx's HTTP/2 sends none), so a server that accepts a request and then
     stalls holds a call until the caller's deadline; use
-    :func:`~trioplugin.transport.open_h2_transport` to have a frozen peer
+    :func:`~trioplugin.transport.open_http2_transport` to have a frozen peer
     found without one.
 
     A caller's ``client`` is used as it is (its own timeouts apply) and
