@@ -53,7 +53,13 @@ from .rpc import (
     open_connect_server,
     serve_connect,
 )
-from .transport import ClientLimits, Server, ServerLimits, ServerStatistics
+from .transport import (
+    ClientLimits,
+    PeerCertificate,
+    Server,
+    ServerLimits,
+    ServerStatistics,
+)
 
 __all__ = [
     "ActorEvent",
@@ -83,6 +89,7 @@ __all__ = [
     "Jitter",
     "MessageReceiver",
     "Metadata",
+    "PeerCertificate",
     "PluginHandle",
     "PluginNursery",
     "ResponseStream",

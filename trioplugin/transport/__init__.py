@@ -9,6 +9,7 @@ imports httpx.
 from typing import TYPE_CHECKING
 
 from .._util import publish_module_names as _publish_module_names
+from ._certificate import PeerCertificate
 from ._errors import StreamClosed, UnprocessedError
 from ._h2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
 from ._h2_client_exchange import HTTP2ClientExchange
@@ -41,6 +42,7 @@ __all__ = [
     "HttpxClientExchange",
     "HttpxTransport",
     "Peer",
+    "PeerCertificate",
     "Server",
     "ServerApp",
     "ServerExchange",

@@ -191,7 +191,8 @@ async def serve(
             protocols to ``["h2", "http/1.1"]`` (the context is changed in
             place). For mTLS, set ``verify_mode = ssl.CERT_REQUIRED`` and load the
             client CAs: the verified client certificate reaches the app as
-            ``exchange.peer.tls.peer_certificate``.
+            ``exchange.peer.tls.certificate`` (a
+            :class:`~trioplugin.transport.PeerCertificate`).
         limits: sizes, counts and timeouts, and the grace period requests in
             flight get on shutdown (defaults: :class:`ServerLimits()`).
         task_status: for :meth:`trio.Nursery.start`.

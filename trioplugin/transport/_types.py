@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, final
 
 from ..protocol import Metadata
+from ._certificate import PeerCertificate
 
 HTTPVersion = Literal["1.1", "2"]
 
@@ -37,6 +38,28 @@ class TLSInfo:
     """
     peer_certificate_der: bytes | None = field(default=None, repr=False)
     """The peer's certificate in DER form, if it presented one."""
+    _certificate: PeerCertificate | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _certificate_read: bool = field(default=False, init=False, repr=False, compare=False)
+
+    @property
+    def certificate(self) -> PeerCertificate | None:
+        """The verified peer certificate's fields, or None if no certificate was verified.
+
+        Built from :attr:`peer_certificate` and :attr:`peer_certificate_der`
+        when first read, then kept: a server's handler reads
+        ``ctx.peer.tls.certificate.common_name`` (or its SAN lists) to know
+        who the client is.
+        """
+        if not self._certificate_read:
+            decoded = self.peer_certificate
+            certificate = (
+                PeerCertificate.from_ssl(decoded, self.peer_certificate_der) if decoded else None
+            )
+            object.__setattr__(self, "_certificate", certificate)
+            object.__setattr__(self, "_certificate_read", True)
+        return self._certificate
 
 
 @final
