@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 
 import httpx
@@ -149,3 +150,65 @@ async def test_slow_handshake_times_out(
         assert stats.connections_closed_timeout == 1
         assert stats.open_connections == 0
         await stream.aclose()
+
+
+async def refused_client(server: Server, ca: trustme.CA) -> trio.SSLStream[trio.SocketStream]:
+    """A TLS 1.3 client without a certificate, its handshake done: the server judges it later."""
+    tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+    context = client_context(ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    stream = trio.SSLStream(tcp, context, server_hostname="127.0.0.1")
+    await stream.do_handshake()
+    return stream
+
+
+async def test_a_refused_client_reads_the_alert_that_says_why(ca: trustme.CA) -> None:
+    # trio's SSLStream leaves the alert unsent; the server sends it, then reads
+    # on until the client closes, so that the client's writes draw no reset
+    # and its first read gets the alert.
+    async with open_server(echo, ssl_context=mtls_server_context(ca)) as server:
+        stream = await refused_client(server, ca)
+        with trio.fail_after(TIMEOUT):
+            for _ in range(3):  # a request written in pieces, as a streamed body is
+                await stream.send_all(b"POST / HTTP/1.1\r\nhost: x\r\n" + b"x-pad: y\r\n" * 500)
+                await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BrokenResourceError) as caught:
+                await stream.receive_some()
+        await trio.aclose_forcefully(stream)
+    assert isinstance(caught.value.__cause__, ssl.SSLError)
+    assert caught.value.__cause__.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+    assert server.statistics().tls_handshake_failures == 1
+
+
+async def test_the_server_lingers_a_second_at_most(
+    ca: trustme.CA, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with open_server(echo, ssl_context=mtls_server_context(ca)) as server:
+        stream = await refused_client(server, ca)  # and it never reads, nor closes
+        start = trio.current_time()
+        await trio.sleep(0.5)
+        assert server.statistics().open_connections == 1
+        await trio.sleep(1.0)
+        assert server.statistics().open_connections == 0
+        assert server.statistics().tls_handshake_failures == 1
+        with pytest.raises(trio.BrokenResourceError):
+            await stream.receive_some()
+        assert trio.current_time() - start < 2
+        await trio.aclose_forcefully(stream)
+
+
+async def test_the_server_lingers_for_so_many_bytes_at_most(
+    ca: trustme.CA, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with open_server(echo, ssl_context=mtls_server_context(ca)) as server:
+        tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+        stream = trio.SSLStream(tcp, client_context(ca), server_hostname="127.0.0.1")
+        await stream.do_handshake()
+        start = trio.current_time()
+        with contextlib.suppress(trio.BrokenResourceError):
+            for _ in range(40):  # 320 KiB of "request", past LINGER_BYTES
+                await tcp.send_all(b"\x17\x03\x03\x20\x00" + bytes(8192))
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.statistics().open_connections == 0
+        assert trio.current_time() - start < 0.5  # it did not wait for the grace to end
+        await trio.aclose_forcefully(stream)

@@ -192,7 +192,8 @@ async def serve(
             place). For mTLS, set ``verify_mode = ssl.CERT_REQUIRED`` and load the
             client CAs: the verified client certificate reaches the app as
             ``exchange.peer.tls.certificate`` (a
-            :class:`~trioplugin.transport.PeerCertificate`).
+            :class:`~trioplugin.transport.PeerCertificate`). A client it
+            refuses is sent the TLS alert that says why.
         limits: sizes, counts and timeouts, and the grace period requests in
             flight get on shutdown (defaults: :class:`ServerLimits()`).
         task_status: for :meth:`trio.Nursery.start`.

@@ -9,7 +9,7 @@ import trio
 from ._server_context import MAX_RECEIVE, ServerContext, logger, peer_address
 from ._server_h2 import H2Connection
 from ._server_h11 import H11Connection
-from ._server_tls import HandshakeFailed, tls_handshake
+from ._server_tls import HandshakeFailed, linger, tls_handshake
 from ._types import Peer, TLSInfo
 
 H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -88,13 +88,18 @@ async def _open(
     alpn: str | None = None
     if ctx.ssl_context is not None:
         handshake: tuple[trio.SSLStream[trio.SocketStream], TLSInfo] | None = None
+        failed: HandshakeFailed | None = None
         with trio.move_on_after(limits.header_read_timeout):
             try:
                 handshake = await tls_handshake(transport, ctx.ssl_context)
             except HandshakeFailed as exc:
-                ctx.counters.tls_handshake_failures += 1
-                logger.info("TLS handshake with %s failed: %s", address, exc)
-                return None
+                failed = exc
+        if failed is not None:
+            ctx.counters.tls_handshake_failures += 1
+            logger.info("TLS handshake with %s failed: %s", address, failed)
+            if failed.alerted:
+                await linger(transport)  # so that the client reads why (bounded on its own)
+            return None
         if handshake is None:
             ctx.counters.tls_handshake_failures += 1
             ctx.counters.closed_timeout += 1
