@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .._util import publish_module_names as _publish_module_names
 from ._certificate import PeerCertificate
-from ._errors import StreamClosed, UnprocessedError
+from ._errors import StreamClosed, TLSError, TLSErrorReason, UnprocessedError
 from ._h2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
 from ._h2_client_exchange import HTTP2ClientExchange
 from ._h11_client import HTTP1Transport, HTTP1TransportStatistics, open_http1_transport
@@ -49,6 +49,8 @@ __all__ = [
     "ServerLimits",
     "ServerStatistics",
     "StreamClosed",
+    "TLSError",
+    "TLSErrorReason",
     "TLSInfo",
     "UnprocessedError",
     "open_http1_transport",

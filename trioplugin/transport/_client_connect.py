@@ -9,6 +9,7 @@ from typing import Protocol
 import trio
 
 from ._client_errors import connect_failed, no_h2, tls_failed
+from ._tls_failures import send_pending_alert
 from ._types import TLSInfo
 
 TCP_CONNECT = "the TCP connect"
@@ -55,7 +56,8 @@ async def open_client_stream(
 
     Raises:
         ConnectError: ``unavailable`` (an UnprocessedError) that says why: refused,
-            name resolution, TLS, or the ALPN the server chose.
+            name resolution, TLS (a TLSError when TLS named the cause), or the
+            ALPN the server chose.
     """
     progress.stage = TCP_CONNECT
     try:
@@ -71,6 +73,7 @@ async def open_client_stream(
             try:
                 await tls.do_handshake()
             except (trio.BrokenResourceError, ssl.SSLError) as exc:
+                await send_pending_alert(tls)  # the server learns why, too
                 raise tls_failed(address, exc) from exc
             alpn = tls.selected_alpn_protocol()
             if require_h2 and alpn != "h2":

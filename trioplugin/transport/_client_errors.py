@@ -5,7 +5,10 @@ Every failure a client transport reports is a
 what happened and to which address; the original exception is kept as its
 ``__cause__``. The codes follow what the retry layer needs to know:
 ``unavailable`` means the request did not reach the server or the connection
-broke (retrying may help), ``internal`` means someone broke the protocol.
+broke (retrying may help), ``internal`` means someone broke the protocol. A
+TLS handshake that failed for a reason TLS names (a certificate, a version)
+is a :class:`~trioplugin.transport.TLSError`: still ``unavailable``, but
+retrying cannot help, and the retry layer does not.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Final, TypeVar
 import trio
 
 from ..protocol import Code, ConnectError
-from ._errors import UnprocessedError
+from ._errors import TLSError, UnprocessedError
 from ._http2 import ErrorCode, StreamReset
+from ._tls_failures import classify, rejected_by_server
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -128,58 +132,61 @@ def keepalive_timed_out(address: str, timeout: float) -> ConnectError:
     )
 
 
-# OpenSSL reason codes, in words. Several are what a client sees when the
-# *server* rejects it: TLS 1.3 sends the verdict on the client certificate
-# only after the client considers the handshake done.
-_SSL_REASONS: Final[dict[str, str]] = {
-    "CERTIFICATE_VERIFY_FAILED": "the server's certificate could not be verified",
-    "TLSV13_ALERT_CERTIFICATE_REQUIRED": (
-        "the server requires a client certificate and none was presented"
-    ),
-    "PEER_DID_NOT_RETURN_A_CERTIFICATE": (
-        "the server requires a client certificate and none was presented"
-    ),
-    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected the client certificate",
-    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the server rejected the client certificate",
-    "TLSV1_ALERT_UNKNOWN_CA": (
-        "the server rejected the client certificate (issued by a CA it does not trust)"
-    ),
-    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server rejected the client certificate as expired",
-    "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port (plain HTTP?)",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "client and server have no TLS version in common",
-    "UNSUPPORTED_PROTOCOL": "client and server have no TLS version in common",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake (no common cipher?)",
-    "TLSV1_ALERT_NO_APPLICATION_PROTOCOL": "the server does not offer HTTP/2 (ALPN h2)",
-    "NO_APPLICATION_PROTOCOL": "the server does not offer HTTP/2 (ALPN h2)",
-}
-
-
 def describe_ssl_error(exc: ssl.SSLError) -> str:
     """A TLS failure in plain words, e.g. why the server's certificate was rejected."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = exc.verify_message or exc.reason or "verification failed"
-        return f"the server's certificate was rejected: {detail}"
-    reason = exc.reason or ""
-    if reason in _SSL_REASONS:
-        return _SSL_REASONS[reason]
-    if reason:
-        return reason.lower().replace("_", " ")
+    classified = classify(exc)
+    if classified is not None:
+        return classified[1]
+    if exc.reason:
+        return exc.reason.lower().replace("_", " ")
     return str(exc) or type(exc).__name__
 
 
-def tls_failed(address: str, exc: BaseException) -> ConnectError:
-    """The TLS handshake with ``address`` failed; the message says why."""
+def _tls_error(address: str, ssl_error: ssl.SSLError, exc: BaseException) -> TLSError | None:
+    classified = classify(ssl_error)
+    if classified is None:
+        return None
+    reason, words = classified
+    error = TLSError(reason, f"TLS handshake with {address} failed: {words}")
+    error.__cause__ = exc
+    return error
+
+
+def tls_failed(address: str, exc: BaseException) -> UnprocessedError:
+    """The TLS handshake with ``address`` failed; the message says why.
+
+    A :class:`TLSError` when TLS gave a verdict (``exc`` holds an
+    :class:`ssl.SSLError` that is not the connection ending); otherwise the
+    server closed or reset the connection mid-handshake, and the plain
+    :class:`UnprocessedError` says so.
+    """
     ssl_error = find_cause(exc, ssl.SSLError)
     if ssl_error is not None:
-        reason = describe_ssl_error(ssl_error)
-    else:
-        reason = (
-            "the server closed the connection during the handshake (it may require a "
-            "client certificate, or reject the one presented)"
-        )
-    return with_cause(
-        UnprocessedError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}"), exc
+        error = _tls_error(address, ssl_error, exc)
+        if error is not None:
+            return error
+    reason = (
+        "the server closed the connection during the handshake (it may require a "
+        "client certificate, or reject the one presented)"
     )
+    closed = UnprocessedError(Code.UNAVAILABLE, f"TLS handshake with {address} failed: {reason}")
+    closed.__cause__ = exc
+    return closed
+
+
+def tls_rejected(address: str, exc: BaseException) -> TLSError | None:
+    """The server's refusal of the client certificate, if that is what ``exc`` is.
+
+    Over TLS 1.3 the client's handshake is done before the server has read
+    the client's certificate, so the server's alert (``certificate_required``,
+    ``unknown_ca``, ...) comes at the first read: the server processed
+    nothing, and the error is the :class:`TLSError` the handshake would have
+    raised. None for any other failure.
+    """
+    ssl_error = find_cause(exc, ssl.SSLError)
+    if ssl_error is None or not rejected_by_server(ssl_error):
+        return None
+    return _tls_error(address, ssl_error, exc)
 
 
 def no_h2(address: str, negotiated: str | None) -> ConnectError:
@@ -288,6 +295,9 @@ def transport_closing() -> ConnectError:
 
 def copy_error(error: ConnectError) -> ConnectError:
     """A fresh copy of ``error`` to raise in another task (tracebacks are per raise)."""
-    copy = type(error)(error.code, error.message, metadata=error.metadata)
+    if isinstance(error, TLSError):
+        copy: ConnectError = TLSError(error.reason, error.message, metadata=error.metadata)
+    else:
+        copy = type(error)(error.code, error.message, metadata=error.metadata)
     copy.__cause__ = error.__cause__
     return copy

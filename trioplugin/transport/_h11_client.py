@@ -149,8 +149,10 @@ async def open_http1_transport(
 
     ``https://`` URLs use TLS with ALPN ``http/1.1``, on ``ssl_context`` if
     given (bring client certificates for mTLS with it; note that its ALPN
-    protocols are set) or on a default context that verifies the server. A
-    path in ``base_url`` prefixes every exchange's path.
+    protocols are set) or on a default context that verifies the server; a
+    TLS handshake that fails raises :class:`~trioplugin.transport.TLSError`,
+    whose ``reason`` says why. A path in ``base_url`` prefixes every
+    exchange's path.
 
     From ``limits`` (a :class:`~trioplugin.transport.ClientLimits`, its
     defaults if None) the pool's ``max_connections`` and ``idle_timeout``

@@ -16,7 +16,11 @@ method (GET, HEAD, ...), since the server may have processed it before it
 closed. Otherwise the failure is reported: as an
 :class:`~trioplugin.transport.UnprocessedError` when the request never fully
 left, as a plain ``unavailable`` error (it may have been processed) when it
-did.
+did. One failure of the first read is known to leave the request unprocessed
+although it was sent: over TLS 1.3 a server that refuses the client's
+certificate says so only after the client's handshake is done, and its alert
+is what the first read gets; that is the
+:class:`~trioplugin.transport.TLSError` the handshake would have raised.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import trio
 
 from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
-from ._client_errors import connection_lost, copy_error, transport_closing
+from ._client_errors import connection_lost, copy_error, tls_rejected, transport_closing
 from ._errors import UnprocessedError
 from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, request_lines
 from ._types import Peer
@@ -279,8 +283,14 @@ class HTTP1ClientExchange(metaclass=NoPublicConstructor):
             try:
                 data = await conn.io.receive_some(RECEIVE_SIZE)
             except _STREAM_ERRORS as exc:
-                if not self._got_bytes and await self._resend():
-                    continue
+                if not self._got_bytes:
+                    rejected = tls_rejected(self._transport._address, exc)
+                    if rejected is not None:  # TLS 1.3: the server's verdict on our certificate
+                        self._clean = False
+                        self._error = rejected
+                        raise rejected from exc
+                    if await self._resend():
+                        continue
                 raise self._stale_error(exc) from exc
             self._clean = True
             if data:

@@ -343,7 +343,9 @@ async def open_http2_transport(
     ``https://`` URLs use TLS with ALPN ``h2``, on ``ssl_context`` if given
     (bring client certificates for mTLS with it; note that ALPN protocols are
     set on that context) or on a default context that verifies the server.
-    A server that does not agree to HTTP/2 is refused with ``unavailable``.
+    A server that does not agree to HTTP/2 is refused with ``unavailable``;
+    a TLS handshake that fails raises :class:`~trioplugin.transport.TLSError`,
+    whose ``reason`` says why.
     A path in ``base_url`` prefixes every exchange's path.
 
     The first exchange opens the connection. ``limits`` (a

@@ -11,7 +11,14 @@ import ssl
 import httpx
 
 from ..protocol import Code, ConnectError
-from ._client_errors import connect_failed, connection_lost, find_cause, tls_failed, with_cause
+from ._client_errors import (
+    connect_failed,
+    connection_lost,
+    find_cause,
+    tls_failed,
+    tls_rejected,
+    with_cause,
+)
 
 
 def from_httpx(address: str, exc: httpx.HTTPError) -> ConnectError:
@@ -27,6 +34,9 @@ def from_httpx(address: str, exc: httpx.HTTPError) -> ConnectError:
             return tls_failed(address, exc)
         return connect_failed(address, find_cause(exc, OSError) or exc)
     if isinstance(exc, httpx.RemoteProtocolError | httpx.NetworkError | httpx.ProxyError):
+        rejected = tls_rejected(address, exc)  # TLS 1.3: the verdict on our certificate
+        if rejected is not None:
+            return rejected
         if find_cause(exc, ssl.SSLError) is not None and isinstance(exc, httpx.ReadError):
             return connection_lost(address, exc)
         reason = str(exc) or type(exc).__name__
