@@ -41,7 +41,12 @@ def is_failure_by_default(error: BaseException) -> bool:
     breaker's refusal is not a failure of the plugin) and a
     ``deadline_exceeded`` that is the caller's (see
     :func:`timed_out_remotely`: only one the server sent, or an attempt's own
-    timeout, is the plugin's). Any other
+    timeout, is the plugin's). A failed TLS handshake
+    (:class:`~trioplugin.transport.TLSError`, ``unavailable``) counts: the
+    endpoint cannot be used until its certificates or ours change, and an
+    open circuit then refuses at once instead of handshaking again for
+    every call (the calls that opened it raised the TLSError that says
+    why). Any other
     ``Exception`` counts. A ``BaseException`` that is not an ``Exception``
     (cancellation, ``KeyboardInterrupt``) never does. An exception group
     counts when one of its exceptions does.

@@ -8,6 +8,7 @@ import trio
 
 from ..protocol import ConnectError
 from ..rpc import Call, CallNext
+from ..transport import TLSError
 from ._policy import HedgingPolicy
 
 
@@ -51,7 +52,7 @@ async def hedge(
             try:
                 await call_next(call)
             except ConnectError as error:
-                fatal = error.code not in policy.non_fatal_codes
+                fatal = isinstance(error, TLSError) or error.code not in policy.non_fatal_codes
                 if not fatal:  # A6: a fatal code is neither a failure nor a success
                     host.record_outcome(failure=True)
                 if race.won:

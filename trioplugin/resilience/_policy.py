@@ -9,6 +9,7 @@ from typing import Any, Final, final
 
 from ..protocol import Code, ConnectError
 from ..rpc import Idempotency, MethodInfo, StreamType
+from ..transport import TLSError
 from ._backoff import BackoffSchedule, Jitter, RandomSource, exponential_backoff
 from ._errors import CircuitOpenError, timed_out_remotely
 from ._limiters import RetryBudget, RetryThrottling
@@ -30,12 +31,16 @@ def is_retryable_by_default(error: ConnectError) -> bool:
     ``unavailable``, ``resource_exhausted``, ``internal``, ``unknown``, and a
     ``deadline_exceeded`` that the server sent or an attempt timeout.
 
-    Never an open circuit (:class:`CircuitOpenError`), never a client-side
-    code (``invalid_argument``, ``not_found``, ``permission_denied``,
+    Never an open circuit (:class:`CircuitOpenError`), never a failed TLS
+    handshake (:class:`~trioplugin.transport.TLSError`, although its code
+    is ``unavailable``: a certificate the client does not trust, one the
+    server refuses, or no TLS version in common fails the same way again,
+    and a retry only hides the cause), never a client-side code
+    (``invalid_argument``, ``not_found``, ``permission_denied``,
     ``canceled``, ``unauthenticated``, ...), and never a deadline the caller
     set and this process noticed: that time is up.
     """
-    if isinstance(error, CircuitOpenError):
+    if isinstance(error, CircuitOpenError | TLSError):
         return False
     if error.code is Code.DEADLINE_EXCEEDED:
         return timed_out_remotely(error)
@@ -162,9 +167,11 @@ class HedgingPolicy:
     once after a non-fatal failure) up to ``max_attempts`` in all; the first
     success wins and the others are cancelled (their handlers see the
     cancel). A failure whose code is not in ``non_fatal_codes`` ends the
-    call. Hedges draw on the endpoint's retry budget like retries. Only
-    unary methods declared ``NO_SIDE_EFFECTS`` or ``IDEMPOTENT`` are
-    hedged; others are retried by the policy instead.
+    call; so does a :class:`~trioplugin.transport.TLSError`, whatever its
+    code (a failed TLS handshake fails every copy alike). Hedges draw on the
+    endpoint's retry budget like retries. Only unary methods declared
+    ``NO_SIDE_EFFECTS`` or ``IDEMPOTENT`` are hedged; others are retried by
+    the policy instead.
     """
 
     max_attempts: int = 3

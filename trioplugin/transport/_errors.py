@@ -61,6 +61,10 @@ class TLSError(UnprocessedError):
     A server that closes the connection during the handshake without a TLS
     alert gives a plain :class:`UnprocessedError`: nothing says why.
 
+    The default retry rule does not retry it (a handshake that failed over
+    a certificate fails again the same way; a retry only hides the cause);
+    the circuit breaker's default rule counts it as a failure.
+
     Raises:
         ValueError: ``reason`` is not one of the above.
     """
