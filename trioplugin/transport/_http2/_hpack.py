@@ -18,11 +18,30 @@ decodes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Final, final
 
 import hpack
 from hpack.table import HeaderTable
+
+
+class _NoHeaderDumps(logging.Filter):
+    """Drops the hpack library's DEBUG records: they hold whole header blocks and fields.
+
+    hpack logs every header it decodes (``Decoded (b'authorization', b'Bearer
+    ...')``) and every one it evicts from its table, at DEBUG, with no way to
+    turn that off but the logger's level: a program that logs at DEBUG would
+    write its callers' tokens, API keys and cookies to its logs. hpack's
+    records above DEBUG (none today) pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+for _logger in ("hpack.hpack", "hpack.table"):
+    logging.getLogger(_logger).addFilter(_NoHeaderDumps())
 
 _STATIC: Final[tuple[tuple[bytes, bytes], ...]] = tuple(HeaderTable.STATIC_TABLE)
 _FULL_INDEX: Final[dict[tuple[bytes, bytes], int]] = {}
