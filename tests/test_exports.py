@@ -26,6 +26,7 @@ PACKAGES = [
     "trioplugin.rpc",
     "trioplugin.resilience",
     "trioplugin.actor",
+    "trioplugin.auth",
     "trioplugin.codegen",
 ]
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent / "trioplugin"
 ORDER = ["protocol", "transport", "rpc", "resilience", "actor"]
 MAY_IMPORT: dict[str, set[str]] = {
     layer: set(ORDER[:index]) for index, layer in enumerate(ORDER)
-} | {"codegen": set()}
+} | {"codegen": set(), "auth": {"protocol", "transport", "rpc"}}
 SHARED = "(shared)"  # trioplugin/_util.py and the like: any layer may use them
 
 

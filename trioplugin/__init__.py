@@ -2,7 +2,8 @@
 
 The layers are importable on their own (``trioplugin.protocol``,
 ``trioplugin.transport``, ``trioplugin.rpc``, ``trioplugin.resilience``,
-``trioplugin.actor``); the names most programs need are re-exported here.
+``trioplugin.auth``, ``trioplugin.actor``); the names most programs need are
+re-exported here.
 """
 
 from ._version import __version__
@@ -15,6 +16,18 @@ from .actor import (
     PluginNursery,
     StateChanged,
     open_plugin_nursery,
+)
+from .auth import (
+    APIKeyAuth,
+    AuthContext,
+    MTLSAuth,
+    TokenAuth,
+    auth_context,
+    compose_auth_client,
+    compose_auth_server,
+    get_auth_context,
+    require_auth,
+    static_secrets,
 )
 from .protocol import Code, ConnectError, Metadata
 from .resilience import (
@@ -62,10 +75,12 @@ from .transport import (
 )
 
 __all__ = [
+    "APIKeyAuth",
     "ActorEvent",
     "ActorOptions",
     "ActorState",
     "ActorStatistics",
+    "AuthContext",
     "BidiStream",
     "Call",
     "CallNext",
@@ -87,6 +102,7 @@ __all__ = [
     "Interceptor",
     "InterceptorFunction",
     "Jitter",
+    "MTLSAuth",
     "MessageReceiver",
     "Metadata",
     "PeerCertificate",
@@ -105,10 +121,17 @@ __all__ = [
     "Service",
     "StateChanged",
     "Stub",
+    "TokenAuth",
     "UnaryResponse",
     "__version__",
+    "auth_context",
+    "compose_auth_client",
+    "compose_auth_server",
+    "get_auth_context",
     "open_client",
     "open_connect_server",
     "open_plugin_nursery",
+    "require_auth",
     "serve_connect",
+    "static_secrets",
 ]
