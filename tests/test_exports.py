@@ -28,6 +28,7 @@ PACKAGES = [
     "trioplugin.actor",
     "trioplugin.auth",
     "trioplugin.codegen",
+    "trioplugin.plugin",
 ]
 
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.

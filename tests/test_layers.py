@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent / "trioplugin"
 ORDER = ["protocol", "transport", "rpc", "resilience", "actor"]
 MAY_IMPORT: dict[str, set[str]] = {
     layer: set(ORDER[:index]) for index, layer in enumerate(ORDER)
-} | {"codegen": set(), "auth": {"protocol", "transport", "rpc"}}
+} | {
+    "codegen": set(),
+    "auth": {"protocol", "transport", "rpc"},
+    "plugin": {"protocol", "transport", "rpc", "resilience", "auth", "actor"},
+}
 SHARED = "(shared)"  # trioplugin/_util.py and the like: any layer may use them
 
 
