@@ -315,7 +315,9 @@ async def open_httpx_transport(
     default verification), no redirects, and one timeout: ``limits``'s
     ``connect_timeout`` (default :class:`ClientLimits`), which httpcore
     applies to the TCP connect and, for ``https://``, again to the TLS
-    handshake (so an attempt takes at most twice it). A connection that is
+    handshake (so an attempt takes at most twice it). httpx's own HTTP/2
+    (``http2=True``) needs the ``h2`` package: install
+    ``trioplugin[httpx-http2]``. A connection that is
     not made in time fails the exchange with ``unavailable`` (an
     :class:`~trioplugin.transport.UnprocessedError`: nothing was sent).
     Everything after the connect has no timeout of its own: deadlines come
