@@ -4,7 +4,8 @@ httpx sends the whole request body before it hands out the response, so this
 transport cannot do bidi streaming; use :func:`open_h2_transport` for that
 (and for speed). It is the transport for HTTP/1.1 servers and for callers who
 already configured an ``httpx.AsyncClient`` of their own (proxies, auth,
-unix sockets, ...).
+unix sockets, ...). What it counts on httpx and httpcore for beyond their
+documented API is in ``_upstream/_httpx.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import trio
 
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connect_timed_out, copy_error, transport_closed
-from ._httpx_errors import from_httpx
 from ._limits import ClientLimits
-from ._types import HTTPVersion, Peer, TLSInfo
+from ._types import Peer
+from ._upstream._httpx import drop_default_accept_encoding, from_httpx, peer_of
 
 _BODY_CHANNEL_SIZE: Final = 0
 
@@ -84,31 +85,6 @@ class HttpxTransport:
         await trio.lowlevel.checkpoint()
 
 
-def _peer(response: httpx.Response) -> Peer | None:
-    """Where the response came from, as far as httpcore tells (best effort)."""
-    version: HTTPVersion = "2" if response.http_version == "HTTP/2" else "1.1"
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return Peer(None, version)
-    try:
-        address = stream.get_extra_info("server_addr")
-        ssl_object: ssl.SSLObject | None = stream.get_extra_info("ssl_object")
-    except Exception:  # an exotic transport: no peer details
-        return Peer(None, version)
-    tls = None
-    if ssl_object is not None:
-        cipher = ssl_object.cipher()
-        tls = TLSInfo(
-            version=ssl_object.version(),
-            cipher=cipher[0] if cipher else None,
-            alpn_protocol=ssl_object.selected_alpn_protocol(),
-            peer_certificate=ssl_object.getpeercert() or None,
-            peer_certificate_der=ssl_object.getpeercert(binary_form=True),
-        )
-    peer_address = (str(address[0]), int(address[1])) if isinstance(address, tuple) else None
-    return Peer(peer_address, version, tls=tls)
-
-
 @final
 class HttpxClientExchange:
     """One request over httpx and its response: an :class:`HttpxTransport`'s ClientExchange."""
@@ -142,8 +118,7 @@ class HttpxClientExchange:
         request = client.build_request(
             self._method, self._url, headers=list(self._headers), content=content
         )
-        if not any(name.lower() == "accept-encoding" for name, _ in self._headers):
-            request.headers.pop("accept-encoding", None)
+        drop_default_accept_encoding(request, self._headers)
         return request
 
     async def __aenter__(self) -> HttpxClientExchange:
@@ -206,7 +181,7 @@ class HttpxClientExchange:
         finally:
             response = self._response
             if response is not None:
-                await response.aclose()  # httpcore shields its own cleanup
+                await response.aclose()  # httpcore shields its own cleanup (X4)
 
     # -- the request ------------------------------------------------------------------
 
@@ -294,7 +269,7 @@ class HttpxClientExchange:
     @property
     def peer(self) -> Peer | None:
         """The server as httpcore reports it, once the response head is in (best effort)."""
-        return _peer(self._response) if self._response is not None else None
+        return peer_of(self._response) if self._response is not None else None
 
 
 @asynccontextmanager
