@@ -25,6 +25,7 @@ from collections import deque
 from typing import Final, final
 
 from .._upstream._llhttp import (
+    FIELD_OWS,
     CallbackRaised,
     Malformed,
     Parser,
@@ -350,7 +351,7 @@ class MessageReader:
         if not self._in_head:
             return  # a trailer field (L8)
         text = _NAMES.get(name) or _name(name)
-        decoded = value.decode("latin-1")
+        decoded = value.rstrip(FIELD_OWS).decode("latin-1")  # llhttp leaves trailing OWS (L4)
         self._fields.append((text, decoded))
         if text in _NOTED:
             self._note(text, decoded)

@@ -42,7 +42,7 @@ used by ``_http1/_reader.py``)
 - L3 a callback's exception comes out as ``HttpParserCallbackError``, the
   original only as its ``__context__``. The reader keeps its own error.
 - L4 llhttp leaves trailing whitespace in field values
-  (nodejs/http-parser#393, by design).
+  (nodejs/http-parser#393, by design). Workaround: the reader strips it.
 - L5 a response's ``Transfer-Encoding: chunked`` followed by a tab is read
   until close by llhttp (nodejs/llhttp#876, open).
 - L6 ``should_keep_alive()`` is wrong once the message has ended (llhttp

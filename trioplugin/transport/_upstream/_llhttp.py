@@ -12,13 +12,21 @@ own methods (``get_http_version``, ``should_keep_alive``, ``get_method``,
 
 from __future__ import annotations
 
-from typing import TypeAlias, final
+from typing import Final, TypeAlias, final
 
 import httptools
 
 RequestParser: TypeAlias = httptools.HttpRequestParser
 ResponseParser: TypeAlias = httptools.HttpResponseParser
 Parser: TypeAlias = RequestParser | ResponseParser
+
+FIELD_OWS: Final = b" \t"
+"""L4: the whitespace llhttp leaves at the end of a field value.
+
+llhttp drops the optional whitespace before a value but not after it (as
+http-parser did, by design: nodejs/http-parser#393, "you just have to deal
+with it"); RFC 9110 §5.5 says a parser MUST exclude it. The reader strips it.
+"""
 
 
 @final
