@@ -33,6 +33,7 @@ from .._upstream._llhttp import (
     ResponseParser,
     body_parser,
     failed,
+    misreads_chunked,
     new_parser,
 )
 from ._errors import H1ProtocolError
@@ -354,13 +355,15 @@ class MessageReader:
         decoded = value.rstrip(FIELD_OWS).decode("latin-1")  # llhttp leaves trailing OWS (L4)
         self._fields.append((text, decoded))
         if text in _NOTED:
-            self._note(text, decoded)
+            self._note(text, decoded, value)
 
-    def _note(self, name: str, value: str) -> None:
+    def _note(self, name: str, value: str, raw: bytes) -> None:
         if name == "content-length":
             self._length = int(value)  # llhttp checked it: digits, once (L7)
         elif name == "transfer-encoding":
             self._chunked = value.rpartition(",")[2].strip().lower() == "chunked"
+            if self._chunked and misreads_chunked(raw):  # L5
+                self._refuse(H1ProtocolError("a tab after chunked, which llhttp misreads"))
         elif name == "host":
             self._hosts += 1
         elif value.lower() == "100-continue":  # expect

@@ -44,7 +44,7 @@ used by ``_http1/_reader.py``)
 - L4 llhttp leaves trailing whitespace in field values
   (nodejs/http-parser#393, by design). Workaround: the reader strips it.
 - L5 a response's ``Transfer-Encoding: chunked`` followed by a tab is read
-  until close by llhttp (nodejs/llhttp#876, open).
+  until close by llhttp (nodejs/llhttp#876, open). Workaround: refused.
 - L6 ``should_keep_alive()`` is wrong once the message has ended (llhttp
   resets its flags: nodejs/llhttp#147); the reader asks in
   ``on_headers_complete``.

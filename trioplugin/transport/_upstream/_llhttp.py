@@ -100,3 +100,16 @@ def body_parser(protocol: object, framing: bytes) -> RequestParser:
     parser = httptools.HttpRequestParser(protocol)
     parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
     return parser
+
+
+def misreads_chunked(raw: bytes) -> bool:
+    """Whether llhttp frames a message with ``Transfer-Encoding: raw`` otherwise than as chunked.
+
+    L5: a tab in the whitespace after a final ``chunked`` makes llhttp read
+    a response until the connection closes, its chunk framing handed on as
+    body (nodejs/llhttp#876, open), where RFC 9110 §5.5 says the value is
+    ``chunked``. (A request of that form llhttp refuses.) The reader refuses
+    such a message rather than frame it otherwise than llhttp.
+    """
+    value = raw.rstrip(FIELD_OWS)
+    return b"\t" in raw[len(value) :] and value.rpartition(b",")[2].strip().lower() == b"chunked"
