@@ -1,13 +1,25 @@
-"""What ``import trioplugin`` costs: no HTTP library it does not run on.
+"""What ``import trioplugin`` costs: no HTTP library it does not run on, none undeclared.
 
-Each check runs in a fresh interpreter, since this one has imported
+Each import check runs in a fresh interpreter, since this one has imported
 everything already.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+_ROOT = Path(__file__).parents[1]
+_TEST_ONLY_VIA = {"pyqwest": "connectrpc", "protobuf": "connectrpc"}
+"""Modules the interop tests import that come with the connectrpc package (its
+HTTP client and its protobuf runtime), which the ``test`` extra declares."""
 
 _OTHER_STACKS = ("httpx", "httpcore", "h11", "h2", "hyperframe")
 
@@ -41,3 +53,65 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
         "try:\n    t.NoSuchThing\nexcept AttributeError as e:\n    print(e)"
     )
     assert _run(code) == "module 'trioplugin.transport' has no attribute 'NoSuchThing'"
+
+
+def _declared(*extras: str) -> set[str]:
+    project = tomllib.loads((_ROOT / "pyproject.toml").read_text())["project"]
+    specs = [*project["dependencies"]]
+    for extra in extras:
+        specs += project["optional-dependencies"][extra]
+    return {canonicalize_name(Requirement(spec).name) for spec in specs}
+
+
+def _imported(package: str) -> set[str]:
+    """The top-level modules ``package`` imports that are neither stdlib nor ours.
+
+    Not those a test asks for with ``pytest.importorskip`` (it skips without them).
+    """
+    found: set[str] = set()
+    optional: set[str] = set()
+    for path in (_ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.partition(".")[0])
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "importorskip"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                optional.add(node.args[0].value.partition(".")[0])
+    ours = {"trioplugin", "tests", "examples", "benchmarks", "__future__"}
+    return {
+        name
+        for name in found - optional
+        if name not in sys.stdlib_module_names and name not in ours
+    }
+
+
+def _undeclared(package: str, declared: set[str]) -> dict[str, list[str]]:
+    distributions = importlib.metadata.packages_distributions()
+    missing: dict[str, list[str]] = {}
+    for module in sorted(_imported(package)):
+        names = {canonicalize_name(name) for name in distributions.get(module, [module])}
+        if not names & declared:
+            missing[module] = sorted(names)
+    return missing
+
+
+def test_every_run_time_import_is_declared() -> None:
+    imported = _imported("trioplugin")
+    assert {"hpack", "httptools", "httpx", "trio"} <= imported  # the scan sees them
+    assert not imported & {"h2", "h11", "hyperframe", "httpcore"}  # used by tests only
+    assert _undeclared("trioplugin", _declared()) == {}
+
+
+def test_every_test_import_is_declared() -> None:
+    missing = _undeclared("tests", _declared("test"))
+    assert {module: _TEST_ONLY_VIA.get(module) for module in missing} == {
+        module: "connectrpc" for module in missing
+    }

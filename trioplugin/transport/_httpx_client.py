@@ -4,7 +4,8 @@ httpx sends the whole request body before it hands out the response, so this
 transport cannot do bidi streaming; use :func:`open_http2_transport` for that
 (and for speed). It is the transport for HTTP/1.1 servers and for callers who
 already configured an ``httpx.AsyncClient`` of their own (proxies, auth,
-unix sockets, ...).
+unix sockets, ...). What it counts on httpx and httpcore for beyond their
+documented API is in ``_upstream/_httpx.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import trio
 from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
 from ._client_errors import connect_timed_out, copy_error, transport_closed
-from ._httpx_errors import from_httpx
 from ._limits import ClientLimits
-from ._types import HTTPVersion, Peer, TLSInfo
+from ._types import Peer
+from ._upstream._httpx import drop_default_accept_encoding, from_httpx, peer_of
 
 _BODY_CHANNEL_SIZE: Final = 0
 
@@ -85,31 +86,6 @@ class HttpxTransport(metaclass=NoPublicConstructor):
         await trio.lowlevel.checkpoint()
 
 
-def _peer(response: httpx.Response) -> Peer | None:
-    """Where the response came from, as far as httpcore tells (best effort)."""
-    version: HTTPVersion = "2" if response.http_version == "HTTP/2" else "1.1"
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return Peer(None, version)
-    try:
-        address = stream.get_extra_info("server_addr")
-        ssl_object: ssl.SSLObject | None = stream.get_extra_info("ssl_object")
-    except Exception:  # an exotic transport: no peer details
-        return Peer(None, version)
-    tls = None
-    if ssl_object is not None:
-        cipher = ssl_object.cipher()
-        tls = TLSInfo(
-            version=ssl_object.version(),
-            cipher=cipher[0] if cipher else None,
-            alpn_protocol=ssl_object.selected_alpn_protocol(),
-            peer_certificate=ssl_object.getpeercert() or None,
-            peer_certificate_der=ssl_object.getpeercert(binary_form=True),
-        )
-    peer_address = (str(address[0]), int(address[1])) if isinstance(address, tuple) else None
-    return Peer(peer_address, version, tls=tls)
-
-
 @final
 class HttpxClientExchange(metaclass=NoPublicConstructor):
     """One request over httpx and its response: an :class:`HttpxTransport`'s ClientExchange."""
@@ -143,8 +119,7 @@ class HttpxClientExchange(metaclass=NoPublicConstructor):
         request = client.build_request(
             self._method, self._url, headers=list(self._headers), content=content
         )
-        if not any(name.lower() == "accept-encoding" for name, _ in self._headers):
-            request.headers.pop("accept-encoding", None)
+        drop_default_accept_encoding(request, self._headers)
         return request
 
     async def __aenter__(self) -> HttpxClientExchange:
@@ -207,7 +182,7 @@ class HttpxClientExchange(metaclass=NoPublicConstructor):
         finally:
             response = self._response
             if response is not None:
-                await response.aclose()  # httpcore shields its own cleanup
+                await response.aclose()  # httpcore shields its own cleanup (X4)
 
     # -- the request ------------------------------------------------------------------
 
@@ -295,7 +270,7 @@ class HttpxClientExchange(metaclass=NoPublicConstructor):
     @property
     def peer(self) -> Peer | None:
         """The server as httpcore reports it, once the response head is in (best effort)."""
-        return _peer(self._response) if self._response is not None else None
+        return peer_of(self._response) if self._response is not None else None
 
 
 @asynccontextmanager
@@ -316,7 +291,9 @@ async def open_httpx_transport(
     default verification), no redirects, and one timeout: ``limits``'s
     ``connect_timeout`` (default :class:`ClientLimits`), which httpcore
     applies to the TCP connect and, for ``https://``, again to the TLS
-    handshake (so an attempt takes at most twice it). A connection that is
+    handshake (so an attempt takes at most twice it). httpx's own HTTP/2
+    (``http2=True``) needs the ``h2`` package: install
+    ``trioplugin[httpx-http2]``. A connection that is
     not made in time fails the exchange with ``unavailable`` (an
     :class:`~trioplugin.transport.UnprocessedError`: nothing was sent).
     Everything after the connect has no timeout of its own: deadlines come

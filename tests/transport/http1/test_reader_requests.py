@@ -287,6 +287,29 @@ def test_values_are_latin_1_text() -> None:
     assert head.headers[1:] == [("x-name", "caf\xe9\tau lait"), ("x-empty", "")]
 
 
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_whitespace_around_values_is_not_part_of_them(bytewise: bool) -> None:
+    # RFC 9110 §5.5: a parser MUST exclude it; llhttp drops it only before a value.
+    data = (
+        b"POST / HTTP/1.1\r\nHost: a \r\nContent-Type:\t application/proto \t\r\n"
+        b"X-Inner: a \t b\t\r\nX-Blank: \t \r\nContent-Length: 2 \r\n\r\nhi"
+    )
+    reader = server()
+    if bytewise:
+        feed_bytewise(reader, data)
+    else:
+        reader.feed(data)
+    head, body = take_request(reader)
+    assert head.headers == [
+        ("host", "a"),
+        ("content-type", "application/proto"),
+        ("x-inner", "a \t b"),
+        ("x-blank", ""),
+        ("content-length", "2"),
+    ]
+    assert (head.content_length, body) == (2, b"hi")
+
+
 def test_target_keeps_its_query() -> None:
     reader = server()
     reader.feed(b"GET /a/b?c=d&e=%20 HTTP/1.1\r\nHost: a\r\n\r\n")

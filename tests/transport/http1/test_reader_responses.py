@@ -300,6 +300,32 @@ def test_unknown_coding_ending_in_chunked_reads_until_close() -> None:
     assert (head.until_close, head.keep_alive, body) == (True, False, b"raw bytes")
 
 
+@pytest.mark.parametrize("space", [b" ", b"  "])
+def test_spaces_after_chunked_are_still_chunked(space: bytes) -> None:
+    reader = client()
+    reader.feed(CHUNKED.replace(b"chunked\r\n", b"chunked" + space + b"\r\n"))
+    head, body = take_response(reader)
+    assert (head.until_close, head.keep_alive, body) == (False, True, b"hello!")
+
+
+@pytest.mark.parametrize("space", [b"\t", b" \t", b"\t "])
+def test_a_tab_after_chunked_is_refused(space: bytes) -> None:
+    # llhttp would read the body until close and hand the chunk framing on as
+    # body (nodejs/llhttp#876); RFC 9110 says the value is "chunked".
+    reader = client()
+    reader.feed(CHUNKED.replace(b"chunked\r\n", b"chunked" + space + b"\r\n"))
+    error = protocol_error(reader, 400)
+    assert "tab" in str(error)
+
+
+def test_a_tab_after_another_last_coding_reads_until_close() -> None:
+    reader = client()
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\t\r\n\r\nraw")
+    reader.feed(b"")
+    head, body = take_response(reader)
+    assert (head.until_close, body) == (True, b"raw")
+
+
 def test_eof_mid_counted_body() -> None:
     reader = client()
     reader.feed(OK[:-2])

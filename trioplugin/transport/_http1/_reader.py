@@ -15,7 +15,8 @@ in an HTTP/1.1 request, accepts only HTTP/1.0 and 1.1, skips 1xx responses,
 ends close-delimited responses at EOF, and declines upgrades (RFC 9110
 §7.8: a server may ignore ``Upgrade``; the request's body is still read).
 A failure is raised as :class:`H1ProtocolError` once the events before it
-have been taken.
+have been taken. Only ``.._upstream._llhttp`` imports httptools: what this
+module counts on llhttp for, or works around (``L1`` ... ``L11``), is listed there.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ from __future__ import annotations
 from collections import deque
 from typing import Final, final
 
-import httptools
-
+from .._upstream._llhttp import (
+    FIELD_OWS,
+    CallbackRaised,
+    Malformed,
+    Parser,
+    RequestParser,
+    ResponseParser,
+    body_parser,
+    failed,
+    misreads_chunked,
+    new_parser,
+)
 from ._errors import H1ProtocolError
 
 
@@ -123,7 +134,7 @@ _IDLE, _BODY, _DONE = range(3)
 def _name(raw: bytes) -> str:
     text = _NAMES.get(raw)
     if text is None:
-        text = raw.decode("ascii").lower()  # llhttp let only token characters through
+        text = raw.decode("ascii").lower()  # llhttp let only token characters through (L7)
         if len(_NAMES) < _NAMES_LIMIT:
             _NAMES[raw] = text
     return text
@@ -189,12 +200,7 @@ class MessageReader:
         self._informational = False
         self._until_close = False
         self._priming = False
-        self._parser = self._new_parser()
-
-    def _new_parser(self) -> httptools.HttpRequestParser | httptools.HttpResponseParser:
-        if self._client:
-            return httptools.HttpResponseParser(self)
-        return httptools.HttpRequestParser(self)
+        self._parser: Parser = new_parser(self, client=client)
 
     # -- the consumer's side ---------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class MessageReader:
             return
         if not data:
             self._eof = True
-            if self._in_body and self._until_close:
+            if self._in_body and self._until_close:  # httptools has no end-of-input call (L9)
                 self._in_body = False
                 self._events.append(END)
             return
@@ -282,36 +288,33 @@ class MessageReader:
     def _parse(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._decline_upgrade(data[int(exc.args[0]) :])
-        except httptools.HttpParserCallbackError:
-            assert self._error is not None
-        except httptools.HttpParserInvalidMethodError as exc:
-            self._error = H1ProtocolError(f"invalid request method: {exc}")
-        except httptools.HttpParserInvalidStatusError as exc:
-            self._error = H1ProtocolError(f"invalid status line: {exc}")
-        except httptools.HttpParserInvalidURLError as exc:
-            self._error = H1ProtocolError(f"invalid request target: {exc}")
-        except httptools.HttpParserError as exc:
-            self._error = H1ProtocolError(f"malformed HTTP/1.1: {exc}")
+        except Exception as exc:
+            try:
+                upgrade_at = failed(exc)
+            except CallbackRaised:
+                assert self._error is not None
+            except Malformed as malformed:
+                self._error = H1ProtocolError(str(malformed))
+            else:
+                self._decline_upgrade(data[upgrade_at:])
 
     def _decline_upgrade(self, rest: bytes) -> None:
         """The parser stopped at a head asking to switch protocols: go on as if it had not asked."""
         if self._client:
             self._error = H1ProtocolError("the server switched protocols, which was not asked for")
             return
-        self._parser = self._new_parser()
         length, chunked = self._length, self._chunked
-        framing = (
-            b"transfer-encoding: chunked" if chunked else b"content-length: %d" % (length or 0)
-        )
         if chunked or length:
-            # llhttp ended the message at its head; its body still comes.
-            # A fresh parser primed with the same framing reads it.
+            # llhttp ended the message at its head; its body still comes (L2).
             assert self._events[-1] is END
             self._events.pop()
             self._priming = True
-            self._parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+            framing = (
+                b"transfer-encoding: chunked" if chunked else b"content-length: %d" % (length or 0)
+            )
+            self._parser = body_parser(self, framing)
+        else:
+            self._parser = new_parser(self, client=False)
         if rest:
             self._parse(rest)
 
@@ -347,18 +350,20 @@ class MessageReader:
         if self._size > self._max_head:
             self._refuse(self._too_large())
         if not self._in_head:
-            return  # a trailer field
+            return  # a trailer field (L8)
         text = _NAMES.get(name) or _name(name)
-        decoded = value.decode("latin-1")
+        decoded = value.rstrip(FIELD_OWS).decode("latin-1")  # llhttp leaves trailing OWS (L4)
         self._fields.append((text, decoded))
         if text in _NOTED:
-            self._note(text, decoded)
+            self._note(text, decoded, value)
 
-    def _note(self, name: str, value: str) -> None:
+    def _note(self, name: str, value: str, raw: bytes) -> None:
         if name == "content-length":
-            self._length = int(value)  # llhttp checked it: digits, once
+            self._length = int(value)  # llhttp checked it: digits, once (L7)
         elif name == "transfer-encoding":
             self._chunked = value.rpartition(",")[2].strip().lower() == "chunked"
+            if self._chunked and misreads_chunked(raw):  # L5
+                self._refuse(H1ProtocolError("a tab after chunked, which llhttp misreads"))
         elif name == "host":
             self._hosts += 1
         elif value.lower() == "100-continue":  # expect
@@ -374,30 +379,31 @@ class MessageReader:
             return
         parser = self._parser
         # The start line's fixed parts and the blank line; the fields' ": " and
-        # CRLF were counted as they came.
-        if isinstance(parser, httptools.HttpResponseParser):
+        # CRLF were counted as they came (llhttp has no head size limit: L9).
+        if isinstance(parser, ResponseParser):
             self._size += _STATUS_LINE_EXTRA
         else:
             self._size += _REQUEST_LINE_EXTRA + len(parser.get_method())
         self._used += self._size
         if self._size > self._max_head:
             self._refuse(self._too_large())
-        version = parser.get_http_version()
+        version = parser.get_http_version()  # "1.1"; llhttp refused 1.2 and the like (L1)
         if version != "1.1" and version != "1.0":
             self._refuse(H1ProtocolError(f"HTTP/{version} is not supported", 505))
         headers = self._fields
         length = self._length
         chunked = self._chunked
-        if isinstance(parser, httptools.HttpResponseParser):
+        if isinstance(parser, ResponseParser):
             status = parser.get_status_code()
             if status < 200:
-                self._informational = True  # 1xx: no event; the final response follows
+                self._informational = True  # 1xx: no event; the final response follows (L10)
                 return
             self._until_close = length is None and not chunked and status not in (204, 304)
+            # Asked here: llhttp forgets it once the message ends (L6).
             keep = parser.should_keep_alive() and not self._until_close
             self._events.append(ResponseHead(status, version, headers, keep, self._until_close))
             return
-        assert isinstance(parser, httptools.HttpRequestParser)
+        assert isinstance(parser, RequestParser)
         hosts = self._hosts
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             self._refuse(H1ProtocolError("an HTTP/1.1 request needs exactly one Host header"))
@@ -408,7 +414,7 @@ class MessageReader:
                 version,
                 headers,
                 (length, chunked),
-                parser.should_keep_alive(),
+                parser.should_keep_alive(),  # here, not later (L6)
                 self._expects,
             )
         )

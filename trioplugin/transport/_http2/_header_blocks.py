@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Final, final
 
+from .._upstream._hpack import HpackError
 from ._fields import content_length, request_fields, response_fields, trailer_fields
 from ._frames import DEFAULT_MAX_FRAME_SIZE, ErrorCode
-from ._hpack import HpackDecoder, HpackError
+from ._hpack import HpackDecoder
 
 REQUEST, RESPONSE, TRAILERS = 0, 1, 2
 """What a header block is, for checking it."""

@@ -13,40 +13,20 @@ time on the connections this library is built for (loopback and LAN).
 
 Decoding is the ``hpack`` library's (Huffman, the dynamic table), bounded by
 the header list size we advertise, so an HPACK bomb is refused while it
-decodes.
+decodes. Only ``.._upstream._hpack`` imports hpack: what we count on it for is
+listed there.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Final, final
 
-import hpack
-from hpack.table import HeaderTable
+from .._upstream._hpack import STATIC_TABLE, TableDecoder
 
-
-class _NoHeaderDumps(logging.Filter):
-    """Drops the hpack library's DEBUG records: they hold whole header blocks and fields.
-
-    hpack logs every header it decodes (``Decoded (b'authorization', b'Bearer
-    ...')``) and every one it evicts from its table, at DEBUG, with no way to
-    turn that off but the logger's level: a program that logs at DEBUG would
-    write its callers' tokens, API keys and cookies to its logs. hpack's
-    records above DEBUG (none today) pass.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-for _logger in ("hpack.hpack", "hpack.table"):
-    logging.getLogger(_logger).addFilter(_NoHeaderDumps())
-
-_STATIC: Final[tuple[tuple[bytes, bytes], ...]] = tuple(HeaderTable.STATIC_TABLE)
 _FULL_INDEX: Final[dict[tuple[bytes, bytes], int]] = {}
 _NAME_INDEX: Final[dict[bytes, int]] = {}
-for _index, (_name, _value) in enumerate(_STATIC, start=1):
+for _index, (_name, _value) in enumerate(STATIC_TABLE, start=1):
     _FULL_INDEX.setdefault((_name, _value), _index)
     _NAME_INDEX.setdefault(_name, _index)
 
@@ -138,21 +118,21 @@ cannot make a connection hold more (the decoded fields cost a few times that).""
 
 @final
 class HpackDecoder:
-    """Decodes header blocks into (name, value) byte pairs; raises :class:`HpackError`.
+    """Decodes header blocks into (name, value) byte pairs (raises ``HpackError``).
 
     A block that leaves the dynamic table alone (as ours, and most Connect
     peers' steady-state blocks, do) decodes the same whatever the table holds,
     so its fields are remembered by its bytes: the next identical block costs
     a dict lookup. A block is taken for one only if the table was empty before
     and after it and large enough that any entry the block might have added
-    would still be there; and not if it starts with a table size update.
+    would still be there; and not if it starts with a table size update (hpack
+    refuses one anywhere later: H5 in ``.._upstream._hpack``).
     """
 
-    __slots__ = ("_decoded", "_decoded_bytes", "_decoder", "_table")
+    __slots__ = ("_decoded", "_decoded_bytes", "_decoder")
 
     def __init__(self, max_header_list_size: int) -> None:
-        self._decoder = hpack.Decoder(max_header_list_size=max_header_list_size)
-        self._table = self._decoder.header_table
+        self._decoder = TableDecoder(max_header_list_size)
         self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
         self._decoded_bytes = 0
 
@@ -164,23 +144,17 @@ class HpackDecoder:
         decoded = self._decoded.get(block)
         if decoded is not None:
             return decoded
-        table = self._table
+        decoder = self._decoder
         stateless = (
-            not table.dynamic_entries
+            decoder.table_empty()
             and len(block) <= _DECODED_BLOCK_LIMIT
-            and table.maxsize >= 2 * len(block) + 32  # Huffman expands at most 8/5
+            and decoder.table_size >= 2 * len(block) + 32  # Huffman expands at most 8/5
             and not b"\x20" <= block[:1] < b"\x40"  # a table size update
         )
-        try:
-            decoded = self._decoder.decode(block, raw=True)  # type: ignore[assignment]
-        except hpack.OversizedHeaderListError as exc:
-            raise HpackError("the header list is larger than we allow", oversized=True) from exc
-        except hpack.HPACKError as exc:
-            raise HpackError(f"the header block does not decode: {exc}") from exc
-        assert decoded is not None
+        decoded = decoder.decode(block)
         if (
             stateless
-            and not table.dynamic_entries
+            and decoder.table_empty()
             and self._decoded_bytes + len(block) <= _DECODED_BYTES_LIMIT
         ):
             self._decoded[block] = decoded
@@ -190,12 +164,3 @@ class HpackDecoder:
     def remembers(self, block: bytes) -> bool:
         """Whether ``block`` is one whose fields are remembered (it decodes the same always)."""
         return block in self._decoded
-
-
-@final
-class HpackError(Exception):
-    """A header block that cannot be decoded (``oversized``: it is too large)."""
-
-    def __init__(self, message: str, *, oversized: bool = False) -> None:
-        super().__init__(message)
-        self.oversized = oversized
