@@ -12,6 +12,7 @@ from typing import Final, final
 import trio
 
 from .._util import NoPublicConstructor
+from ..protocol import ConnectError
 from ._breaker_config import (
     DEFAULT_FAILURE_CODES,
     CircuitBreakerConfig,
@@ -143,6 +144,7 @@ class CircuitBreaker:
         self._disabled = False
         self._consecutive_failures = 0
         self._consecutive_successes = 0
+        self._last_failure: ConnectError | None = None
         self._probes = 0
         self._times_opened = 0
         self._rejected = 0
@@ -317,7 +319,8 @@ class CircuitBreaker:
 
     def _reject(self, retry_after: float, reason: RejectionReason) -> None:
         self._rejected += 1
-        raise CircuitOpenError(self._name, retry_after, reason=reason)
+        last = self._last_failure if reason != "forced" else None
+        raise CircuitOpenError(self._name, retry_after, reason=reason, last_failure=last)
 
     def _settle(self, permit: Permit, error: BaseException | None, *, released: bool) -> None:
         """Apply the outcome of one current-generation call (Permit calls this once)."""
@@ -334,6 +337,8 @@ class CircuitBreaker:
                     self._probes -= 1
                 return
             failed = error is not None and self._judge(error)
+            if failed and isinstance(error, ConnectError):
+                self._last_failure = error  # what refusals will name as the cause
             if permit.is_probe:
                 self._probes -= 1
                 if failed:

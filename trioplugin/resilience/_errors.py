@@ -27,6 +27,9 @@ class CircuitOpenError(ConnectError):
             when it is forced open.
         breaker_name: The name of the breaker that refused the call.
         reason: ``"open"``, ``"half_open"`` or ``"forced"``.
+        last_failure: The last failure the breaker counted before it refused
+            (what opened the circuit, as a rule), or None; the message names
+            its code and message, so "circuit open" says why.
 
     Raises:
         ValueError: ``retry_after`` is negative or NaN, or ``reason`` is unknown.
@@ -35,8 +38,16 @@ class CircuitOpenError(ConnectError):
     retry_after: float
     breaker_name: str
     reason: RejectionReason
+    last_failure: ConnectError | None
 
-    def __init__(self, name: str, retry_after: float, *, reason: RejectionReason = "open") -> None:
+    def __init__(
+        self,
+        name: str,
+        retry_after: float,
+        *,
+        reason: RejectionReason = "open",
+        last_failure: ConnectError | None = None,
+    ) -> None:
         if reason not in _REASONS:
             raise ValueError(f"reason must be 'open', 'half_open' or 'forced', not {reason!r}")
         if not retry_after >= 0:
@@ -44,6 +55,7 @@ class CircuitOpenError(ConnectError):
         self.retry_after = retry_after
         self.breaker_name = name
         self.reason = reason
+        self.last_failure = last_failure
         self._text: str | None = None
         super().__init__(Code.UNAVAILABLE)
 
@@ -52,6 +64,9 @@ class CircuitOpenError(ConnectError):
         """The error's message, written when first read (a refusal is often never read)."""
         if self._text is None:
             self._text = _message(self.breaker_name, self.retry_after, self.reason)
+            if self.last_failure is not None:
+                last = self.last_failure
+                self._text += f" (last failure: {last.code.value}: {last.message})"
         return self._text
 
     @message.setter
@@ -60,7 +75,7 @@ class CircuitOpenError(ConnectError):
 
     def __reduce__(self) -> tuple[object, ...]:
         # The inherited reduction would call __init__ with (code, message).
-        return (_rebuild, (self.breaker_name, self.retry_after, self.reason))
+        return (_rebuild, (self.breaker_name, self.retry_after, self.reason, self.last_failure))
 
     def __repr__(self) -> str:
         return (
@@ -68,8 +83,13 @@ class CircuitOpenError(ConnectError):
         )
 
 
-def _rebuild(name: str, retry_after: float, reason: RejectionReason) -> CircuitOpenError:
-    return CircuitOpenError(name, retry_after, reason=reason)
+def _rebuild(
+    name: str,
+    retry_after: float,
+    reason: RejectionReason,
+    last_failure: ConnectError | None = None,
+) -> CircuitOpenError:
+    return CircuitOpenError(name, retry_after, reason=reason, last_failure=last_failure)
 
 
 def _message(name: str, retry_after: float, reason: RejectionReason) -> str:
