@@ -233,6 +233,32 @@ async def test_a_server_that_does_not_speak_tls(ca: trustme.CA, http_version: HT
     )
 
 
+async def test_a_tls_server_that_does_not_offer_h2_is_a_protocol_failure(ca: trustme.CA) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context.set_alpn_protocols(["http/1.1"])  # an HTTP/1.1-only server
+
+    async def hold(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        with trio.move_on_after(TIMEOUT):
+            await stream.do_handshake()
+            await stream.receive_some()
+
+    async with trio.open_nursery() as nursery:
+        (listener,) = await nursery.start(
+            functools.partial(trio.serve_ssl_over_tcp, hold, 0, context, host="127.0.0.1")
+        )
+        port = listener.transport_listener.socket.getsockname()[1]
+        options = ClientOptions(ssl_context=client_context(ca))
+        async with open_client(f"https://127.0.0.1:{port}", options) as client:
+            with pytest.raises(TLSError) as caught, trio.fail_after(TIMEOUT):
+                await client.stub(ECHO).Echo(EchoRequest())
+        nursery.cancel_scope.cancel()
+    assert caught.value.reason == "protocol"
+    assert "does not speak HTTP/2 over TLS" in caught.value.message
+    # No protocol in common: OpenSSL's server then picks none (no alert).
+    assert "it chose no protocol" in caught.value.message
+
+
 @pytest.mark.parametrize("http_version", ["1.1", "2"])
 async def test_over_tls12_a_missing_client_certificate_is_only_a_handshake_failure(
     ca: trustme.CA, http_version: HTTPVersion

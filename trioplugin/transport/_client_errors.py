@@ -190,11 +190,16 @@ def tls_rejected(address: str, exc: BaseException) -> TLSError | None:
 
 
 def no_h2(address: str, negotiated: str | None) -> ConnectError:
-    """The server at ``address`` did not agree to HTTP/2 in the TLS handshake."""
+    """The server at ``address`` did not agree to HTTP/2 in the TLS handshake.
+
+    A :class:`TLSError` with reason ``"protocol"``: no protocol in common, which
+    another attempt would not change (so the default retry rule leaves it).
+    """
     got = f"it chose {negotiated!r}" if negotiated else "it chose no protocol"
-    return UnprocessedError(
-        Code.UNAVAILABLE,
-        f"the server at {address} does not speak HTTP/2 over TLS (ALPN h2 was offered, {got})",
+    return TLSError(
+        "protocol",
+        f"the server at {address} does not speak HTTP/2 over TLS (ALPN h2 was offered, {got}); "
+        "use ClientOptions(http_version='1.1') for it",
     )
 
 
