@@ -28,7 +28,7 @@ import pytest
 import trio
 
 from trioplugin.protocol import ConnectError
-from trioplugin.transport._h2_client import HTTP2Transport
+from trioplugin.transport._http2_client import HTTP2Transport
 
 SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 """An empty SETTINGS frame: a server's whole connection preface."""

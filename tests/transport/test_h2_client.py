@@ -15,7 +15,7 @@ from tests.transport._server_helpers import read_body
 from trioplugin import ClientLimits
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
-from trioplugin.transport._h2_client import HTTP2Transport, open_http2_transport
+from trioplugin.transport._http2_client import HTTP2Transport, open_http2_transport
 from trioplugin.transport._limits import ServerLimits
 from trioplugin.transport._server import Server, open_server
 

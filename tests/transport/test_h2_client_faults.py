@@ -29,7 +29,7 @@ from tests.transport.h2_fault_servers import (
 )
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.transport import ServerExchange
-from trioplugin.transport._h2_client import HTTP2Transport, open_http2_transport
+from trioplugin.transport._http2_client import HTTP2Transport, open_http2_transport
 from trioplugin.transport._limits import ClientLimits, ServerLimits
 from trioplugin.transport._server import open_server
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from .._util import publish_module_names as _publish_module_names
 from ._certificate import PeerCertificate
 from ._errors import StreamClosed, TLSError, TLSErrorReason, UnprocessedError
-from ._h2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
-from ._h2_client_exchange import HTTP2ClientExchange
-from ._h11_client import HTTP1Transport, HTTP1TransportStatistics, open_http1_transport
-from ._h11_client_exchange import HTTP1ClientExchange
+from ._http1_client import HTTP1Transport, HTTP1TransportStatistics, open_http1_transport
+from ._http1_client_exchange import HTTP1ClientExchange
+from ._http2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
+from ._http2_client_exchange import HTTP2ClientExchange
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics

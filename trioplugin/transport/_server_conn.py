@@ -7,8 +7,8 @@ from typing import Final
 import trio
 
 from ._server_context import MAX_RECEIVE, ServerContext, logger, peer_address
-from ._server_h2 import H2Connection
-from ._server_h11 import H11Connection
+from ._server_http1 import H11Connection
+from ._server_http2 import H2Connection
 from ._server_tls import HandshakeFailed, linger, tls_handshake
 from ._types import Peer, TLSInfo
 

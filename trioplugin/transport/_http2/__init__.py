@@ -1,6 +1,6 @@
 """Our own HTTP/2, sans-IO: frames, HPACK, and a connection state machine for both sides.
 
-The trio shells (``_server_h2``, the client connection) feed it bytes and
+The trio shells (``_server_http2``, the client connection) feed it bytes and
 act on its events; nothing here imports trio.
 """
 

@@ -16,8 +16,8 @@ from ._http2 import ErrorCode
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h2_client import HTTP2Transport
-    from ._h2_client_connection import ClientConnection
+    from ._http2_client import HTTP2Transport
+    from ._http2_client_connection import ClientConnection
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _current_task = trio.lowlevel.current_task

@@ -29,7 +29,7 @@ from ._http1 import (
     response_head,
 )
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
-from ._server_h11_exchange import DRAIN_MAX_BYTES, H11Exchange
+from ._server_http1_exchange import DRAIN_MAX_BYTES, H11Exchange
 from ._socket_io import SocketIO
 from ._types import Peer
 

@@ -2,7 +2,7 @@
 
 It is the transport for HTTP/1.1 servers: one request at a time per
 connection, connections kept alive between requests in a pool (see
-:mod:`._h11_client_pool`), and no task of its own. It is not full duplex
+:mod:`._http1_client_pool`), and no task of its own. It is not full duplex
 (HTTP/1.1 cannot be, in practice): bidi calls need
 :func:`~trioplugin.transport.open_http2_transport`. Callers who configured an
 ``httpx.AsyncClient`` of their own can still use
@@ -20,9 +20,9 @@ from typing import Final, final
 import trio
 
 from .._util import NoPublicConstructor
-from ._h2_client import _Origin
-from ._h11_client_exchange import HTTP1ClientExchange
-from ._h11_client_pool import Pool
+from ._http1_client_exchange import HTTP1ClientExchange
+from ._http1_client_pool import Pool
+from ._http2_client import _Origin
 from ._limits import ClientLimits
 
 

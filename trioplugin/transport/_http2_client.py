@@ -27,10 +27,10 @@ from ._client_errors import (
     transport_closed,
     transport_closing,
 )
-from ._h2_client_connect import Attempt, Connector
-from ._h2_client_connection import ClientConnection
-from ._h2_client_exchange import HTTP2ClientExchange
-from ._h2_client_keepalive import ClientCounters
+from ._http2_client_connect import Attempt, Connector
+from ._http2_client_connection import ClientConnection
+from ._http2_client_exchange import HTTP2ClientExchange
+from ._http2_client_keepalive import ClientCounters
 from ._limits import ClientLimits
 
 # Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); "te" may only be "trailers".

@@ -20,7 +20,7 @@ from ..protocol import Metadata
 from . import _http2 as h2
 from ._http2 import ErrorCode
 from ._server_context import MAX_RECEIVE, ServerContext, log_app_error, logger
-from ._server_h2_stream import H2Exchange
+from ._server_http2_stream import H2Exchange
 from ._socket_io import SocketIO
 from ._types import Peer
 

@@ -26,9 +26,9 @@ from ._client_errors import (
     tls_failed,
 )
 from ._errors import UnprocessedError
-from ._h2_client_connection import GOAWAY_GRACE, ClientConnection
-from ._h2_client_keepalive import ClientCounters, Keepalive
 from ._http2._frames import HEADER_SIZE, cannot_start_settings
+from ._http2_client_connection import GOAWAY_GRACE, ClientConnection
+from ._http2_client_keepalive import ClientCounters, Keepalive
 from ._limits import ClientLimits
 from ._types import Peer
 

@@ -1,6 +1,6 @@
 """One request on a server's HTTP/1.1 connection, as the app sees it: reading its body, answering.
 
-The connection (:mod:`._server_h11`) owns the socket, the reader and the
+The connection (:mod:`._server_http1`) owns the socket, the reader and the
 cycle; the exchange frames the response. Status lines and fields are
 encoded once per status and header set (the same call after call) and
 kept; the framing (``content-length`` or chunked, ``connection: close``)
@@ -17,7 +17,7 @@ from ..protocol import Metadata
 from ._http1 import END, H1ProtocolError, H1UsageError, RequestHead, response_lines
 
 if TYPE_CHECKING:
-    from ._server_h11 import H11Connection
+    from ._server_http1 import H11Connection
 
 DRAIN_MAX_BYTES: Final = 256 * 1024
 """The most unread request body read and discarded after a response, to keep the connection."""

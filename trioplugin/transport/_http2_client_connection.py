@@ -28,12 +28,12 @@ from ._client_errors import (
     malformed_stream,
     protocol_error,
 )
-from ._h2_client_keepalive import Keepalive
+from ._http2_client_keepalive import Keepalive
 from ._socket_io import SocketIO
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h2_client_exchange import HTTP2ClientExchange
+    from ._http2_client_exchange import HTTP2ClientExchange
 
 _RECEIVE_SIZE: Final = 256 * 1024
 GOAWAY_GRACE: Final = 1.0

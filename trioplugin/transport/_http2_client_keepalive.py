@@ -19,7 +19,7 @@ import trio
 from ._client_errors import keepalive_timed_out
 
 if TYPE_CHECKING:
-    from ._h2_client_connection import ClientConnection
+    from ._http2_client_connection import ClientConnection
 
 
 @final

@@ -39,8 +39,8 @@ from ._http1 import END, NEED_DATA, BodyFramer, H1ProtocolError, ResponseHead, r
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._h11_client import HTTP1Transport
-    from ._h11_client_pool import H11Connection
+    from ._http1_client import HTTP1Transport
+    from ._http1_client_pool import H11Connection
 
 RECEIVE_SIZE: Final = 65_536
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})

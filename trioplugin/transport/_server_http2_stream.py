@@ -19,7 +19,7 @@ from ._http2 import H2StreamClosed
 from ._types import Peer
 
 if TYPE_CHECKING:
-    from ._server_h2 import H2Connection
+    from ._server_http2 import H2Connection
 
 _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
