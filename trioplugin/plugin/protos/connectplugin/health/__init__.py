@@ -1,0 +1,1 @@
+"""Generated code of the ``connectplugin.health`` protobuf package."""

@@ -1,0 +1,1 @@
+"""Generated code of the ``connectplugin.v1`` protobuf package."""
