@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import trio
 
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import open_plugin_nursery
 from trioplugin.rpc import open_connect_server
 
 from ._common import ECHO_TEXT, open_fds, pin, rss_bytes

@@ -39,8 +39,7 @@ from typing import Any, Final
 
 import trio
 
-from trioplugin import ClientOptions
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import ClientOptions, open_plugin_nursery
 from trioplugin.resilience import CircuitBreakerInterceptor, RetryInterceptor
 from trioplugin.rpc import InterceptorLike, open_client
 

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import trio
 
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import open_plugin_nursery
 from trioplugin.resilience import (
     CircuitBreaker,
     CircuitBreakerConfig,

@@ -34,6 +34,7 @@ PACKAGES = [
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.
 LIBRARY_BUILT = {
     "BidiStream",
+    "EndpointNursery",
     "HTTP1ClientExchange",
     "HTTP1Transport",
     "HTTP2ClientExchange",

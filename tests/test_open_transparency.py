@@ -18,8 +18,7 @@ import trio
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin import ClientOptions
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import ClientOptions, open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     Client,

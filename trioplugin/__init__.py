@@ -13,9 +13,7 @@ from .actor import (
     ActorState,
     ActorStatistics,
     PluginHandle,
-    PluginNursery,
     StateChanged,
-    open_plugin_nursery,
 )
 from .auth import (
     APIKeyAuth,
@@ -29,6 +27,7 @@ from .auth import (
     require_auth,
     static_secrets,
 )
+from .plugin import HandshakeConfig, HealthStatus, PluginNursery, open_plugin_nursery
 from .protocol import Code, ConnectError, Metadata
 from .resilience import (
     CircuitBreaker,
@@ -98,6 +97,8 @@ __all__ = [
     "ConnectError",
     "FailureRateWindow",
     "HandlerContext",
+    "HandshakeConfig",
+    "HealthStatus",
     "HedgingPolicy",
     "Interceptor",
     "InterceptorFunction",

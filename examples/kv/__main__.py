@@ -26,8 +26,8 @@ from trioplugin import (
     RetryInterceptor,
     RetryPolicy,
     RetryScheduled,
+    open_plugin_nursery,
 )
-from trioplugin.actor import open_plugin_nursery
 from trioplugin.rpc import open_connect_server
 
 BREAKER = CircuitBreakerConfig(failure_threshold=3, success_threshold=2, timeout=0.5)

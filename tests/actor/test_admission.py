@@ -12,8 +12,7 @@ import trio.testing
 from tests.actor.conftest import GatedEcho
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
-from trioplugin import ActorOptions
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import ActorOptions, open_plugin_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.rpc import Stub, open_connect_server
 

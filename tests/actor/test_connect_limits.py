@@ -11,8 +11,7 @@ from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
 from tests.fault_servers import blackhole
 from tests.tls import client_context
-from trioplugin import ClientOptions
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import ClientOptions, open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import HandlerContext, open_connect_server
 from trioplugin.transport import ClientLimits, HTTPVersion, UnprocessedError

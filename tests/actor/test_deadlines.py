@@ -10,7 +10,8 @@ import trio.testing
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.actor import PluginHandle, open_plugin_nursery
+from trioplugin.actor import PluginHandle
+from trioplugin.plugin import open_plugin_nursery
 from trioplugin.rpc import HandlerContext, open_connect_server
 
 

@@ -13,10 +13,9 @@ from tests.echo_service import ECHO, EchoImpl
 from trioplugin.actor import (
     ActorState,
     PluginHandle,
-    PluginNursery,
     StateChanged,
-    open_plugin_nursery,
 )
+from trioplugin.plugin import PluginNursery, open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import Call, CallNext, open_connect_server
 from trioplugin.transport import Server

@@ -1,4 +1,4 @@
-"""Leaving the plugin nursery leaves no task behind, whatever the calls did."""
+"""Leaving the endpoint nursery leaves no task behind, whatever the calls did."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.tasks import TaskTracker
 from trioplugin import ActorOptions
-from trioplugin.actor import ActorState, open_plugin_nursery
+from trioplugin.actor import ActorState, open_endpoint_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.resilience import RetryInterceptor
 from trioplugin.rpc import Stub, serve_connect
@@ -33,7 +33,7 @@ async def test_no_task_survives_the_plugin_nursery(nursery: trio.Nursery) -> Non
     trio.lowlevel.add_instrument(tracker)
     try:
         async with trio.open_nursery() as outside:
-            async with open_plugin_nursery([ECHO]) as host:
+            async with open_endpoint_nursery([ECHO]) as host:
                 tracker.root = host._nursery
                 handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=2))
                 stub = handle.stub(ECHO)
@@ -63,7 +63,7 @@ async def test_an_endpoint_that_is_never_called_costs_no_task(nursery: trio.Nurs
     tracker = TaskTracker()
     trio.lowlevel.add_instrument(tracker)
     try:
-        async with open_plugin_nursery([ECHO]) as host:
+        async with open_endpoint_nursery([ECHO]) as host:
             tracker.root = host._nursery
             handles = [await host.connect(f"idle-{n}", server.url) for n in range(50)]
             await trio.testing.wait_all_tasks_blocked()
@@ -93,7 +93,7 @@ async def test_a_call_admitted_at_once_runs_in_its_callers_task(nursery: trio.Nu
     tracker = TaskTracker()
     trio.lowlevel.add_instrument(tracker)
     try:
-        async with open_plugin_nursery([ECHO]) as host:
+        async with open_endpoint_nursery([ECHO]) as host:
             tracker.root = host._nursery
             handle = await host.connect("echo", server.url, actor=ActorOptions(max_in_flight=1))
             stub = handle.stub(ECHO)
@@ -132,7 +132,7 @@ async def test_a_burst_that_queued_drains_at_once_and_later_calls_run_in_their_t
     trio.lowlevel.add_instrument(tracker)
     callers, rounds = 20, 5
     try:
-        async with open_plugin_nursery([ECHO]) as host:
+        async with open_endpoint_nursery([ECHO]) as host:
             tracker.root = host._nursery
             handle = await host.connect("echo", server.url)
             stub = handle.stub(ECHO)
@@ -168,7 +168,7 @@ async def test_closing_the_actor_answers_calls_running_in_their_callers_tasks(
         except ConnectError as exc:
             errors.append(exc)
 
-    async with open_plugin_nursery([ECHO]) as host:
+    async with open_endpoint_nursery([ECHO]) as host:
         interceptors = [RetryInterceptor()] if retry else []
         handle = await host.connect("echo", server.url, interceptors=interceptors)
         gated.gate.set()

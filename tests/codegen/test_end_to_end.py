@@ -10,7 +10,7 @@ import trio
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
 from tests.echo_trioplugin import ECHO_SERVICE, EchoServiceClient, EchoServiceImpl
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     BidiStreamMethod,

@@ -24,8 +24,8 @@ from trioplugin.actor import (
     ActorState,
     PluginHandle,
     StateChanged,
-    open_plugin_nursery,
 )
+from trioplugin.plugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import (
     CircuitBreaker,

@@ -13,7 +13,7 @@ import trio.testing
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import (
     YIELD_EVERY,

@@ -11,7 +11,7 @@ import trio.testing
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho, fail, ok
-from trioplugin.actor import open_plugin_nursery
+from trioplugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import (
     HedgingPolicy,

@@ -12,7 +12,7 @@ from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
 from tests.flaky_service import FlakyEcho, fail, ok
 from tests.tasks import TaskTracker
-from trioplugin.actor import open_plugin_nursery
+from trioplugin.actor import open_endpoint_nursery
 from trioplugin.protocol import ConnectError
 from trioplugin.resilience import (
     CircuitBreakerInterceptor,
@@ -36,7 +36,7 @@ async def test_no_task_survives_retries_hedges_and_cancellations(
     tracker = TaskTracker()
     trio.lowlevel.add_instrument(tracker)
     try:
-        async with open_plugin_nursery([ECHO]) as host:
+        async with open_endpoint_nursery([ECHO]) as host:
             tracker.root = host._nursery
             retrying = await host.connect(
                 "retrying",
@@ -90,7 +90,7 @@ async def test_closing_the_actor_ends_a_call_in_its_retry_backoff_at_once(
 
     backoff = 1000.0
     policy = RetryPolicy(3, initial_backoff=backoff, max_backoff=backoff, jitter=False)
-    async with open_plugin_nursery([ECHO]) as host:
+    async with open_endpoint_nursery([ECHO]) as host:
         handle = await host.connect(
             "echo", flaky_server.url, interceptors=[RetryInterceptor(policy)]
         )

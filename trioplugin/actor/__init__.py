@@ -1,4 +1,4 @@
-"""The actor runtime: a plugin nursery, one actor task per endpoint, and handles.
+"""The actor runtime: an endpoint nursery, one actor task per endpoint, and handles.
 
 Each plugin endpoint is owned by one trio task (its actor) that admits calls
 through a bounded memory channel and runs them under the caller's deadline.
@@ -7,7 +7,7 @@ through a bounded memory channel and runs them under the caller's deadline.
 from .._util import publish_module_names as _publish_module_names
 from ._events import ActorEvent, ActorState, StateChanged
 from ._handle import PluginHandle
-from ._nursery import PluginNursery, Services, open_plugin_nursery
+from ._nursery import EndpointNursery, Services, TransportOpener, open_endpoint_nursery
 from ._options import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, ActorOptions
 from ._stats import ActorStatistics
 
@@ -18,11 +18,12 @@ __all__ = [
     "ActorOptions",
     "ActorState",
     "ActorStatistics",
+    "EndpointNursery",
     "PluginHandle",
-    "PluginNursery",
     "Services",
     "StateChanged",
-    "open_plugin_nursery",
+    "TransportOpener",
+    "open_endpoint_nursery",
 ]
 
 _publish_module_names(__name__, globals())

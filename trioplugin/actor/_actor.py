@@ -49,6 +49,8 @@ class EndpointConfig:
     interceptors: Sequence[InterceptorLike]
     options: ClientOptions
     actor: ActorOptions
+    transport: Callable[[], AbstractAsyncContextManager[ClientTransport]] | None = None
+    """Opens the transport instead of ``url`` and ``options``, if given."""
 
 
 class EndpointActor:
@@ -207,7 +209,12 @@ class EndpointActor:
             self._waiting -= 1
             self._admitting = first  # refused by the cleanup below if we are cancelled here
             config = self.config
-            async with open_transport(config.url, config.options) as transport:
+            opened = (
+                open_transport(config.url, config.options)
+                if config.transport is None
+                else config.transport()
+            )
+            async with opened as transport:
                 self._transport = transport
                 client = Client(
                     transport,

@@ -46,7 +46,7 @@ class PluginHandle(metaclass=NoPublicConstructor):
         with trio.fail_after(2):
             reply = await kv.Get(GetRequest(key="a"))
 
-    Handles come from :meth:`PluginNursery.connect`; they cannot be built by hand.
+    Handles come from :meth:`trioplugin.PluginNursery.connect`; they cannot be built by hand.
     """
 
     __slots__ = ("_actor", "_services", "_stubs")

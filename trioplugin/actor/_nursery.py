@@ -1,9 +1,9 @@
-"""The plugin nursery: owns every endpoint actor, and leaves nothing behind."""
+"""The endpoint nursery: owns every endpoint actor, and leaves nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 from typing import final
 
@@ -11,6 +11,7 @@ import trio
 
 from .._util import NoPublicConstructor, open_transparent_nursery
 from ..rpc import ClientOptions, InterceptorLike, Service, check_interceptors
+from ..transport import ClientTransport
 from ._actor import EndpointActor, EndpointConfig
 from ._events import ActorState
 from ._handle import PluginHandle
@@ -19,10 +20,19 @@ from ._options import ActorOptions
 Services = Mapping[str, Service] | Sequence[Service]
 """Services by the names they are dispensed under; a plain list uses their short names."""
 
+TransportOpener = Callable[[], AbstractAsyncContextManager[ClientTransport]]
+"""Opens the transport an endpoint's actor calls through, when it is first called.
+
+The actor enters what it returns in its own task and leaves it when it closes.
+"""
+
 
 @final
-class PluginNursery(metaclass=NoPublicConstructor):
-    """Where a host's plugin endpoints live; get one from :func:`open_plugin_nursery`.
+class EndpointNursery(metaclass=NoPublicConstructor):
+    """Where a host's endpoint actors live; get one from :func:`open_endpoint_nursery`.
+
+    The plugin nursery (:func:`trioplugin.open_plugin_nursery`) is built on
+    it, and adds plugin processes; use this one where there are none.
 
     Each :meth:`connect` starts an endpoint actor in the nursery and returns
     its :class:`PluginHandle`. Leaving the ``async with`` closes every actor
@@ -71,6 +81,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         interceptors: Sequence[InterceptorLike] = (),
         options: ClientOptions | None = None,
         actor: ActorOptions | None = None,
+        transport: TransportOpener | None = None,
     ) -> PluginHandle:
         """Start an actor for the Connect endpoint at ``url`` and return its handle.
 
@@ -93,6 +104,11 @@ class PluginNursery(metaclass=NoPublicConstructor):
         whose caller set no deadline. ``actor`` (an :class:`ActorOptions`;
         by default the nursery's) bounds the calls queued and in flight. The
         connection is made on the first call.
+
+        ``transport`` replaces the transport the actor would open from
+        ``url`` and ``options`` (``url`` then only names the endpoint): the
+        plugin nursery gives its launched plugins one that follows the
+        plugin process across restarts.
 
         A name is free again once its handle has closed.
 
@@ -118,6 +134,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 interceptors=checked,
                 options=options,
                 actor=actor_options,
+                transport=transport,
             )
         )
         resolved = _named(services) if services is not None else self._default_services
@@ -149,16 +166,16 @@ def _named(services: Services) -> dict[str, Service]:
 
 
 @asynccontextmanager
-async def open_plugin_nursery(
+async def open_endpoint_nursery(
     services: Services | None = None,
     *,
     options: ClientOptions | None = None,
     actor: ActorOptions | None = None,
-) -> AsyncIterator[PluginNursery]:
-    """Open a nursery for plugin endpoints; leaving it closes them all.
+) -> AsyncIterator[EndpointNursery]:
+    """Open a nursery for endpoint actors; leaving it closes them all.
 
     ``services``, ``options`` and ``actor`` are the defaults of every
-    endpoint connected in it (see :meth:`PluginNursery.connect`). An
+    endpoint connected in it (see :meth:`EndpointNursery.connect`). An
     exception from the block passes through as it was raised; failures of
     the actors themselves propagate as from any trio nursery.
 
@@ -169,7 +186,7 @@ async def open_plugin_nursery(
     actor = ActorOptions() if actor is None else actor
     _check_options(options, actor)
     async with open_transparent_nursery() as nursery:
-        plugins = PluginNursery._create(nursery, _named(services or {}), options, actor)
+        plugins = EndpointNursery._create(nursery, _named(services or {}), options, actor)
         try:
             yield plugins
         finally:

@@ -21,7 +21,7 @@ class ActorOptions:
 
     Example::
 
-        async with open_plugin_nursery(actor=ActorOptions(max_in_flight=16)) as host:
+        async with trioplugin.open_plugin_nursery(actor=ActorOptions(max_in_flight=16)) as host:
             ...
 
     Checked when made: a wrong value fails there, naming the field.

@@ -3,11 +3,27 @@
 Wire-compatible with connect-plugin-go (its ``connectplugin.v1`` handshake
 and control services, ``connectplugin.health.v1`` health), so hosts and
 plugins of either project can talk to each other. Under construction
-(issue 15): nothing here is public yet.
+(issue 15).
 """
 
 from .._util import publish_module_names as _publish_module_names
+from ._config import (
+    CORE_PROTOCOL_VERSION,
+    DEFAULT_MAGIC_COOKIE_KEY,
+    DEFAULT_MAGIC_COOKIE_VALUE,
+    HandshakeConfig,
+    HealthStatus,
+)
+from ._nursery import PluginNursery, open_plugin_nursery
 
-__all__: list[str] = []
+__all__ = [
+    "CORE_PROTOCOL_VERSION",
+    "DEFAULT_MAGIC_COOKIE_KEY",
+    "DEFAULT_MAGIC_COOKIE_VALUE",
+    "HandshakeConfig",
+    "HealthStatus",
+    "PluginNursery",
+    "open_plugin_nursery",
+]
 
 _publish_module_names(__name__, globals())
