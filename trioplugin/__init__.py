@@ -27,7 +27,16 @@ from .auth import (
     require_auth,
     static_secrets,
 )
-from .plugin import HandshakeConfig, HealthStatus, PluginNursery, open_plugin_nursery
+from .plugin import (
+    HandshakeConfig,
+    HealthReporter,
+    HealthStatus,
+    LaunchOptions,
+    PluginNursery,
+    PluginStartError,
+    open_plugin_nursery,
+    serve,
+)
 from .protocol import Code, ConnectError, Metadata
 from .resilience import (
     CircuitBreaker,
@@ -98,17 +107,20 @@ __all__ = [
     "FailureRateWindow",
     "HandlerContext",
     "HandshakeConfig",
+    "HealthReporter",
     "HealthStatus",
     "HedgingPolicy",
     "Interceptor",
     "InterceptorFunction",
     "Jitter",
+    "LaunchOptions",
     "MTLSAuth",
     "MessageReceiver",
     "Metadata",
     "PeerCertificate",
     "PluginHandle",
     "PluginNursery",
+    "PluginStartError",
     "ResponseStream",
     "RetryBudget",
     "RetryInterceptor",
@@ -133,6 +145,7 @@ __all__ = [
     "open_connect_server",
     "open_plugin_nursery",
     "require_auth",
+    "serve",
     "serve_connect",
     "static_secrets",
 ]

@@ -2,8 +2,7 @@
 
 Wire-compatible with connect-plugin-go (its ``connectplugin.v1`` handshake
 and control services, ``connectplugin.health.v1`` health), so hosts and
-plugins of either project can talk to each other. Under construction
-(issue 15).
+plugins of either project can talk to each other.
 """
 
 from .._util import publish_module_names as _publish_module_names
@@ -14,16 +13,26 @@ from ._config import (
     HandshakeConfig,
     HealthStatus,
 )
+from ._health import HealthReporter
+from ._launch_options import LaunchOptions
 from ._nursery import PluginNursery, open_plugin_nursery
+from ._process import PluginStartError
+from ._serve import PluginServeError, serve, serve_plugin
 
 __all__ = [
     "CORE_PROTOCOL_VERSION",
     "DEFAULT_MAGIC_COOKIE_KEY",
     "DEFAULT_MAGIC_COOKIE_VALUE",
     "HandshakeConfig",
+    "HealthReporter",
     "HealthStatus",
+    "LaunchOptions",
     "PluginNursery",
+    "PluginServeError",
+    "PluginStartError",
     "open_plugin_nursery",
+    "serve",
+    "serve_plugin",
 ]
 
 _publish_module_names(__name__, globals())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import final
@@ -18,23 +19,36 @@ from ..actor import (
     open_endpoint_nursery,
 )
 from ..rpc import ClientOptions, InterceptorLike
+from ._launch import run_plugin, shut_down
+from ._launch_options import LaunchOptions
+from ._process import PluginProcess
 
 
 @final
 class PluginNursery(metaclass=NoPublicConstructor):
     """Where a host's plugins live; get one from :func:`open_plugin_nursery`.
 
+    :meth:`launch` starts a plugin program as a process of its own;
     :meth:`connect` reaches a plugin served at a URL. Each plugin gets an
     endpoint actor and a :class:`~trioplugin.PluginHandle` to call it
     through. Leaving the ``async with`` closes every handle and stops every
     plugin process, gracefully first; nothing outlives the block.
     """
 
-    __slots__ = ("_endpoints", "_nursery")
+    __slots__ = ("_endpoints", "_launch", "_nursery", "_options", "_processes")
 
-    def __init__(self, endpoints: EndpointNursery, nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        endpoints: EndpointNursery,
+        nursery: trio.Nursery,
+        options: ClientOptions | None,
+        launch: LaunchOptions,
+    ) -> None:
         self._endpoints = endpoints
         self._nursery = nursery
+        self._options = options
+        self._launch = launch
+        self._processes: dict[str, tuple[PluginProcess, LaunchOptions]] = {}
 
     @property
     def handles(self) -> Mapping[str, PluginHandle]:
@@ -75,6 +89,65 @@ class PluginNursery(metaclass=NoPublicConstructor):
             actor=actor,
         )
 
+    async def launch(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        launch: LaunchOptions | None = None,
+        services: Services | None = None,
+        interceptors: Sequence[InterceptorLike] = (),
+        options: ClientOptions | None = None,
+        actor: ActorOptions | None = None,
+    ) -> PluginHandle:
+        """Start the plugin program ``argv`` and return its handle once it reports serving.
+
+        The process starts in a process group of its own with the
+        handshake's environment; its stderr goes to ``logging`` under
+        ``trioplugin.plugin.<name>``, levels kept. The host reads its
+        handshake line, checks the versions, makes the Handshake call and
+        waits for the plugin to report serving, all within
+        ``launch.start_timeout``; then an endpoint actor is connected to
+        it (over automatic mTLS unless ``launch.auto_mtls`` is off) as
+        :meth:`connect` would. Leaving the nursery stops the process by
+        its ladder (see :class:`LaunchOptions`).
+
+        ``launch`` defaults to the nursery's; the other arguments are
+        :meth:`connect`'s.
+
+        Raises:
+            PluginStartError: the plugin did not start; the message says
+                what it did instead, with its last lines on stderr.
+            ValueError: a plugin of that name is already in the nursery.
+        """
+        if name in self._endpoints.handles or name in self._processes:
+            raise ValueError(f"a plugin named {name!r} is already in this nursery")
+        if isinstance(argv, str) or not argv:
+            raise TypeError(f"argv must be a non-empty sequence of str, not {argv!r}")
+        launch = self._launch if launch is None else launch
+        plugin: PluginProcess = await self._nursery.start(run_plugin, name, argv, launch)
+        self._processes[name] = (plugin, launch)
+        base = options or self._options or ClientOptions()
+        try:
+            return await self._connect_with(
+                name,
+                plugin.url,
+                None,
+                services=services,
+                interceptors=interceptors,
+                options=dataclasses.replace(base, ssl_context=plugin.ssl_context),
+                actor=actor,
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._stop_process(name)
+            raise
+
+    async def _stop_process(self, name: str) -> None:
+        entry = self._processes.pop(name, None)
+        if entry is not None:
+            await shut_down(*entry)
+
     async def _connect_with(
         self,
         name: str,
@@ -99,6 +172,9 @@ class PluginNursery(metaclass=NoPublicConstructor):
     async def aclose(self) -> None:
         """Close every handle and stop every plugin process, and wait until all are done."""
         await self._endpoints.aclose()
+        async with trio.open_nursery() as stopping:
+            for name in list(self._processes):
+                stopping.start_soon(self._stop_process, name)
         self._nursery.cancel_scope.cancel()
 
 
@@ -108,22 +184,26 @@ async def open_plugin_nursery(
     *,
     options: ClientOptions | None = None,
     actor: ActorOptions | None = None,
+    launch: LaunchOptions | None = None,
 ) -> AsyncIterator[PluginNursery]:
     """Open a nursery for plugins; leaving it closes their handles and stops their processes.
 
     ``services``, ``options`` and ``actor`` are the defaults of every plugin
-    connected in it (see :meth:`PluginNursery.connect`). An exception from
+    connected in it (see :meth:`PluginNursery.connect`), ``launch`` of
+    every plugin launched in it (see :meth:`PluginNursery.launch`). An exception from
     the block passes through as it was raised; a failure the nursery cannot
     absorb propagates as from any trio nursery.
 
     Raises:
-        TypeError: ``options`` or ``actor`` is not of its type.
+        TypeError: ``options``, ``actor`` or ``launch`` is not of its type.
     """
+    if launch is not None and not isinstance(launch, LaunchOptions):
+        raise TypeError(f"launch must be LaunchOptions, not {type(launch).__name__}")
     async with (
         open_endpoint_nursery(services, options=options, actor=actor) as endpoints,
         open_transparent_nursery() as nursery,
     ):
-        plugins = PluginNursery._create(endpoints, nursery)
+        plugins = PluginNursery._create(endpoints, nursery, options, launch or LaunchOptions())
         try:
             yield plugins
         finally:

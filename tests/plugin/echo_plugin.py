@@ -1,0 +1,65 @@
+"""A plugin program for the tests: ``python -m tests.plugin.echo_plugin``, run by a host.
+
+``TEST_PLUGIN_MODE`` makes it misbehave in one way each: ``garbage``
+prints on stdout before its handshake, ``silent`` never prints it,
+``crash`` exits with an error before it, ``stubborn`` serves but then
+neither exits when told nor on SIGTERM (it blocks the signal),
+``logs`` logs at every level, ``bad-version`` prints a core version we
+do not speak.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+
+from tests.echo_pb2 import EchoRequest, EchoResponse
+from tests.echo_service import ECHO, EchoImpl
+from trioplugin.plugin import HandshakeConfig, serve
+from trioplugin.rpc import HandlerContext
+
+CONFIG = HandshakeConfig(app_protocol_versions=(1, 2))
+
+
+log = logging.getLogger("echo.plugin")
+
+
+class LoggingEcho(EchoImpl):
+    """Logs at every level, and prints, on each Echo call."""
+
+    async def Echo(self, request: EchoRequest, ctx: HandlerContext) -> EchoResponse:
+        log.debug("debug line")
+        log.info("info line")
+        log.warning("warning line")
+        log.error("error line")
+        print("printed by a handler")  # serve() sends stdout to stderr
+        return await super().Echo(request, ctx)
+
+
+def main() -> None:
+    mode = os.environ.get("TEST_PLUGIN_MODE", "")
+    if mode == "garbage":
+        print("Loading configuration...", flush=True)
+    elif mode == "silent":
+        time.sleep(60)
+        return
+    elif mode == "crash":
+        print("fatal: cannot open the store", file=sys.stderr, flush=True)
+        raise SystemExit(3)
+    elif mode == "bad-version":
+        print("9|1|tcp|127.0.0.1:1|connect", flush=True)
+        time.sleep(60)
+        return
+    elif mode == "stubborn":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    serve({ECHO: LoggingEcho() if mode == "logs" else EchoImpl()}, config=CONFIG)
+    log.info("stopped")
+    if mode == "stubborn":
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    main()

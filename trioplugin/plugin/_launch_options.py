@@ -1,0 +1,72 @@
+"""How a host launches a plugin process and stops it: one options object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import final
+
+from .._checks import check_seconds
+from ._config import HandshakeConfig
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    """How :meth:`PluginNursery.launch` starts a plugin process and stops it.
+
+    Example::
+
+        options = LaunchOptions(config=KV_PLUGINS, start_timeout=5, env={"KV_FILE": path})
+        kv = await host.launch("kv", [sys.executable, "-m", "kv_plugin"], launch=options)
+
+    Stopping runs a ladder: the plugin's ``Shutdown`` call, then
+    ``shutdown_grace`` seconds for it to finish its calls and exit, then
+    SIGTERM to its process group, ``terminate_grace`` more seconds, and
+    SIGKILL. Checked when made: a wrong value fails there, naming the field.
+    """
+
+    config: HandshakeConfig = field(default_factory=HandshakeConfig)
+    """The magic cookie and app protocol versions host and plugin share."""
+
+    start_timeout: float = 10.0
+    """Seconds from starting the process to its reporting serving; beyond, the launch fails."""
+
+    shutdown_grace: float = 5.0
+    """Seconds a plugin has, after its Shutdown call, to finish in-flight calls and exit."""
+
+    terminate_grace: float = 5.0
+    """Seconds between SIGTERM and SIGKILL."""
+
+    auto_mtls: bool = True
+    """Talk to the plugin over mTLS with one-time certificates, each side pinning the other's."""
+
+    env: Mapping[str, str] | None = None
+    """Variables added to the plugin's environment (over the host's own, if ``inherit_env``)."""
+
+    inherit_env: bool = True
+    """Start from the host's environment (else from ``env`` alone, plus the handshake's)."""
+
+    cwd: str | os.PathLike[str] | None = None
+    """The plugin's working directory (the host's if None)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, HandshakeConfig):
+            raise TypeError(
+                f"LaunchOptions.config must be a HandshakeConfig, not {type(self.config).__name__}"
+            )
+        check_seconds(self, "start_timeout")
+        check_seconds(self, "shutdown_grace", zero=True)
+        check_seconds(self, "terminate_grace", zero=True)
+        if self.env is not None:
+            for key, value in self.env.items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise TypeError(
+                        f"LaunchOptions.env must map str to str, not {key!r}: {value!r}"
+                    )
+
+    def environment(self) -> dict[str, str]:
+        """The plugin's environment before the handshake's variables are added."""
+        base = dict(os.environ) if self.inherit_env else {}
+        return base | dict(self.env or {})
