@@ -212,3 +212,19 @@ async def test_malformed_options_are_refused_by_the_parser(
         await cli("call", "http://h/a.B/C", *arguments)
     assert exit_.value.code == 2
     assert f"argument {arguments[0]}" in capsys.readouterr().err
+
+
+async def test_a_proto_file_gives_the_types_in_a_pool_of_their_own(
+    cli: CLI, server: Server
+) -> None:
+    pytest.importorskip("grpc_tools")
+    proto = ("--proto", "tests/protos/echo.proto", "-I", "tests/protos")
+    data = '{"text": "no", "fail_code": "not_found"}'
+    done = await cli("call", echo_url(server), *proto, "--data", data)
+    # Details decode with the schema's types (the --proto pool first, then the default one).
+    assert done.err == (
+        "error: not_found asked to fail: no\n"
+        '  detail: {"type": "trioplugin.test.v1.FailureInfo", "value": {"reason": "no"}}\n'
+    )
+    done = await cli("call", echo_url(server, "Bidi"), *proto, "--data", '{"text": "p"}')
+    assert json.loads(done.out)["text"] == "p"
