@@ -27,11 +27,11 @@ from .rpc import BidiStream, Client, MethodInfo, StreamType
 _EPILOG = """\
 examples:
   trioplugin call http://127.0.0.1:8080/demo.kv.v1.KVService/Get \\
-      --proto protos/kv.proto -I protos --data '{"key": "a"}'
-  trioplugin call https://kv.example/demo.kv.v1.KVService/Watch --pb2 demo.kv.v1.kv_pb2 \\
-      --cacert ca.pem --token "$TOKEN" --data @request.json
-  producer | trioplugin call http://127.0.0.1:8080/demo.kv.v1.KVService/PutMany \\
-      --pb2 demo.kv.v1.kv_pb2 --data -
+      --proto examples/kv/kv.proto -I examples/kv --data '{"key": "a"}'
+  trioplugin call https://kv.example/demo.kv.v1.KVService/Watch --pb2 examples.kv.kv_pb2 \\
+      --cacert ca.pem --token "$TOKEN" --data @watch.json
+  producer | trioplugin call http://127.0.0.1:8080/demo.logs.v1.LogService/Append \\
+      --proto logs.proto --data -
 
 Unary and client-streaming calls print the response as indented JSON;
 server-streaming and bidi calls print one JSON object per line, as they come.
@@ -84,7 +84,7 @@ def add_call_command(commands: Subcommands) -> None:
         action="append",
         default=[],
         metavar="MODULE",
-        help="a generated module that defines the service, as demo.kv.v1.kv_pb2 (repeatable)",
+        help="a generated module that defines the service, as examples.kv.kv_pb2 (repeatable)",
     )
     parser.set_defaults(run=run_call)
 
