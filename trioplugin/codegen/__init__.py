@@ -15,18 +15,24 @@ Run it as ``python -m trioplugin.codegen -Iprotos --out src protos/kv.proto``
 (protoc comes from ``grpcio-tools``, the ``_pb2.pyi`` stubs from
 ``mypy-protobuf``: the ``codegen`` extra has both), or as the protoc plugin
 ``protoc-gen-trioplugin`` (``--trioplugin_out=DIR``). See ``docs/codegen.md``.
+:func:`descriptor_set` compiles ``.proto`` files to their descriptors with
+the same protoc, for programs that load them at run time (``trioplugin call
+--proto``).
 """
 
 from .._util import publish_module_names as _publish_module_names
 from ._cli import main
 from ._naming import GenerationError, module_name
 from ._plugin import SUFFIX, generate, run_plugin
+from ._protoc import ProtocError, descriptor_set
 from ._render import GENERATOR
 
 __all__ = [
     "GENERATOR",
     "SUFFIX",
     "GenerationError",
+    "ProtocError",
+    "descriptor_set",
     "generate",
     "main",
     "module_name",

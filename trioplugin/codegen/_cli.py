@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Protocol
 
 from google.protobuf.compiler.plugin_pb2 import CodeGeneratorRequest, CodeGeneratorResponse
-from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from .._version import __version__
 from ._plugin import generate, run_plugin
+from ._protoc import NO_PROTOC, ProtocError, compile_descriptors, include_arguments
+from ._protoc import load_protoc as _load_protoc
 
 _NO_PROTOC = (
-    "trioplugin.codegen runs protoc from the grpcio-tools package, which is not installed: "
-    "pip install grpcio-tools (or trioplugin[codegen]). Or run your own protoc with "
+    f"trioplugin.codegen runs protoc: {NO_PROTOC}. Or run your own protoc with "
     "--plugin=protoc-gen-trioplugin=$(command -v protoc-gen-trioplugin) --trioplugin_out=DIR."
 )
 
@@ -32,10 +28,6 @@ _NO_MYPY_PROTOBUF = (
 
 _MYPY_PROTOBUF = "mypy_protobuf.main"
 """What mypy-protobuf's ``protoc-gen-mypy`` script runs; ``python -m`` runs it as that plugin."""
-
-
-class _Protoc(Protocol):
-    def __call__(self, arguments: list[str], /) -> int: ...
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,25 +58,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     protoc_main, well_known = protoc
     out = Path(args.out)
-    include = [f"-I{path}" for path in (args.proto_path or ["."])] + [f"-I{well_known}"]
-    with tempfile.TemporaryDirectory(prefix="trioplugin-codegen-") as tmp:
-        direct, everything = Path(tmp, "direct.pb"), Path(tmp, "all.pb")
-        # protoc resolves the command line's files to proto names (the first run
-        # keeps just those), then gives every descriptor with its comments.
-        for arguments in (
-            [f"--descriptor_set_out={direct}"],
-            [f"--descriptor_set_out={everything}", "--include_imports", "--include_source_info"],
-        ):
-            status = protoc_main(["protoc", *include, *arguments, *args.files])
-            if status != 0:
-                return status
-        request = CodeGeneratorRequest(
-            file_to_generate=[
-                file.name for file in FileDescriptorSet.FromString(direct.read_bytes()).file
-            ],
-            parameter="relative_imports" if args.relative_imports else "",
-            proto_file=FileDescriptorSet.FromString(everything.read_bytes()).file,
+    include = include_arguments(args.proto_path or [], well_known)
+    # protoc resolves the command line's files to proto names (the first run
+    # keeps just those), then gives every descriptor with its comments.
+    try:
+        direct = compile_descriptors(protoc_main, include, args.files)
+        everything = compile_descriptors(
+            protoc_main, include, args.files, "--include_imports", "--include_source_info"
         )
+    except ProtocError as error:
+        return error.status
+    request = CodeGeneratorRequest(
+        file_to_generate=[file.name for file in direct.file],
+        parameter="relative_imports" if args.relative_imports else "",
+        proto_file=everything.file,
+    )
     responses = [generate(request)]
     if not args.no_pyi and not responses[0].error:
         responses.append(_mypy_stubs(request))
@@ -128,16 +116,6 @@ def _mypy_stubs(request: CodeGeneratorRequest) -> CodeGeneratorResponse:
 
 def _has_mypy_protobuf() -> bool:
     return importlib.util.find_spec(_MYPY_PROTOBUF.partition(".")[0]) is not None
-
-
-def _load_protoc() -> tuple[_Protoc, str] | None:
-    try:
-        protoc = importlib.import_module("grpc_tools.protoc")
-    except ImportError:
-        return None
-    well_known = str(resources.files("grpc_tools") / "_proto")
-    run: _Protoc = protoc.main
-    return run, well_known
 
 
 def _parser() -> argparse.ArgumentParser:

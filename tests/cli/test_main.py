@@ -14,7 +14,7 @@ import pytest
 import trioplugin
 from trioplugin._cli import main
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,7 +46,7 @@ def test_version_prints_the_version() -> None:
 def test_no_arguments_prints_the_help_of_what_exists() -> None:
     done = _run()
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.startswith("usage: python -m trioplugin [-h] [--version]\n")
+    assert done.stdout.startswith("usage: python -m trioplugin [-h] [--version] COMMAND ...\n")
     for mention in ("--version", "python -m trioplugin.codegen", "protoc-gen-trioplugin"):
         assert mention in done.stdout
     assert _run("--help").stdout == done.stdout
@@ -73,7 +73,7 @@ def test_the_console_script_is_this_main_named_trioplugin(
     # A console script calls main() with no arguments: it reads the process's, here none.
     monkeypatch.setattr(sys, "argv", ["trioplugin"])
     assert main() == 0
-    assert capsys.readouterr().out.startswith("usage: trioplugin [-h] [--version]\n")
+    assert capsys.readouterr().out.startswith("usage: trioplugin [-h] [--version] COMMAND ...\n")
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
