@@ -18,11 +18,16 @@ import trio
 from ._cli_call import add_call_command
 from ._cli_common import CommandError, Console, Subcommands
 from ._cli_health import add_health_command
+from ._cli_launch import add_launch_command
 from ._version import __version__
 from .protocol import ConnectError
 
-COMMANDS: Final[tuple[Callable[[Subcommands], None], ...]] = (add_call_command, add_health_command)
-"""What adds each subcommand to the subparsers; a new command (``launch``) adds its own here."""
+COMMANDS: Final[tuple[Callable[[Subcommands], None], ...]] = (
+    add_call_command,
+    add_health_command,
+    add_launch_command,
+)
+"""What adds each subcommand to the subparsers."""
 
 _EPILOG = """\
 code generation:
