@@ -4,7 +4,9 @@
 prints on stdout before its handshake, ``silent`` never prints it,
 ``crash`` exits with an error before it, ``stubborn`` serves but then
 neither exits when told nor on SIGTERM (it blocks the signal),
-``logs`` logs at every level, ``bad-version`` prints a core version we
+``logs`` logs at every level, ``die-on-echo`` exits with status 1 on an
+Echo of ``"die"``, ``exit-soon`` exits with status 1 a moment after it
+starts serving, ``bad-version`` prints a core version we
 do not speak.
 """
 
@@ -14,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
@@ -39,6 +42,20 @@ class LoggingEcho(EchoImpl):
         return await super().Echo(request, ctx)
 
 
+class DyingEcho(EchoImpl):
+    """Exits the process, status 1, on an Echo of "die"."""
+
+    async def Echo(self, request: EchoRequest, ctx: HandlerContext) -> EchoResponse:
+        if request.text == "die":
+            os._exit(1)
+        return await super().Echo(request, ctx)
+
+
+def exit_soon() -> None:
+    time.sleep(0.3)
+    os._exit(1)
+
+
 def main() -> None:
     mode = os.environ.get("TEST_PLUGIN_MODE", "")
     if mode == "garbage":
@@ -55,7 +72,10 @@ def main() -> None:
         return
     elif mode == "stubborn":
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    serve({ECHO: LoggingEcho() if mode == "logs" else EchoImpl()}, config=CONFIG)
+    if mode == "exit-soon":
+        threading.Thread(target=exit_soon, daemon=True).start()
+    implementation = {"logs": LoggingEcho, "die-on-echo": DyingEcho}.get(mode, EchoImpl)
+    serve({ECHO: implementation()}, config=CONFIG)
     log.info("stopped")
     if mode == "stubborn":
         time.sleep(60)

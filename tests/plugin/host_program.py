@@ -12,7 +12,7 @@ from trioplugin import open_plugin_nursery
 async def main() -> None:
     async with open_plugin_nursery([ECHO]) as host:
         await host.launch("echo", ECHO_PLUGIN, launch=launch_options())
-        [pid] = [plugin.pid for plugin, _ in host._processes.values()]
+        [pid] = [plugin.current.pid for plugin in host._processes.values() if plugin.current]
         print(pid, flush=True)
         await trio.sleep_forever()
 

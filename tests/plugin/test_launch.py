@@ -32,7 +32,9 @@ async def test_a_launched_plugin_is_called_over_mtls_and_stopped_on_exit() -> No
         with trio.fail_after(10):
             reply = await handle.stub(ECHO).Echo(EchoRequest(text="hi"))
         assert reply.text == "hi"
-        [(plugin, _)] = host._processes.values()
+        [supervisor] = host._processes.values()
+        plugin = supervisor.current
+        assert plugin is not None
     assert plugin.process.returncode == 0  # it stopped by itself when asked
     assert not alive(plugin.pid)
 
@@ -136,7 +138,9 @@ async def test_a_plugin_that_ignores_shutdown_and_sigterm_is_killed() -> None:
     options = launch_options("stubborn", shutdown_grace=0.3, terminate_grace=0.3)
     async with open_plugin_nursery([ECHO]) as host:
         await host.launch("echo", ECHO_PLUGIN, launch=options)
-        [(plugin, _)] = host._processes.values()
+        [supervisor] = host._processes.values()
+        plugin = supervisor.current
+        assert plugin is not None
     assert plugin.process.returncode == -signal.SIGKILL
     assert not alive(plugin.pid)
 

@@ -14,6 +14,7 @@ from ._config import (
     HealthStatus,
 )
 from ._health import HealthReporter
+from ._launch import PluginCrashLoop
 from ._launch_options import LaunchOptions
 from ._nursery import PluginNursery, open_plugin_nursery
 from ._process import PluginStartError
@@ -27,6 +28,7 @@ __all__ = [
     "HealthReporter",
     "HealthStatus",
     "LaunchOptions",
+    "PluginCrashLoop",
     "PluginNursery",
     "PluginServeError",
     "PluginStartError",

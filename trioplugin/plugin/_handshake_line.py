@@ -56,6 +56,12 @@ class HandshakeLine:
         return "|".join(fields)
 
     @property
+    def port(self) -> int | None:
+        """The tcp port, if the address ends in one."""
+        _, _, port = self.address.rpartition(":")
+        return int(port) if self.network == "tcp" and port.isdigit() else None
+
+    @property
     def url(self) -> str:
         """The base URL of a tcp plugin (``https`` when it serves TLS)."""
         if self.network != "tcp":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import final
+from typing import Literal, final
 
-from .._checks import check_seconds
+from .._checks import check_int, check_seconds
 from ._config import HandshakeConfig
 
 
@@ -24,7 +24,19 @@ class LaunchOptions:
     Stopping runs a ladder: the plugin's ``Shutdown`` call, then
     ``shutdown_grace`` seconds for it to finish its calls and exit, then
     SIGTERM to its process group, ``terminate_grace`` more seconds, and
-    SIGKILL. Checked when made: a wrong value fails there, naming the field.
+    SIGKILL.
+
+    A plugin that exits unasked is restarted by ``restart``: ``permanent``
+    always, ``transient`` unless it exited with status 0, ``temporary``
+    never. Between restarts it waits ``restart_backoff`` seconds, doubled
+    each time up to ``max_restart_backoff``, with jitter; more than
+    ``max_restarts`` restarts within ``restart_period`` seconds raise
+    :class:`PluginCrashLoop` out of the nursery. The restarted plugin
+    listens on the same port, so its handle serves it as before; while it
+    restarts, calls fail with ``unavailable`` (the circuit breaker turns
+    that into fast failures).
+
+    Checked when made: a wrong value fails there, naming the field.
     """
 
     config: HandshakeConfig = field(default_factory=HandshakeConfig)
@@ -41,6 +53,21 @@ class LaunchOptions:
 
     auto_mtls: bool = True
     """Talk to the plugin over mTLS with one-time certificates, each side pinning the other's."""
+
+    restart: Literal["permanent", "transient", "temporary"] = "transient"
+    """When a plugin that exited unasked is started again."""
+
+    max_restarts: int = 3
+    """Restarts allowed within ``restart_period``; one more is a crash loop."""
+
+    restart_period: float = 30.0
+    """The window ``max_restarts`` counts in, in seconds."""
+
+    restart_backoff: float = 0.5
+    """Seconds before the first restart; doubled for each further one within the period."""
+
+    max_restart_backoff: float = 10.0
+    """The longest wait before a restart."""
 
     env: Mapping[str, str] | None = None
     """Variables added to the plugin's environment (over the host's own, if ``inherit_env``)."""
@@ -59,6 +86,15 @@ class LaunchOptions:
         check_seconds(self, "start_timeout")
         check_seconds(self, "shutdown_grace", zero=True)
         check_seconds(self, "terminate_grace", zero=True)
+        if self.restart not in ("permanent", "transient", "temporary"):
+            raise ValueError(
+                "LaunchOptions.restart must be 'permanent', 'transient' or 'temporary', "
+                f"not {self.restart!r}"
+            )
+        check_int(self, "max_restarts", 0)
+        check_seconds(self, "restart_period")
+        check_seconds(self, "restart_backoff", zero=True)
+        check_seconds(self, "max_restart_backoff", zero=True)
         if self.env is not None:
             for key, value in self.env.items():
                 if not isinstance(key, str) or not isinstance(value, str):

@@ -19,9 +19,8 @@ from ..actor import (
     open_endpoint_nursery,
 )
 from ..rpc import ClientOptions, InterceptorLike
-from ._launch import run_plugin, shut_down
+from ._launch import Supervisor
 from ._launch_options import LaunchOptions
-from ._process import PluginProcess
 
 
 @final
@@ -48,7 +47,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         self._nursery = nursery
         self._options = options
         self._launch = launch
-        self._processes: dict[str, tuple[PluginProcess, LaunchOptions]] = {}
+        self._processes: dict[str, Supervisor] = {}
 
     @property
     def handles(self) -> Mapping[str, PluginHandle]:
@@ -125,8 +124,9 @@ class PluginNursery(metaclass=NoPublicConstructor):
         if isinstance(argv, str) or not argv:
             raise TypeError(f"argv must be a non-empty sequence of str, not {argv!r}")
         launch = self._launch if launch is None else launch
-        plugin: PluginProcess = await self._nursery.start(run_plugin, name, argv, launch)
-        self._processes[name] = (plugin, launch)
+        plugin = Supervisor(name, argv, launch)
+        await self._nursery.start(plugin.run)
+        self._processes[name] = plugin
         base = options or self._options or ClientOptions()
         try:
             return await self._connect_with(
@@ -144,9 +144,9 @@ class PluginNursery(metaclass=NoPublicConstructor):
             raise
 
     async def _stop_process(self, name: str) -> None:
-        entry = self._processes.pop(name, None)
-        if entry is not None:
-            await shut_down(*entry)
+        plugin = self._processes.pop(name, None)
+        if plugin is not None:
+            await plugin.stop()
 
     async def _connect_with(
         self,

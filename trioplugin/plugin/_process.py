@@ -14,14 +14,13 @@ import collections
 import contextlib
 import os
 import signal
-import ssl
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import trio
 
-from ._certificates import Identity, client_context, make_identity
+from ._certificates import Identity
 from ._config import CORE_PROTOCOL_VERSION
 from ._env import host_environment
 from ._handshake_line import HandshakeLine, HandshakeLineError, LineBuffer
@@ -51,14 +50,11 @@ class PluginProcess:
         name: str,
         process: trio.Process,
         line: HandshakeLine,
-        ssl_context: ssl.SSLContext | None,
         tail: collections.deque[str],
     ) -> None:
         self.name = name
         self.process = process
         self.line = line
-        self.ssl_context = ssl_context
-        """The host's client context for this plugin (automatic mTLS), or None for h2c."""
         self._tail = tail
         self.finished = trio.Event()
         """Set once the process has exited and its output has been read to the end."""
@@ -121,9 +117,14 @@ async def start_plugin_process(
     options: LaunchOptions,
     nursery: trio.Nursery,
     *,
+    identity: Identity | None,
     port: int | None = None,
 ) -> PluginProcess:
     """Start the plugin and read its handshake line, within ``options.start_timeout``.
+
+    ``identity`` is the host's client certificate for automatic mTLS (None
+    for h2c); ``port``, the port it is asked to listen on (its last one,
+    on a restart).
 
     The pumps that forward its stderr (and, after the line, its stdout) to
     ``logging`` run in ``nursery`` until the pipes close.
@@ -131,7 +132,6 @@ async def start_plugin_process(
     Raises:
         PluginStartError: it did not start; the process is killed and reaped.
     """
-    identity = make_identity(f"trioplugin host of {name}") if options.auto_mtls else None
     env = options.environment() | host_environment(
         options.config,
         host_pid=os.getpid(),
@@ -177,8 +177,7 @@ async def start_plugin_process(
             raise PluginStartError(f"{exc}{_tail_text(tail)}") from None
         raise
     nursery.start_soon(_pump, process.stdout, forwarder, "stdout", None, buffer)
-    context = _client_context(identity, line)
-    return PluginProcess(name, process, line, context, tail)
+    return PluginProcess(name, process, line, tail)
 
 
 async def _read_handshake(name: str, process: trio.Process, buffer: LineBuffer) -> HandshakeLine:
@@ -235,12 +234,6 @@ def _check_line(name: str, line: HandshakeLine, options: LaunchOptions) -> None:
             f"plugin {name!r} serves without TLS, but the host launched it with automatic "
             "mTLS; launch it with LaunchOptions(auto_mtls=False) to accept plain h2c"
         )
-
-
-def _client_context(identity: Identity | None, line: HandshakeLine) -> ssl.SSLContext | None:
-    if identity is None or line.server_certificate is None:
-        return None
-    return client_context(identity, line.server_certificate)
 
 
 async def _pump(
