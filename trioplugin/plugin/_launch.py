@@ -1,10 +1,9 @@
 """Launching a plugin: its process started, the handshake made, serving reported, then watched.
 
-:func:`run_plugin` is a task of the plugin nursery: it starts the process
-(see :mod:`._process`), makes the Handshake call the line announced, waits
-until the plugin reports serving, hands the process to the nursery
-through ``task_status``, and then waits for the process to end, telling
-in the log when it ends without being asked to.
+A ``Supervisor`` runs as a task of the plugin nursery: it starts the
+process, makes the Handshake call the line announced, waits until the
+plugin reports serving, reports itself through ``task_status``, and then
+watches the process, restarting it by its policy when it ends unasked.
 """
 
 from __future__ import annotations
