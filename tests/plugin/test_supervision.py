@@ -43,7 +43,7 @@ async def test_a_temporary_plugin_is_not_restarted() -> None:
             await handle.stub(ECHO).Echo(EchoRequest(text="die"))
         assert supervisor.current is not None
         with trio.fail_after(10):
-            await supervisor.current.finished.wait()
+            await supervisor.current.wait_finished()
         assert supervisor.restarts == 0
 
 

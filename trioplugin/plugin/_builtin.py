@@ -17,7 +17,13 @@ from typing import Final
 from .._version import __version__
 from ..protocol import Code, ConnectError
 from ..rpc import HandlerContext, Service
-from ._config import CORE_PROTOCOL_VERSION, HandshakeConfig, HealthStatus, negotiate_version
+from ._config import (
+    CORE_PROTOCOL_VERSION,
+    HandshakeConfig,
+    HealthStatus,
+    listed_versions,
+    negotiate_version,
+)
 from ._health import HealthReporter
 from .protos.connectplugin.health.v1 import health_pb2 as cp_health
 from .protos.connectplugin.health.v1.health_trioplugin import HEALTH_SERVICE
@@ -113,15 +119,16 @@ class Handshake:
             if version is None:
                 raise ConnectError(
                     Code.FAILED_PRECONDITION,
-                    f"no common app protocol version: client speaks {_listed(theirs)}, "
-                    f"server speaks {_listed(ours)}",
+                    f"no common app protocol version: client speaks {listed_versions(theirs)}, "
+                    f"server speaks {listed_versions(ours)}",
                 )
             return version
         # A connect-plugin-go client sends one version and expects an exact match.
         if request.app_protocol_version not in ours:
             raise ConnectError(
                 Code.FAILED_PRECONDITION,
-                f"version mismatch: client={request.app_protocol_version}, server={_listed(ours)}",
+                f"version mismatch: client={request.app_protocol_version}, "
+                f"server={listed_versions(ours)}",
             )
         return request.app_protocol_version
 
@@ -212,7 +219,3 @@ class Control:
         grace = float(request.grace_period_seconds) if request.grace_period_seconds else None
         self._request_shutdown(grace, request.reason or "the host asked (Shutdown)")
         return control_pb2.ShutdownResponse(acknowledged=True)
-
-
-def _listed(versions: Sequence[int]) -> str:
-    return ", ".join(str(version) for version in sorted(versions))

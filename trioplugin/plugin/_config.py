@@ -73,6 +73,11 @@ class HandshakeConfig:
                 )
 
 
+def listed_versions(versions: tuple[int, ...]) -> str:
+    """Versions as an error message lists them: ``1, 2, 3``, lowest first."""
+    return ", ".join(str(version) for version in sorted(versions))
+
+
 def negotiate_version(ours: tuple[int, ...], theirs: tuple[int, ...]) -> int | None:
     """The highest app protocol version both sides speak, or None if there is none."""
     common = set(ours) & set(theirs)

@@ -93,7 +93,6 @@ class Supervisor:
             # Out of the block, the pumps have read the plugin's pipes to their end.
             exited = self.current
             assert exited is not None
-            exited.finished.set()
             if self._stopping or not self._restarts_after(exited, plugin is None):
                 return
             await trio.sleep(self._backoff())

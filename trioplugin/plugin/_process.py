@@ -21,7 +21,7 @@ from typing import Final
 import trio
 
 from ._certificates import Identity
-from ._config import CORE_PROTOCOL_VERSION
+from ._config import CORE_PROTOCOL_VERSION, listed_versions
 from ._env import host_environment
 from ._handshake_line import HandshakeLine, HandshakeLineError, LineBuffer
 from ._launch_options import LaunchOptions
@@ -51,15 +51,18 @@ class PluginProcess:
         process: trio.Process,
         line: HandshakeLine,
         tail: collections.deque[str],
+        pumps_done: Sequence[trio.Event],
     ) -> None:
         self.name = name
         self.process = process
         self.line = line
         self._tail = tail
-        self.finished = trio.Event()
-        """Set once the process has exited and its output has been read to the end."""
-        self.stopping = False
-        """Set once the host has begun stopping it: an exit from then on is expected."""
+        self._pumps_done = pumps_done
+
+    async def wait_finished(self) -> None:
+        """Return once its stdout and stderr are read to their end (it exited, or closed them)."""
+        for done in self._pumps_done:
+            await done.wait()
 
     @property
     def url(self) -> str:
@@ -89,7 +92,6 @@ class PluginProcess:
         process has already exited. Run it shielded when the host is
         being cancelled.
         """
-        self.stopping = True
         process = self.process
         if process.returncode is None:
             if shutdown_call is not None:
@@ -108,7 +110,7 @@ class PluginProcess:
         await process.wait()
         signal_group(process, signal.SIGKILL)  # what the plugin started and left behind
         with trio.move_on_after(PUMP_DRAIN):  # its last log lines, read to the pipes' end
-            await self.finished.wait()
+            await self.wait_finished()
 
 
 async def start_plugin_process(
@@ -176,8 +178,9 @@ async def start_plugin_process(
         if isinstance(exc, PluginStartError):
             raise PluginStartError(f"{exc}{_tail_text(tail)}") from None
         raise
-    nursery.start_soon(_pump, process.stdout, forwarder, "stdout", None, buffer)
-    return PluginProcess(name, process, line, tail)
+    stdout_done = trio.Event()
+    nursery.start_soon(_pump, process.stdout, forwarder, "stdout", None, buffer, stdout_done)
+    return PluginProcess(name, process, line, tail, (stderr_done, stdout_done))
 
 
 async def _read_handshake(name: str, process: trio.Process, buffer: LineBuffer) -> HandshakeLine:
@@ -223,7 +226,7 @@ def _check_line(name: str, line: HandshakeLine, options: LaunchOptions) -> None:
     if line.app_version not in ours:
         raise PluginStartError(
             f"plugin {name!r} chose app protocol version {line.app_version}; "
-            f"this host speaks {', '.join(map(str, ours))}"
+            f"this host speaks {listed_versions(ours)}"
         )
     if line.network != "tcp":
         raise PluginStartError(

@@ -27,7 +27,13 @@ import trio
 from ..rpc import InterceptorLike, ServerOptions, Service, open_connect_server
 from ._builtin import builtin_services
 from ._certificates import make_identity, server_context
-from ._config import CORE_PROTOCOL_VERSION, HandshakeConfig, HealthStatus, negotiate_version
+from ._config import (
+    CORE_PROTOCOL_VERSION,
+    HandshakeConfig,
+    HealthStatus,
+    listed_versions,
+    negotiate_version,
+)
 from ._env import NotStartedByHost, PluginEnvironment, refusal
 from ._handshake_line import HandshakeLine
 from ._health import HealthReporter
@@ -184,13 +190,9 @@ def _app_version(config: HandshakeConfig, env: PluginEnvironment) -> int:
     if version is None:
         raise PluginServeError(
             "this plugin and its host have no app protocol version in common: the plugin "
-            f"speaks {_listed(ours)}, the host {_listed(env.host_versions)}"
+            f"speaks {listed_versions(ours)}, the host {listed_versions(env.host_versions)}"
         )
     return version
-
-
-def _listed(versions: tuple[int, ...]) -> str:
-    return ", ".join(str(version) for version in sorted(versions))
 
 
 def _server_options(
