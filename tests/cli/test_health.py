@@ -53,11 +53,11 @@ async def test_watch_prints_each_change_and_exits_by_the_last(
 
 
 async def test_a_watch_for_a_while_ends_well_at_its_timeout(cli: CLI, server: Server) -> None:
-    assert await cli("health", server.url, "--watch", "--timeout", "0.05") == Done(
+    assert await cli("health", server.url, "--watch", "--timeout", "0.5") == Done(
         0, "SERVING\n", ""
     )
     # A service the server does not know (yet) is watched too; SERVICE_UNKNOWN is not SERVING.
-    done = await cli("health", server.url, "--service", "nope", "--watch", "--timeout", "0.05")
+    done = await cli("health", server.url, "--service", "nope", "--watch", "--timeout", "0.5")
     assert done == Done(1, "SERVICE_UNKNOWN\n", "")
 
 
