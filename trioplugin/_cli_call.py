@@ -14,8 +14,8 @@ from ._cli_common import (
     Connection,
     Console,
     Subcommands,
+    add_client_command,
     base_url,
-    connection_arguments,
     time_limit,
 )
 from ._cli_descriptors import Schema, load_schema
@@ -43,13 +43,13 @@ Exit status: 0 on success, 1 when the call fails (error: CODE MESSAGE),
 
 def add_call_command(commands: Subcommands) -> None:
     """Add ``call`` to the CLI's subcommands (``commands``, from ``add_subparsers``)."""
-    parser = commands.add_parser(
+    parser = add_client_command(
+        commands,
         "call",
-        parents=[connection_arguments()],
-        help="call one RPC method, with JSON in and out",
+        summary="call one RPC method, with JSON in and out",
         description="Call one method of a Connect server, with the messages as JSON.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run_call,
     )
     parser.add_argument(
         "target",
@@ -86,7 +86,6 @@ def add_call_command(commands: Subcommands) -> None:
         metavar="MODULE",
         help="a generated module that defines the service, as examples.kv.kv_pb2 (repeatable)",
     )
-    parser.set_defaults(run=run_call)
 
 
 async def run_call(args: argparse.Namespace, console: Console) -> int:

@@ -2,7 +2,7 @@
 
 Every command that calls a server (``call``, ``health``) takes the same
 options for the connection — headers, a timeout, a bearer token, TLS, the
-HTTP version — from :func:`connection_arguments`, and opens its client with
+HTTP version — from :func:`add_client_command`, and opens its client with
 :meth:`Connection.open`.
 """
 
@@ -15,7 +15,7 @@ import math
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TextIO, TypeAlias, final
@@ -81,7 +81,34 @@ class CommandError(Exception):
         self.status = status
 
 
-def connection_arguments() -> argparse.ArgumentParser:
+def add_client_command(
+    commands: Subcommands,
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    epilog: str,
+    run: Callable[[argparse.Namespace, Console], Awaitable[int]],
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``, one that calls a server; return its parser.
+
+    It takes the connection's options; ``run(args, console)`` runs it and
+    returns the exit status. ``summary`` is its line in ``trioplugin
+    --help``; ``epilog`` is shown as written.
+    """
+    parser = commands.add_parser(
+        name,
+        parents=[_connection_arguments()],
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _connection_arguments() -> argparse.ArgumentParser:
     """A parent parser with the options of every command that calls a server."""
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("connection")

@@ -9,8 +9,8 @@ from ._cli_common import (
     Connection,
     Console,
     Subcommands,
+    add_client_command,
     base_url,
-    connection_arguments,
     time_limit,
 )
 from .plugin.protos.grpc.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
@@ -28,13 +28,13 @@ and then each change, until the server ends the stream or --timeout passes
 
 def add_health_command(commands: Subcommands) -> None:
     """Add ``health`` to the CLI's subcommands (``commands``, from ``add_subparsers``)."""
-    parser = commands.add_parser(
+    parser = add_client_command(
+        commands,
         "health",
-        parents=[connection_arguments()],
-        help="check a server's health (grpc.health.v1)",
+        summary="check a server's health (grpc.health.v1)",
         description="Ask a server's grpc.health.v1.Health service for its status.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run_health,
     )
     parser.add_argument("url", metavar="URL", help="the server's URL, as http://127.0.0.1:8080")
     parser.add_argument(
@@ -46,7 +46,6 @@ def add_health_command(commands: Subcommands) -> None:
     parser.add_argument(
         "--watch", action="store_true", help="stream the status as it changes (Watch)"
     )
-    parser.set_defaults(run=run_health)
 
 
 async def run_health(args: argparse.Namespace, console: Console) -> int:
