@@ -160,6 +160,7 @@ def exempt_from_final(value: type) -> bool:
         or issubclass(value, enum.Enum)
         or getattr(value, "_is_protocol", False)
         or value.__name__.endswith("Statistics")
+        or any(other is not value and issubclass(other, value) for _, _, other in CLASSES)
     )
 
 
@@ -170,7 +171,7 @@ CONCRETE = [
 
 @pytest.mark.parametrize(("package", "name", "value"), CONCRETE, ids=ids(CONCRETE))
 def test_concrete_public_classes_are_final(package: str, name: str, value: type) -> None:
-    # Exceptions, enums, Protocols and statistics are exempt (see exempt_from_final).
+    # Exceptions, enums, Protocols, statistics and bases of other public classes are exempt.
     assert getattr(value, "__final__", False), f"{package}.{name} is not @final"
 
 

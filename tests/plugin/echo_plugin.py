@@ -6,8 +6,9 @@ prints on stdout before its handshake, ``silent`` never prints it,
 neither exits when told nor on SIGTERM (it blocks the signal),
 ``logs`` logs at every level, ``die-on-echo`` exits with status 1 on an
 Echo of ``"die"``, ``exit-soon`` exits with status 1 a moment after it
-starts serving, ``bad-version`` prints a core version we
-do not speak.
+starts serving, ``health-on-echo`` reports the health an Echo names
+(``"degraded"``, ``"not_serving"``, ``"serving"``), ``bad-version`` prints
+a core version we do not speak.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.plugin import HandshakeConfig, serve
+from trioplugin.plugin import HandshakeConfig, HealthReporter, HealthStatus, serve
 from trioplugin.rpc import HandlerContext
 
 CONFIG = HandshakeConfig(app_protocol_versions=(1, 2))
@@ -51,6 +52,18 @@ class DyingEcho(EchoImpl):
         return await super().Echo(request, ctx)
 
 
+class HealthEcho(EchoImpl):
+    """Reports the health an Echo names, as its text."""
+
+    def __init__(self, health: HealthReporter) -> None:
+        super().__init__()
+        self._health = health
+
+    async def Echo(self, request: EchoRequest, ctx: HandlerContext) -> EchoResponse:
+        self._health.set(HealthStatus(request.text), reason="asked by a test")
+        return await super().Echo(request, ctx)
+
+
 def exit_soon() -> None:
     time.sleep(0.3)
     os._exit(1)
@@ -74,8 +87,14 @@ def main() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     if mode == "exit-soon":
         threading.Thread(target=exit_soon, daemon=True).start()
-    implementation = {"logs": LoggingEcho, "die-on-echo": DyingEcho}.get(mode, EchoImpl)
-    serve({ECHO: implementation()}, config=CONFIG)
+    health = HealthReporter()
+    implementation: EchoImpl = {
+        "logs": LoggingEcho,
+        "die-on-echo": DyingEcho,
+    }.get(mode, EchoImpl)()
+    if mode == "health-on-echo":
+        implementation = HealthEcho(health)
+    serve({ECHO: implementation}, config=CONFIG, health=health)
     log.info("stopped")
     if mode == "stubborn":
         time.sleep(60)

@@ -5,7 +5,7 @@ through a bounded memory channel and runs them under the caller's deadline.
 """
 
 from .._util import publish_module_names as _publish_module_names
-from ._events import ActorEvent, ActorState, StateChanged
+from ._events import ActorEvent, ActorState, EventHub, PluginEvent, StateChanged
 from ._handle import PluginHandle
 from ._nursery import EndpointNursery, Services, TransportOpener, open_endpoint_nursery
 from ._options import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, ActorOptions
@@ -19,6 +19,8 @@ __all__ = [
     "ActorState",
     "ActorStatistics",
     "EndpointNursery",
+    "EventHub",
+    "PluginEvent",
     "PluginHandle",
     "Services",
     "StateChanged",

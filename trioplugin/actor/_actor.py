@@ -51,6 +51,10 @@ class EndpointConfig:
     actor: ActorOptions
     transport: Callable[[], AbstractAsyncContextManager[ClientTransport]] | None = None
     """Opens the transport instead of ``url`` and ``options``, if given."""
+    events: EventHub | None = None
+    """Where the actor publishes its events, if not in a hub of its own."""
+    after_close: Callable[[], Awaitable[None]] | None = None
+    """Awaited by :meth:`EndpointActor.aclose` once the actor has closed."""
 
 
 class EndpointActor:
@@ -71,7 +75,7 @@ class EndpointActor:
         self._max_in_flight = config.actor.max_in_flight
         self._send, self._inbox = trio.open_memory_channel[Job](config.actor.inbox_capacity)
         self._state = ActorState.STARTING
-        self._events = EventHub()
+        self._events = EventHub() if config.events is None else config.events
         self._closed = trio.Event()
         self._endpoint = Endpoint(config.name, config.url, self._events.publish)
         self._interceptors = bind_interceptors(config.interceptors, self._endpoint)
@@ -260,6 +264,9 @@ class EndpointActor:
             if self._scope is not None:
                 self._scope.cancel()
         await self._closed.wait()
+        if self.config.after_close is not None:
+            with trio.CancelScope(shield=True):  # what runs the endpoint must not be left
+                await self.config.after_close()
 
     def can_run_here(self) -> bool:
         """Whether a unary or client-streaming call may run in its caller's task right now.

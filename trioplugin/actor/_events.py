@@ -36,16 +36,34 @@ class StateChanged:
     new: ActorState
 
 
-ActorEvent = StateChanged | CircuitStateChanged | RetryScheduled
-"""Every kind of event an actor publishes: its own state, its breaker's, and retries."""
+@dataclass(frozen=True, slots=True)
+class PluginEvent:
+    """Something that happened to the program behind an endpoint, not to its actor.
+
+    The plugin layer's process events derive from it
+    (:class:`~trioplugin.PluginExited`, :class:`~trioplugin.PluginRestarted`,
+    :class:`~trioplugin.PluginHealthChanged`); whoever runs an endpoint's
+    program may publish their own through the :class:`EventHub` they give
+    :meth:`~trioplugin.actor.EndpointNursery.connect`.
+    """
+
+    plugin: str
+    """The name the plugin was connected under."""
 
 
+ActorEvent = StateChanged | CircuitStateChanged | RetryScheduled | PluginEvent
+"""Every kind of event a handle reports: its actor's state, its breaker's, retries, the plugin's."""
+
+
+@final
 class EventHub:
     """Fans events out to subscribers; a subscriber too far behind misses events.
 
-    The actor publishes with :meth:`publish`, which never waits: a slow
+    An actor publishes with :meth:`publish`, which never waits: a slow
     subscriber must not hold up calls. Missed events are counted in
-    :attr:`dropped`.
+    :attr:`dropped`. Each actor has one; give your own to
+    :meth:`~trioplugin.actor.EndpointNursery.connect` to publish events of
+    your own beside the actor's.
     """
 
     __slots__ = ("_subscribers", "dropped")
@@ -53,6 +71,7 @@ class EventHub:
     def __init__(self) -> None:
         self._subscribers: set[trio.MemorySendChannel[ActorEvent]] = set()
         self.dropped = 0
+        """Events a subscriber missed because it was too far behind."""
 
     def publish(self, event: ActorEvent) -> None:
         """Hand ``event`` to every subscriber that has room for it."""

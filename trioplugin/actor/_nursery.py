@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 from typing import final
@@ -13,7 +13,7 @@ from .._util import NoPublicConstructor, open_transparent_nursery
 from ..rpc import ClientOptions, InterceptorLike, Service, check_interceptors
 from ..transport import ClientTransport
 from ._actor import EndpointActor, EndpointConfig
-from ._events import ActorState
+from ._events import ActorState, EventHub
 from ._handle import PluginHandle
 from ._options import ActorOptions
 
@@ -82,6 +82,8 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         options: ClientOptions | None = None,
         actor: ActorOptions | None = None,
         transport: TransportOpener | None = None,
+        events: EventHub | None = None,
+        after_close: Callable[[], Awaitable[None]] | None = None,
     ) -> PluginHandle:
         """Start an actor for the Connect endpoint at ``url`` and return its handle.
 
@@ -108,7 +110,12 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         ``transport`` replaces the transport the actor would open from
         ``url`` and ``options`` (``url`` then only names the endpoint): the
         plugin nursery gives its launched plugins one that follows the
-        plugin process across restarts.
+        plugin process across restarts. ``events`` is the hub the actor
+        publishes in, instead of one of its own: whoever runs the program
+        behind the endpoint publishes there what happens to it (the plugin
+        nursery: exits, restarts, health). ``after_close`` is awaited by
+        the handle's ``aclose()`` once the actor has closed, shielded: the
+        plugin nursery stops a launched plugin's process there.
 
         A name is free again once its handle has closed.
 
@@ -135,6 +142,8 @@ class EndpointNursery(metaclass=NoPublicConstructor):
                 options=options,
                 actor=actor_options,
                 transport=transport,
+                events=events,
+                after_close=after_close,
             )
         )
         resolved = _named(services) if services is not None else self._default_services

@@ -13,6 +13,7 @@ from ._config import (
     HandshakeConfig,
     HealthStatus,
 )
+from ._events import PluginExited, PluginHealthChanged, PluginRestarted
 from ._health import HealthReporter
 from ._launch import PluginCrashLoop
 from ._launch_options import LaunchOptions
@@ -29,7 +30,10 @@ __all__ = [
     "HealthStatus",
     "LaunchOptions",
     "PluginCrashLoop",
+    "PluginExited",
+    "PluginHealthChanged",
     "PluginNursery",
+    "PluginRestarted",
     "PluginServeError",
     "PluginStartError",
     "open_plugin_nursery",

@@ -163,6 +163,16 @@ def _cp_response(status: HealthStatus | None) -> cp_health.HealthCheckResponse:
     )
 
 
+def status_of(response: cp_health.HealthCheckResponse) -> HealthStatus:
+    """The three-state health a ``connectplugin.health.v1`` response reports.
+
+    An unknown service reads as not serving.
+    """
+    if response.status == cp_health.SERVING_STATUS_SERVING:
+        return HealthStatus.DEGRADED if response.degraded else HealthStatus.SERVING
+    return HealthStatus.NOT_SERVING
+
+
 class GRPCHealth:
     """``grpc.health.v1.Health``, for standard checkers: degraded reads as serving."""
 

@@ -17,10 +17,13 @@ from collections.abc import Sequence
 import trio
 
 from .._util import open_transparent_nursery
+from ..actor import EventHub
 from ..protocol import ConnectError
 from ..rpc import ClientOptions, open_client
+from ._builtin import status_of
 from ._certificates import client_context, make_identity
-from ._config import CORE_PROTOCOL_VERSION
+from ._config import CORE_PROTOCOL_VERSION, HealthStatus
+from ._events import PluginExited, PluginHealthChanged, PluginRestarted
 from ._launch_options import LaunchOptions
 from ._process import PluginProcess, PluginStartError, start_plugin_process
 from .protos.connectplugin.health.v1.health_pb2 import HealthCheckRequest, ServingStatus
@@ -40,8 +43,12 @@ class PluginCrashLoop(Exception):
 class Supervisor:
     """Runs one launched plugin: starts it, restarts it by its policy, stops it by its ladder."""
 
-    def __init__(self, name: str, argv: Sequence[str], options: LaunchOptions) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], options: LaunchOptions, events: EventHub
+    ) -> None:
         self.name = name
+        self.events = events
+        """Where the plugin's exits, restarts and health changes are published."""
         self._argv = list(argv)
         self._options = options
         self._identity = make_identity(f"trioplugin host of {name}") if options.auto_mtls else None
@@ -51,8 +58,15 @@ class Supervisor:
         self.restarts = 0
         """How many times the plugin has been restarted."""
         self._stopping = False
+        self._stopped: trio.Event | None = None
         self._changed = trio.Event()
         self._exits: collections.deque[float] = collections.deque()
+        self._exited_at = 0.0
+        self._health_scope = trio.CancelScope()
+        self.serving = False
+        """Whether the current process is up (it reported serving and has not exited)."""
+        self.finished = False
+        """Whether supervision is over: stopped, not restarted by policy, or a crash loop."""
 
     @property
     def url(self) -> str:
@@ -70,6 +84,14 @@ class Supervisor:
             PluginCrashLoop: it exited more often than ``max_restarts``
                 within ``restart_period``.
         """
+        try:
+            await self._supervise(task_status)
+        finally:
+            self.serving = False
+            self.finished = True
+            self._signal()
+
+    async def _supervise(self, task_status: trio.TaskStatus[Supervisor]) -> None:
         port: int | None = None
         while True:  # ends: a stop, a policy that does not restart, or a crash loop
             async with open_transparent_nursery() as pumps:
@@ -86,10 +108,27 @@ class Supervisor:
                     else:
                         self.restarts += 1
                         logger.warning("plugin %r restarted (pid %d)", self.name, plugin.pid)
+                        self.events.publish(
+                            PluginRestarted(
+                                self.name,
+                                plugin.pid,
+                                self.restarts,
+                                trio.current_time() - self._exited_at,
+                            )
+                        )
                     self.current = plugin
+                    self.serving = True
                     self._signal()
                     port = plugin.line.port
-                    await plugin.process.wait()
+                    async with trio.open_nursery() as watching:
+                        self._health_scope = watching.cancel_scope
+                        if self._stopping:
+                            watching.cancel_scope.cancel()
+                        watching.start_soon(self._watch_health, plugin)
+                        await plugin.process.wait()
+                        watching.cancel_scope.cancel()
+                    self.serving = False
+                    self._exited_at = trio.current_time()
             # Out of the block, the pumps have read the plugin's pipes to their end.
             exited = self.current
             assert exited is not None
@@ -100,13 +139,21 @@ class Supervisor:
                 return
 
     async def stop(self) -> None:
-        """Stop the plugin by its ladder; no restart after it."""
+        """Stop the plugin by its ladder; no restart after it. Later calls wait for the first."""
+        if self._stopped is not None:
+            await self._stopped.wait()
+            return
         self._stopping = True
-        if self.current is not None:
-            await self.current.stop(self._options, self._shutdown_call)
+        self._stopped = trio.Event()
+        self._health_scope.cancel()  # a watch stream would hold the plugin's shutdown up
+        try:
+            if self.current is not None:
+                await self.current.stop(self._options, self._shutdown_call)
+        finally:
+            self._stopped.set()
 
     async def wait_changed(self) -> None:
-        """Return at the next restart (for tests and events)."""
+        """Return at the next change: the plugin serving again, or supervision over."""
         await self._changed.wait()
 
     def _signal(self) -> None:
@@ -115,10 +162,16 @@ class Supervisor:
 
     def _restarts_after(self, plugin: PluginProcess, failed_restart: bool) -> bool:
         returncode = plugin.process.returncode
-        if not failed_restart:
-            logger.warning("plugin %r (pid %d) %s", self.name, plugin.pid, plugin.describe_exit())
+        assert returncode is not None  # it exited
         restart = self._options.restart
-        if restart == "temporary" or (restart == "transient" and returncode == 0):
+        restarts = not (restart == "temporary" or (restart == "transient" and returncode == 0))
+        if not failed_restart:
+            description = plugin.describe_exit()
+            logger.warning("plugin %r (pid %d) %s", self.name, plugin.pid, description)
+            self.events.publish(
+                PluginExited(self.name, plugin.pid, returncode, description, restarts)
+            )
+        if not restarts:
             return False
         now = trio.current_time()
         self._exits.append(now)
@@ -162,6 +215,21 @@ class Supervisor:
                 ) from None
             raise
         return plugin
+
+    async def _watch_health(self, plugin: PluginProcess) -> None:
+        last = HealthStatus.SERVING  # what the launch waited for
+        try:
+            async with (
+                open_client(plugin.url, ClientOptions(ssl_context=self.ssl_context)) as client,
+                HealthServiceClient(client).Watch(HealthCheckRequest(service="")) as statuses,
+            ):
+                async for response in statuses:  # ends: the plugin stops or exits
+                    status = status_of(response)
+                    if status is not last:
+                        self.events.publish(PluginHealthChanged(self.name, last, status))
+                        last = status
+        except ConnectError as exc:  # it exited: the exit is what gets reported
+            logger.debug("health watch of plugin %r ended: %s", self.name, exc)
 
     def _pin(self, plugin: PluginProcess) -> None:
         certificate = plugin.line.server_certificate

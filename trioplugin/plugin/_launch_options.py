@@ -32,9 +32,10 @@ class LaunchOptions:
     each time up to ``max_restart_backoff``, with jitter; more than
     ``max_restarts`` restarts within ``restart_period`` seconds raise
     :class:`PluginCrashLoop` out of the nursery. The restarted plugin
-    listens on the same port, so its handle serves it as before; while it
-    restarts, calls fail with ``unavailable`` (the circuit breaker turns
-    that into fast failures).
+    listens on the same port, so its handle serves it as before. While it
+    restarts, calls fail with ``unavailable`` (``while_restarting="fail"``:
+    the circuit breaker turns that into fast failures), or wait for it,
+    within their deadline (``"wait"``).
 
     Checked when made: a wrong value fails there, naming the field.
     """
@@ -69,6 +70,14 @@ class LaunchOptions:
     max_restart_backoff: float = 10.0
     """The longest wait before a restart."""
 
+    while_restarting: Literal["fail", "wait"] = "fail"
+    """What calls do while the plugin is down: fail with ``unavailable``, or wait for it.
+
+    Waiting is bounded by each call's deadline; once the plugin will not be
+    restarted (its policy, or a crash loop), waiting calls fail with
+    ``unavailable``.
+    """
+
     env: Mapping[str, str] | None = None
     """Variables added to the plugin's environment (over the host's own, if ``inherit_env``)."""
 
@@ -90,6 +99,11 @@ class LaunchOptions:
             raise ValueError(
                 "LaunchOptions.restart must be 'permanent', 'transient' or 'temporary', "
                 f"not {self.restart!r}"
+            )
+        if self.while_restarting not in ("fail", "wait"):
+            raise ValueError(
+                "LaunchOptions.while_restarting must be 'fail' or 'wait', "
+                f"not {self.while_restarting!r}"
             )
         check_int(self, "max_restarts", 0)
         check_seconds(self, "restart_period")

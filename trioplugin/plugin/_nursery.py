@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import final
 
@@ -12,13 +13,16 @@ import trio
 from .._util import NoPublicConstructor, open_transparent_nursery
 from ..actor import (
     ActorOptions,
+    ActorState,
     EndpointNursery,
+    EventHub,
     PluginHandle,
     Services,
     TransportOpener,
     open_endpoint_nursery,
 )
 from ..rpc import ClientOptions, InterceptorLike
+from ._following import open_following
 from ._launch import Supervisor
 from ._launch_options import LaunchOptions
 
@@ -86,6 +90,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
             interceptors=interceptors,
             options=options,
             actor=actor,
+            events=None,
+            after_close=None,
         )
 
     async def launch(
@@ -109,7 +115,12 @@ class PluginNursery(metaclass=NoPublicConstructor):
         ``launch.start_timeout``; then an endpoint actor is connected to
         it (over automatic mTLS unless ``launch.auto_mtls`` is off) as
         :meth:`connect` would. Leaving the nursery stops the process by
-        its ladder (see :class:`LaunchOptions`).
+        its ladder (see :class:`LaunchOptions`), and so does closing its
+        handle (``await handle.aclose()``). The handle's
+        :meth:`~trioplugin.PluginHandle.events` report the process's exits,
+        restarts and health changes (:class:`PluginExited`,
+        :class:`PluginRestarted`, :class:`PluginHealthChanged`) beside the
+        actor's own.
 
         ``launch`` defaults to the nursery's; the other arguments are
         :meth:`connect`'s.
@@ -119,24 +130,35 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 what it did instead, with its last lines on stderr.
             ValueError: a plugin of that name is already in the nursery.
         """
-        if name in self._endpoints.handles or name in self._processes:
+        connected = self._endpoints.handles.get(name)
+        if name in self._processes or (
+            connected is not None and connected.state is not ActorState.CLOSED
+        ):
             raise ValueError(f"a plugin named {name!r} is already in this nursery")
         if isinstance(argv, str) or not argv:
             raise TypeError(f"argv must be a non-empty sequence of str, not {argv!r}")
         launch = self._launch if launch is None else launch
-        plugin = Supervisor(name, argv, launch)
+        plugin = Supervisor(name, argv, launch, EventHub())
         await self._nursery.start(plugin.run)
         self._processes[name] = plugin
         base = options or self._options or ClientOptions()
+        reach = dataclasses.replace(base, ssl_context=plugin.ssl_context)
+        transport = (
+            functools.partial(open_following, plugin.url, reach, plugin)
+            if launch.while_restarting == "wait"
+            else None
+        )
         try:
             return await self._connect_with(
                 name,
                 plugin.url,
-                None,
+                transport,
                 services=services,
                 interceptors=interceptors,
-                options=dataclasses.replace(base, ssl_context=plugin.ssl_context),
+                options=reach,
                 actor=actor,
+                events=plugin.events,
+                after_close=functools.partial(self._stop_process, name),
             )
         except BaseException:
             with trio.CancelScope(shield=True):
@@ -144,9 +166,11 @@ class PluginNursery(metaclass=NoPublicConstructor):
             raise
 
     async def _stop_process(self, name: str) -> None:
-        plugin = self._processes.pop(name, None)
+        plugin = self._processes.get(name)
         if plugin is not None:
             await plugin.stop()
+            if self._processes.get(name) is plugin:
+                del self._processes[name]
 
     async def _connect_with(
         self,
@@ -154,6 +178,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
         url: str,
         transport: TransportOpener | None,
         *,
+        events: EventHub | None,
+        after_close: Callable[[], Awaitable[None]] | None,
         services: Services | None,
         interceptors: Sequence[InterceptorLike],
         options: ClientOptions | None,
@@ -167,6 +193,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
             options=options,
             actor=actor,
             transport=transport,
+            events=events,
+            after_close=after_close,
         )
 
     async def aclose(self) -> None:
