@@ -1,138 +1,209 @@
-"""The example plugin host: serves the key-value plugin, then calls it through an actor.
+"""The example plugin host: launches the key-value plugin and rides out its crash.
 
-Run it with ``python -m examples.kv``. (For now the plugin is served in the
-same process; launching it as a separate process is the plugin layer's job.)
-The last part makes the plugin fail on purpose, to show the retry
-interceptor absorbing short blips and the circuit breaker failing fast
-through an outage, then closing again once the plugin is back.
+Run it with ``python -m examples.kv`` (or the README's ``scripts/example``).
+The host launches ``python -m examples.kv.plugin`` as a process of its own
+(handshake, automatic mTLS, a bearer token), uses it through a handle with
+a circuit breaker and retries, then kills it mid-run: the breaker opens and
+calls fail fast, the supervisor restarts the plugin, the breaker's probes
+find it back, and the calls recover, with the data kept. Leaving the
+nursery stops the plugin; nothing is left running.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
 import trio
 
-from examples.kv.faults import Outage
-from examples.kv.kv_pb2 import GetRequest, PutRequest, WatchRequest
+from examples.kv.account import Account, AccountLogHandler
+from examples.kv.contract import DATA_FILE_VARIABLE, KV_PLUGINS, TOKEN_VARIABLE
+from examples.kv.kv_pb2 import DeleteRequest, GetRequest, ListRequest, PutRequest, WatchRequest
 from examples.kv.kv_trioplugin import KV_SERVICE, KVServiceClient
-from examples.kv.store import KVStore
+from examples.kv.load import Load
 from trioplugin import (
     ActorEvent,
     CircuitBreakerConfig,
     CircuitBreakerInterceptor,
-    CircuitOpenError,
+    CircuitState,
     CircuitStateChanged,
     ConnectError,
+    LaunchOptions,
+    PluginExited,
     PluginHandle,
+    PluginNursery,
+    PluginRestarted,
     RetryInterceptor,
     RetryPolicy,
-    RetryScheduled,
     open_plugin_nursery,
 )
-from trioplugin.rpc import open_connect_server
+from trioplugin.auth import TokenAuth
 
+PLUGIN = [sys.executable, "-m", "examples.kv.plugin"]
 BREAKER = CircuitBreakerConfig(failure_threshold=3, success_threshold=2, timeout=0.5)
 RETRY = RetryPolicy(max_attempts=3, initial_backoff=0.05)
+CALLS_BEFORE_THE_CRASH = 50
+CALLS_AFTER_RECOVERY = 50
 
 
 async def main() -> None:
-    outage = Outage()
-    async with open_connect_server({KV_SERVICE: KVStore()}, interceptors=[outage]) as plugin:
-        print(f"kv plugin serving at {plugin.url}")
-        async with open_plugin_nursery({"kv": KV_SERVICE}) as host:
-            # The reference order: the breaker outside the retry counts whole calls.
-            handle = await host.connect(
+    account = Account()
+    show_plugin_logs(account)
+    with tempfile.TemporaryDirectory(prefix="trioplugin-kv-") as scratch:
+        data_file = Path(scratch) / "kv.json"
+        token = secrets.token_urlsafe(24)  # one per run: only this host can call its plugin
+        launch = LaunchOptions(
+            config=KV_PLUGINS,
+            env={TOKEN_VARIABLE: token, DATA_FILE_VARIABLE: str(data_file)},
+            restart="permanent",
+            restart_backoff=1.0,
+        )
+        async with open_plugin_nursery({"kv": KV_SERVICE}, launch=launch) as host:
+            started = trio.current_time()
+            # Outermost first: the token on every attempt, the breaker counting whole calls.
+            handle = await host.launch(
                 "kv",
-                plugin.url,
-                interceptors=[CircuitBreakerInterceptor(BREAKER), RetryInterceptor(RETRY)],
+                PLUGIN,
+                interceptors=[
+                    TokenAuth(token=token).client_interceptor(),
+                    CircuitBreakerInterceptor(BREAKER),
+                    RetryInterceptor(RETRY),
+                ],
+            )
+            account.say(
+                f"launched the kv plugin: pid {host.pid('kv')}, serving at {handle.url} "
+                f"over mTLS, in {(trio.current_time() - started) * 1000:.0f} ms"
             )
             kv = handle.dispense("kv", KVServiceClient)
-
-            async with (
-                trio.open_nursery() as nursery,
-                kv.Watch(WatchRequest(prefix="user/")) as events,
-            ):
-                synced = await events.receive()
-                print(f"watching user/ from version {synced.version}")
-                nursery.start_soon(write, kv)
-                for _ in range(2):
-                    event = await events.receive()
-                    print(f"  changed: {event.key} = {event.value!r} (v{event.version})")
-
-            with trio.fail_after(2):  # the deadline travels as Connect-Timeout-Ms
-                reply = await kv.Get(GetRequest(key="user/ada"))
-            print(f"get user/ada -> {reply.value!r} (found={reply.found})")
-            reply = await kv.Get(GetRequest(key="user/nobody"))
-            print(f"get user/nobody -> found={reply.found}")
-
-            try:
-                await kv.Put(PutRequest(key="", value="oops"))
-            except ConnectError as error:
-                print(f"put with an empty key -> {error.code.value}: {error.message}")
-
-            async with handle.events() as events:
-                await survive_failures(kv, outage, events)
-
-            print_statistics(handle)
+            await use_the_store(kv, account)
+            load = await ride_out_a_crash(host, handle, kv, account)
+            reply = await kv.Get(GetRequest(key="user/ada"))
+            account.say(f"get user/ada -> {reply.value!r}: the data outlived the process")
+            last_pid = host.pid("kv")
+            stats = handle.statistics()
+        account.say(
+            f"account: {load.answered} calls answered under load, {load.failed} failed after "
+            f"{RETRY.max_attempts} attempts, {load.failed_fast} failed fast on the open circuit; "
+            f"{stats.retried} retries in all"
+        )
+        gone = last_pid is None or not _running(last_pid)
+        account.say(
+            "stopped the plugin: no process left" if gone else f"pid {last_pid} is still running!"
+        )
+        if not gone:
+            raise SystemExit(1)
 
 
-async def survive_failures(
-    kv: KVServiceClient, outage: Outage, events: trio.MemoryReceiveChannel[ActorEvent]
-) -> None:
-    print("a blip: the plugin fails the next two calls")
-    outage.blips = 2
-    reply = await kv.Get(GetRequest(key="user/ada"))
-    report(events)
-    print(f"get user/ada -> {reply.value!r}, after two retries")
-
-    print("an outage: every call fails")
-    outage.down = True
-    for _ in range(3):
-        try:
-            await kv.Get(GetRequest(key="user/ada"))
-        except ConnectError as error:
-            report(events)
-            print(f"get -> {error.code.value} after {RETRY.max_attempts} attempts")
-    reached = outage.refused
+async def use_the_store(kv: KVServiceClient, account: Account) -> None:
+    """Put, get, list, delete, watch, and one bad request."""
+    async with trio.open_nursery() as nursery, kv.Watch(WatchRequest(prefix="user/")) as events:
+        synced = await events.receive()
+        account.say(f"watching user/ from version {synced.version}")
+        nursery.start_soon(write, kv, account)
+        for _ in range(3):
+            event = await events.receive()
+            change = "deleted" if event.deleted else f"= {event.value!r}"
+            account.say(f"  watch: {event.key} {change} (v{event.version})")
+    listed = await kv.List(ListRequest(prefix="user/"))
+    entries = ", ".join(f"{entry.key}={entry.value}" for entry in listed.entries)
+    account.say(f"list user/ -> {entries} (v{listed.version})")
+    with trio.fail_after(2):  # the deadline travels to the plugin as Connect-Timeout-Ms
+        reply = await kv.Get(GetRequest(key="user/nobody"))
+    account.say(f"get user/nobody -> found={reply.found}")
     try:
-        await kv.Get(GetRequest(key="user/ada"))
-    except CircuitOpenError as error:
-        untouched = outage.refused == reached
-        print(f"get -> {error.message} (plugin untouched: {untouched})")
-
-    print("the plugin is back; after the breaker's timeout, probes close the circuit")
-    outage.down = False
-    await trio.sleep(BREAKER.timeout)
-    for _ in range(BREAKER.success_threshold):
-        reply = await kv.Get(GetRequest(key="user/ada"))
-    report(events)
-    print(f"get user/ada -> {reply.value!r}")
+        await kv.Put(PutRequest(key="", value="oops"))
+    except ConnectError as error:
+        account.say(f"put with an empty key -> {error.code.value}: {error.message}")
 
 
-def report(events: trio.MemoryReceiveChannel[ActorEvent]) -> None:
-    """Print the retries and circuit transitions the handle announced since last time."""
-    while True:
-        try:
-            event = events.receive_nowait()
-        except trio.WouldBlock:
-            return
-        if isinstance(event, RetryScheduled):
-            print(f"  retry: attempt {event.attempt} in {event.delay * 1000:.0f} ms")
-        elif isinstance(event, CircuitStateChanged):
-            print(f"  circuit: {event.old.value} -> {event.new.value}")
-
-
-def print_statistics(handle: PluginHandle) -> None:
-    stats = handle.statistics()
-    print(
-        f"plugin {stats.plugin!r}: {stats.completed} calls answered, "
-        f"{stats.failed} failed, {stats.retried} retries, circuit {stats.circuit_state}"
-    )
-
-
-async def write(kv: KVServiceClient) -> None:
+async def write(kv: KVServiceClient, account: Account) -> None:
     for key, value in [("user/ada", "Lovelace"), ("config/x", "1"), ("user/alan", "Turing")]:
         reply = await kv.Put(PutRequest(key=key, value=value))
-        print(f"put {key} -> v{reply.version}")
+        account.say(f"put {key} -> v{reply.version} (the plugin saw {reply.written_by!r} call)")
+    deleted = await kv.Delete(DeleteRequest(key="user/alan"))
+    account.say(f"delete user/alan -> found={deleted.found} (v{deleted.version})")
+
+
+async def ride_out_a_crash(
+    host: PluginNursery, handle: PluginHandle, kv: KVServiceClient, account: Account
+) -> Load:
+    """Kill the plugin under steady load; return once the calls have recovered."""
+    load = Load()
+    recovered = trio.Event()
+    async with handle.events() as events, trio.open_nursery() as nursery:
+        nursery.start_soon(load.run, kv)
+        nursery.start_soon(show_status, load, account)
+        nursery.start_soon(narrate, events, account, recovered)
+        await load.until_answered(CALLS_BEFORE_THE_CRASH)
+        pid = host.pid("kv")
+        assert pid is not None
+        account.say(f"killing the plugin mid-run (SIGKILL to pid {pid})")
+        os.kill(pid, signal.SIGKILL)
+        with trio.fail_after(30):  # a bound for the demo: restart, probes, recovery
+            await recovered.wait()
+            await load.until_answered(CALLS_AFTER_RECOVERY)
+        nursery.cancel_scope.cancel()
+    account.end_status()
+    if load.first_failure is not None:
+        error = load.first_failure
+        account.say(f"the first call that failed: {error.code.value}: {error.message}")
+    account.say(f"the calls recovered: {load.status()}")
+    return load
+
+
+async def narrate(
+    events: trio.MemoryReceiveChannel[ActorEvent], account: Account, recovered: trio.Event
+) -> None:
+    """Tell what the handle reports: the exit, the restart, the circuit's transitions."""
+    restarted = False
+    async for event in events:
+        if isinstance(event, PluginExited):
+            again = "the supervisor restarts it" if event.restarting else "it stays down"
+            account.say(f"  plugin exited: {event.description}; {again}")
+        elif isinstance(event, PluginRestarted):
+            restarted = True
+            account.say(f"  plugin restarted: pid {event.pid}, down for {event.downtime:.1f} s")
+        elif isinstance(event, CircuitStateChanged):
+            meaning = {
+                CircuitState.OPEN: "calls fail fast, the plugin is left alone",
+                CircuitState.HALF_OPEN: "a probe call may try the plugin",
+                CircuitState.CLOSED: "calls flow again",
+            }[event.new]
+            account.say(f"  circuit: {event.old.value} -> {event.new.value} ({meaning})")
+            if restarted and event.new is CircuitState.CLOSED:
+                recovered.set()
+
+
+async def show_status(load: Load, account: Account) -> None:
+    while True:  # ends: cancelled with the load
+        account.show(load.status())
+        await trio.sleep(0.1)
+
+
+def show_plugin_logs(account: Account) -> None:
+    """The plugin's own logs (forwarded from its stderr, levels kept) go into the account.
+
+    The host's warnings about the plugin's exit and restart are left out:
+    the account tells those from the handle's events.
+    """
+    plugin_logs = logging.getLogger("trioplugin.plugin.kv")
+    plugin_logs.setLevel(logging.INFO)
+    plugin_logs.addHandler(AccountLogHandler(account))
+    plugin_logs.propagate = False
+    logging.getLogger("trioplugin.plugin").setLevel(logging.ERROR)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65xamples/kv/kv.proto\x12\ndemo.kv.v1\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"+\n\x0bGetResponse\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x1e\n\x0bPutResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"9\n\nWatchEvent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x32\xbd\x01\n\tKVService\x12;\n\x03Get\x12\x16.demo.kv.v1.GetRequest\x1a\x17.demo.kv.v1.GetResponse\"\x03\x90\x02\x01\x12\x36\n\x03Put\x12\x16.demo.kv.v1.PutRequest\x1a\x17.demo.kv.v1.PutResponse\x12;\n\x05Watch\x12\x18.demo.kv.v1.WatchRequest\x1a\x16.demo.kv.v1.WatchEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65xamples/kv/kv.proto\x12\ndemo.kv.v1\"\x19\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"+\n\x0bGetResponse\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"(\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"2\n\x0bPutResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x12\n\nwritten_by\x18\x02 \x01(\t\"\x1c\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"0\n\x0e\x44\x65leteResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\x1d\n\x0bListRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"#\n\x05\x45ntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"C\n\x0cListResponse\x12\"\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x11.demo.kv.v1.Entry\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"J\n\nWatchEvent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\x32\xc8\x02\n\tKVService\x12;\n\x03Get\x12\x16.demo.kv.v1.GetRequest\x1a\x17.demo.kv.v1.GetResponse\"\x03\x90\x02\x01\x12;\n\x03Put\x12\x16.demo.kv.v1.PutRequest\x1a\x17.demo.kv.v1.PutResponse\"\x03\x90\x02\x02\x12\x44\n\x06\x44\x65lete\x12\x19.demo.kv.v1.DeleteRequest\x1a\x1a.demo.kv.v1.DeleteResponse\"\x03\x90\x02\x02\x12>\n\x04List\x12\x17.demo.kv.v1.ListRequest\x1a\x18.demo.kv.v1.ListResponse\"\x03\x90\x02\x01\x12;\n\x05Watch\x12\x18.demo.kv.v1.WatchRequest\x1a\x16.demo.kv.v1.WatchEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_KVSERVICE'].methods_by_name['Get']._loaded_options = None
   _globals['_KVSERVICE'].methods_by_name['Get']._serialized_options = b'\220\002\001'
+  _globals['_KVSERVICE'].methods_by_name['Put']._loaded_options = None
+  _globals['_KVSERVICE'].methods_by_name['Put']._serialized_options = b'\220\002\002'
+  _globals['_KVSERVICE'].methods_by_name['Delete']._loaded_options = None
+  _globals['_KVSERVICE'].methods_by_name['Delete']._serialized_options = b'\220\002\002'
+  _globals['_KVSERVICE'].methods_by_name['List']._loaded_options = None
+  _globals['_KVSERVICE'].methods_by_name['List']._serialized_options = b'\220\002\001'
   _globals['_GETREQUEST']._serialized_start=36
   _globals['_GETREQUEST']._serialized_end=61
   _globals['_GETRESPONSE']._serialized_start=63
@@ -40,11 +46,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTREQUEST']._serialized_start=108
   _globals['_PUTREQUEST']._serialized_end=148
   _globals['_PUTRESPONSE']._serialized_start=150
-  _globals['_PUTRESPONSE']._serialized_end=180
-  _globals['_WATCHREQUEST']._serialized_start=182
-  _globals['_WATCHREQUEST']._serialized_end=212
-  _globals['_WATCHEVENT']._serialized_start=214
-  _globals['_WATCHEVENT']._serialized_end=271
-  _globals['_KVSERVICE']._serialized_start=274
-  _globals['_KVSERVICE']._serialized_end=463
+  _globals['_PUTRESPONSE']._serialized_end=200
+  _globals['_DELETEREQUEST']._serialized_start=202
+  _globals['_DELETEREQUEST']._serialized_end=230
+  _globals['_DELETERESPONSE']._serialized_start=232
+  _globals['_DELETERESPONSE']._serialized_end=280
+  _globals['_LISTREQUEST']._serialized_start=282
+  _globals['_LISTREQUEST']._serialized_end=311
+  _globals['_ENTRY']._serialized_start=313
+  _globals['_ENTRY']._serialized_end=348
+  _globals['_LISTRESPONSE']._serialized_start=350
+  _globals['_LISTRESPONSE']._serialized_end=417
+  _globals['_WATCHREQUEST']._serialized_start=419
+  _globals['_WATCHREQUEST']._serialized_end=449
+  _globals['_WATCHEVENT']._serialized_start=451
+  _globals['_WATCHEVENT']._serialized_end=525
+  _globals['_KVSERVICE']._serialized_start=528
+  _globals['_KVSERVICE']._serialized_end=856
 # @@protoc_insertion_point(module_scope)

@@ -29,7 +29,7 @@ class KVServiceClient:
     does, typed for mypy.
     """
 
-    __slots__ = ("Get", "Put", "Watch")
+    __slots__ = ("Delete", "Get", "List", "Put", "Watch")
 
     SERVICE: _typing.ClassVar[_rpc.Service] = KV_SERVICE
     """The service this client calls."""
@@ -43,7 +43,19 @@ class KVServiceClient:
     Put: _rpc.UnaryMethod[_kv_pb2.PutRequest, _kv_pb2.PutResponse]
     """Unary: ``await stub.Put(request)``; ``.call(request)`` adds the metadata.
 
-    Idempotency: not declared, so it may have side effects.
+    Idempotency: idempotent (``IDEMPOTENT``).
+    """
+
+    Delete: _rpc.UnaryMethod[_kv_pb2.DeleteRequest, _kv_pb2.DeleteResponse]
+    """Unary: ``await stub.Delete(request)``; ``.call(request)`` adds the metadata.
+
+    Idempotency: idempotent (``IDEMPOTENT``).
+    """
+
+    List: _rpc.UnaryMethod[_kv_pb2.ListRequest, _kv_pb2.ListResponse]
+    """Unary: ``await stub.List(request)``; ``.call(request)`` adds the metadata.
+
+    Idempotency: no side effects (``NO_SIDE_EFFECTS``).
     """
 
     Watch: _rpc.ServerStreamMethod[_kv_pb2.WatchRequest, _kv_pb2.WatchEvent]
@@ -59,6 +71,8 @@ class KVServiceClient:
         """Bind every RPC of ``demo.kv.v1.KVService`` to ``client``."""
         self.Get = _rpc.UnaryMethod(client, KV_SERVICE.method("Get"))
         self.Put = _rpc.UnaryMethod(client, KV_SERVICE.method("Put"))
+        self.Delete = _rpc.UnaryMethod(client, KV_SERVICE.method("Delete"))
+        self.List = _rpc.UnaryMethod(client, KV_SERVICE.method("List"))
         self.Watch = _rpc.ServerStreamMethod(client, KV_SERVICE.method("Watch"))
 
 
@@ -89,7 +103,29 @@ class KVServiceImpl(_typing.Protocol):
     ) -> _kv_pb2.PutResponse:
         """Serve ``Put`` (unary): return the response.
 
-        Idempotency: not declared, so it may have side effects.
+        Idempotency: idempotent (``IDEMPOTENT``).
+        """
+
+    async def Delete(
+        self,
+        request: _kv_pb2.DeleteRequest,
+        ctx: _rpc.HandlerContext,
+        /,
+    ) -> _kv_pb2.DeleteResponse:
+        """Serve ``Delete`` (unary): return the response.
+
+        Idempotency: idempotent (``IDEMPOTENT``).
+        """
+
+    async def List(
+        self,
+        request: _kv_pb2.ListRequest,
+        ctx: _rpc.HandlerContext,
+        /,
+    ) -> _kv_pb2.ListResponse:
+        """Serve ``List`` (unary): return the response.
+
+        Idempotency: no side effects (``NO_SIDE_EFFECTS``).
         """
 
     def Watch(

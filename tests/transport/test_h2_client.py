@@ -272,6 +272,36 @@ async def test_cancelled_exchange_resets_the_stream() -> None:
         assert await call(transport, b"still fine") == (200, b"still fine")
 
 
+async def test_a_transport_closed_by_cancellation_does_not_wait_its_close_timeout() -> None:
+    # The connection's task is cancelled with its transport; closing its socket then
+    # raises Cancelled, and the connection must still count as done: else the
+    # transport's close waited its whole close_timeout for it.
+    started = trio.Event()
+
+    async def hang(exchange: ServerExchange) -> None:
+        await exchange.send_head(200, [("content-type", "x")])
+        started.set()
+        await trio.sleep_forever()
+
+    limits = ClientLimits(close_timeout=20)
+    async with open_server(hang) as server:
+        with trio.fail_after(5):  # well under the close timeout (which is shielded)
+            async with trio.open_nursery() as nursery:
+
+                async def caller() -> None:
+                    async with (
+                        open_http2_transport(server.url, limits=limits) as transport,
+                        transport.exchange("POST", "/hang", [], body=b"") as exchange,
+                    ):
+                        await exchange.receive_head()
+                        await exchange.receive_data()
+
+                nursery.start_soon(caller)
+                await started.wait()
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.cancel_scope.cancel()
+
+
 async def test_slow_reader_backpressures_the_server() -> None:
     window = 64 * 1024
     total = 40 * window

@@ -14,6 +14,7 @@ retrying cannot help, and the retry layer does not.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
 from typing import Final, TypeVar
@@ -59,7 +60,9 @@ def describe_os_error(exc: OSError) -> str:
         return f"name resolution failed ({exc.strerror or exc})"
     if exc.errno is not None and exc.strerror:
         name = errno.errorcode.get(exc.errno)
-        return f"{exc.strerror.lower()} ({name})" if name else exc.strerror.lower()
+        # The errno's own words: trio's strerror repeats the address ("error connecting to ...").
+        words = (os.strerror(exc.errno) if name else exc.strerror).lower()
+        return f"{words} ({name})" if name else words
     return str(exc) or type(exc).__name__
 
 

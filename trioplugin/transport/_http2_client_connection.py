@@ -414,5 +414,7 @@ class ClientConnection:
             try:
                 await self._send_goaway()
             finally:
-                await trio.aclose_forcefully(self.stream)
-                self.done.set()
+                try:
+                    await trio.aclose_forcefully(self.stream)
+                finally:  # a cancelled run gets Cancelled out of the close: still done
+                    self.done.set()
