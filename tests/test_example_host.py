@@ -1,7 +1,10 @@
-"""The README's first command: the example plugin host runs, and shows retry and the breaker."""
+"""The README's first command: the example host launches its plugin, kills it, and recovers."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,20 +13,63 @@ import trio
 ROOT = Path(__file__).parents[1]
 
 
-async def test_the_example_host_rides_out_a_blip_and_an_outage() -> None:
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def run_module(module: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m module`` from the repository's root, output captured."""
     with trio.fail_after(60):
-        done = await trio.run_process(
-            [sys.executable, "-m", "examples.kv"], cwd=ROOT, capture_stdout=True, check=False
+        return await trio.run_process(
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
+
+
+async def test_the_example_host_rides_out_its_plugins_crash_and_leaves_nothing_running() -> None:
+    done = await run_module("examples.kv")
     output = done.stdout.decode()
-    assert done.returncode == 0, output
+    assert done.returncode == 0, output + done.stderr.decode()
     lines = output.splitlines()
-    assert "get user/ada -> 'Lovelace', after two retries" in lines
-    assert lines.count("get -> unavailable after 3 attempts") == 3
-    assert "  circuit: closed -> open" in lines
-    assert any(line.startswith("get -> circuit open for 'kv'") for line in lines)
-    assert any(line.endswith("(plugin untouched: True)") for line in lines)
-    assert lines.index("  circuit: open -> half_open") < lines.index(
-        "  circuit: half_open -> closed"
-    )
-    assert lines[-1].endswith("circuit closed")
+    launched = re.match(r"launched the kv plugin: pid (\d+), serving at https://127", lines[0])
+    assert launched, lines[0]
+    assert "put user/ada -> v1 (the plugin saw 'kv-host' call)" in lines  # the token's identity
+    assert "  watch: user/alan deleted (v4)" in lines
+    assert "list user/ -> user/ada=Lovelace (v4)" in lines
+    assert "put with an empty key -> invalid_argument: key must not be empty" in lines
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(start))
+        for start in (
+            "killing the plugin mid-run (SIGKILL to pid",
+            "  plugin exited: killed by SIGKILL; the supervisor restarts it",
+            "  circuit: closed -> open",
+            "  plugin restarted: pid",
+            "the calls recovered:",
+        )
+    ]
+    assert order == sorted(order), lines
+    restarted = next(line for line in lines if line.startswith("  plugin restarted: pid"))
+    circuit = [line for line in lines if line.startswith("  circuit: ")]
+    assert circuit[-1].startswith("  circuit: half_open -> closed"), circuit
+    assert "get user/ada -> 'Lovelace': the data outlived the process" in lines
+    assert "  plugin log: info stopping: the host is stopping" in lines  # its logs, levels kept
+    assert lines[-1] == "stopped the plugin: no process left"
+    first_pid = int(launched.group(1))
+    second_pid = int(restarted.split()[3].rstrip(","))
+    assert first_pid != second_pid
+    assert not running(first_pid) and not running(second_pid)
+    assert "\x1b[" not in output  # no live status line off a terminal
+
+
+async def test_the_example_plugin_run_by_hand_says_it_wants_its_host() -> None:
+    done = await run_module("examples.kv.plugin")
+    assert done.returncode == 1
+    assert done.stdout == b""  # no handshake line for a person to read
+    assert "is a plugin: it is not meant to be run directly" in done.stderr.decode()

@@ -137,7 +137,7 @@ async def ride_out_a_crash(
     recovered = trio.Event()
     async with handle.events() as events, trio.open_nursery() as nursery:
         nursery.start_soon(load.run, kv)
-        nursery.start_soon(show_status, load, account)
+        nursery.start_soon(show_status, host, handle, load, account)
         nursery.start_soon(narrate, events, account, recovered)
         await load.until_answered(CALLS_BEFORE_THE_CRASH)
         pid = host.pid("kv")
@@ -179,9 +179,16 @@ async def narrate(
                 recovered.set()
 
 
-async def show_status(load: Load, account: Account) -> None:
+async def show_status(
+    host: PluginNursery, handle: PluginHandle, load: Load, account: Account
+) -> None:
+    """Redraw the live status line ten times a second (on a terminal)."""
     while True:  # ends: cancelled with the load
-        account.show(load.status())
+        pid = host.pid(handle.name)
+        plugin = "plugin down" if pid is None else f"plugin pid {pid}"
+        state = handle.statistics().circuit_state
+        circuit = "no breaker" if state is None else f"circuit {state.value}"
+        account.show(f"{plugin} · {circuit} · {load.status()}")
         await trio.sleep(0.1)
 
 

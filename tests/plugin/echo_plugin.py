@@ -7,7 +7,8 @@ neither exits when told nor on SIGTERM (it blocks the signal),
 ``logs`` logs at every level, ``die-on-echo`` exits with status 1 on an
 Echo of ``"die"``, ``exit-soon`` exits with status 1 a moment after it
 starts serving, ``health-on-echo`` reports the health an Echo names
-(``"degraded"``, ``"not_serving"``, ``"serving"``), ``bad-version`` prints
+(``"degraded"``, ``"not_serving"``, ``"serving"``), ``refuse-all`` refuses
+every call to its own services in an interceptor, ``bad-version`` prints
 a core version we do not speak.
 """
 
@@ -22,6 +23,7 @@ import time
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from trioplugin import Code, ConnectError
 from trioplugin.plugin import HandshakeConfig, HealthReporter, HealthStatus, serve
 from trioplugin.rpc import HandlerContext
 
@@ -64,6 +66,11 @@ class HealthEcho(EchoImpl):
         return await super().Echo(request, ctx)
 
 
+async def refuse(call: object, call_next: object) -> None:
+    """An interceptor that lets no call through."""
+    raise ConnectError(Code.UNAUTHENTICATED, "refused by the plugin's interceptor")
+
+
 def exit_soon() -> None:
     time.sleep(0.3)
     os._exit(1)
@@ -94,7 +101,8 @@ def main() -> None:
     }.get(mode, EchoImpl)()
     if mode == "health-on-echo":
         implementation = HealthEcho(health)
-    serve({ECHO: implementation}, config=CONFIG, health=health)
+    interceptors = [refuse] if mode == "refuse-all" else []
+    serve({ECHO: implementation}, config=CONFIG, health=health, interceptors=interceptors)
     log.info("stopped")
     if mode == "stubborn":
         time.sleep(60)

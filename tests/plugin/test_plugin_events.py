@@ -124,3 +124,19 @@ async def test_a_waiting_call_ends_at_its_deadline() -> None:
         with trio.move_on_after(0.2) as waited:
             await handle.stub(ECHO).Echo(EchoRequest(text="x"))
         assert waited.cancelled_caught
+
+
+async def test_the_plugins_own_interceptors_leave_its_built_in_services_alone() -> None:
+    # Handshake, health and Shutdown reach a plugin whose interceptors refuse every call.
+    async with open_plugin_nursery([ECHO]) as host:
+        handle = await host.launch(
+            "echo", ECHO_PLUGIN, launch=launch_options("refuse-all", shutdown_grace=30)
+        )
+        with pytest.raises(ConnectError) as caught:
+            await handle.stub(ECHO).Echo(EchoRequest(text="x"))
+        assert caught.value.code is Code.UNAUTHENTICATED
+        plugin = host._processes["echo"].current
+        assert plugin is not None
+        with trio.fail_after(10):
+            await handle.aclose()
+        assert plugin.process.returncode == 0  # its Shutdown call, not SIGTERM 30 s on

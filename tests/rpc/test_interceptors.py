@@ -14,6 +14,7 @@ from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import (
     Call,
     CallNext,
+    ConnectApp,
     HandlerContext,
     open_client,
     open_connect_server,
@@ -143,6 +144,20 @@ async def test_server_interceptor_rejects_and_sets_context_for_the_handler() -> 
             assert caught.value.code is Code.UNAUTHENTICATED
         async with open_client(server.url, interceptors=[AddUser()]) as client:
             assert (await client.stub(ECHO).Echo(EchoRequest())).text == "ada"
+
+
+async def test_a_service_added_with_interceptors_of_its_own_runs_without_the_apps() -> None:
+    # How a plugin serves its health and control services outside its own authentication.
+    app = ConnectApp(interceptors=[Authenticate()])
+    app.add_service(ECHO, EchoImpl(), interceptors=())
+    async with open_connect_server(app) as server, open_client(server.url) as anonymous:
+        assert (await anonymous.stub(ECHO).Echo(EchoRequest(text="in"))).text == "in"
+
+
+async def test_a_prepared_app_takes_no_interceptors_when_served() -> None:
+    with pytest.raises(TypeError, match="give a ConnectApp its interceptors when you make it"):
+        async with open_connect_server(ConnectApp(), interceptors=[Authenticate()]):
+            pass
 
 
 async def test_interceptors_can_rewrite_unary_requests_and_responses() -> None:

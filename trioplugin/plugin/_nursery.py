@@ -66,6 +66,23 @@ class PluginNursery(metaclass=NoPublicConstructor):
         """
         return self._endpoints[name]
 
+    def pid(self, name: str) -> int | None:
+        """The process id of the launched plugin ``name``; None while it is down.
+
+        Raises:
+            LookupError: no plugin of that name was launched in this nursery
+                (or it has been stopped).
+        """
+        try:
+            supervisor = self._processes[name]
+        except KeyError:
+            launched = ", ".join(repr(name) for name in self._processes) or "none"
+            raise LookupError(
+                f"no launched plugin is named {name!r}; launched: {launched}"
+            ) from None
+        current = supervisor.current
+        return current.pid if current is not None and supervisor.serving else None
+
     async def connect(
         self,
         name: str,

@@ -24,7 +24,7 @@ from typing import Final, TextIO
 
 import trio
 
-from ..rpc import InterceptorLike, ServerOptions, Service, open_connect_server
+from ..rpc import ConnectApp, InterceptorLike, ServerOptions, Service, open_connect_server
 from ._builtin import builtin_services
 from ._certificates import make_identity, server_context
 from ._config import (
@@ -103,7 +103,10 @@ async def serve_plugin(
     ``config`` is the contract shared with the host (default
     :class:`HandshakeConfig`); ``health`` reports the plugin's health to
     the host (a fresh :class:`HealthReporter`, serving, if None);
-    ``interceptors`` wrap the plugin's services; ``options`` are the
+    ``interceptors`` wrap the plugin's services (the built-in handshake,
+    health and control services are served without them: the host reaches
+    those with no credentials of the plugin's, guarded by the launch's
+    mTLS — with it off, by nothing but the loopback); ``options`` are the
     server's (its host and port are the handshake's: 127.0.0.1 and the
     port the host asked for, else a free one; its TLS is automatic mTLS
     when the host asks for it). ``log_level``, unless None, sends the
@@ -136,9 +139,12 @@ async def serve_plugin(
             nursery.start_soon(_stop_on_signals, stop)
             nursery.start_soon(_stop_when_host_gone, env, stop)
             server_options = _server_options(options, env.port, ssl_context)
-            async with open_connect_server(
-                {**builtins, **services}, server_options, interceptors=interceptors
-            ) as server:
+            # The plugin's interceptors (its authentication, say) wrap its own services;
+            # the host reaches the built-in ones over the launch's mTLS alone.
+            app = ConnectApp(services, server_options, interceptors=interceptors)
+            for service, implementation in builtins.items():
+                app.add_service(service, implementation, interceptors=())
+            async with open_connect_server(app, server_options) as server:
                 line = HandshakeLine(
                     CORE_PROTOCOL_VERSION,
                     version,

@@ -76,20 +76,37 @@ class ConnectApp:
         for service, implementation in pairs:
             self.add_service(service, implementation)
 
-    def add_service(self, service: Service, implementation: object) -> None:
+    def add_service(
+        self,
+        service: Service,
+        implementation: object,
+        *,
+        interceptors: Sequence[InterceptorLike] | None = None,
+    ) -> None:
         """Serve ``service`` with ``implementation``.
+
+        ``interceptors``, if given, wrap its calls instead of the app's
+        (``()``: none; a plugin's built-in health and control services are
+        served so, outside its own authentication).
 
         Raises:
             ValueError: a method of the service is already served.
-            TypeError: an implementing method has the wrong shape.
+            TypeError: an implementing method has the wrong shape, or an
+                element of ``interceptors`` is not an interceptor.
         """
+        if interceptors is None:
+            chosen = self._interceptors
+        else:
+            for interceptor in interceptors:
+                intercept_function(interceptor)
+            chosen = tuple(interceptors)
         routes = {}
         for method in service.methods.values():
             if method.procedure in self._routes:
                 raise ValueError(f"{method.procedure} is already served")
             routes[method.procedure] = _Route(
                 method,
-                chain(self._interceptors, handler_for(method, implementation)),
+                chain(chosen, handler_for(method, implementation)),
                 allow_get=method.idempotency is Idempotency.NO_SIDE_EFFECTS,
             )
         self._routes.update(routes)

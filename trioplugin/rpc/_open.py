@@ -83,7 +83,7 @@ async def open_client(
 
 @asynccontextmanager
 async def open_connect_server(
-    services: _Implementations,
+    services: _Implementations | ConnectApp,
     options: ServerOptions | None = None,
     *,
     interceptors: Sequence[InterceptorLike] = (),
@@ -101,6 +101,8 @@ async def open_connect_server(
     say where, with which limits and encodings. ``listeners``, if given,
     are served instead of binding ``options.host`` and ``options.port``
     (for instance a unix socket); the server closes them when it stops.
+    ``services`` may also be a :class:`ConnectApp` made beforehand (with
+    services of its own interceptors); ``interceptors`` are then its own.
     Leaving the block shuts down gracefully: in-flight calls get the limits'
     ``grace_period`` to finish.
 
@@ -110,7 +112,12 @@ async def open_connect_server(
         ValueError: a method is served twice.
     """
     options = ServerOptions() if options is None else options
-    app = ConnectApp(services, options, interceptors=interceptors)
+    if isinstance(services, ConnectApp):
+        if interceptors:
+            raise TypeError("give a ConnectApp its interceptors when you make it, not here")
+        app = services
+    else:
+        app = ConnectApp(services, options, interceptors=interceptors)
     async with open_server(
         app,
         host=options.host,
