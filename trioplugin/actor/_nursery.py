@@ -11,11 +11,12 @@ import trio
 
 from .._util import NoPublicConstructor, open_transparent_nursery
 from ..rpc import ClientOptions, InterceptorLike, Service, check_interceptors
-from ..transport import ClientTransport
+from ..transport import ClientTransport, check_base_url
 from ._actor import EndpointActor, EndpointConfig
 from ._events import ActorState, EventHub
 from ._handle import PluginHandle
 from ._options import ActorOptions
+from ._ready import wait_until_answering
 
 Services = Mapping[str, Service] | Sequence[Service]
 """Services by the names they are dispensed under; a plain list uses their short names."""
@@ -84,6 +85,7 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         transport: TransportOpener | None = None,
         events: EventHub | None = None,
         after_close: Callable[[], Awaitable[None]] | None = None,
+        wait_ready: bool = False,
     ) -> PluginHandle:
         """Start an actor for the Connect endpoint at ``url`` and return its handle.
 
@@ -117,23 +119,38 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         the handle's ``aclose()`` once the actor has closed, shielded: the
         plugin nursery stops a launched plugin's process there.
 
+        ``url`` is checked at once (a wrong one raises here, not at the
+        first call). With ``wait_ready``, connect also waits until the
+        endpoint answers an HTTP request, retrying refused connections
+        for up to ``options.limits.connect_timeout`` seconds (or until the
+        caller's deadline, if sooner), so a wrong port or a server that is
+        not up fails here with ``unavailable``; without it, the first call
+        finds out.
+
         A name is free again once its handle has closed.
 
         Raises:
             TypeError: an element of ``interceptors`` is not an interceptor,
                 or ``options``/``actor`` is not of its type.
-            ValueError: a plugin of that name is connected.
+            ValueError: a plugin of that name is connected, or ``url`` is
+                not one a client can reach (not ``http://`` or ``https://``,
+                no host, a query or a fragment).
+            ConnectError: with ``wait_ready``, the endpoint did not answer
+                (``unavailable``, quoting the last failure).
             RuntimeError: the nursery is closing.
         """
         checked = check_interceptors(interceptors)
         options = self._options if options is None else options
         actor_options = self._actor if actor is None else actor
         _check_options(options, actor_options)
+        if transport is None:
+            check_base_url(url)
         if self._closed:
             raise RuntimeError("the plugin nursery is closing; connect no more plugins")
-        previous = self._handles.get(name)
-        if previous is not None and previous.state is not ActorState.CLOSED:
-            raise ValueError(f"a plugin named {name!r} is already connected")
+        self._check_free(name)
+        if wait_ready:
+            await wait_until_answering(name, url, options, transport)
+            self._check_free(name)  # another connect may have taken it meanwhile
         endpoint_actor = EndpointActor(
             EndpointConfig(
                 name=name,
@@ -152,6 +169,11 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         endpoint_actor.start(self._nursery)
         await trio.lowlevel.checkpoint()
         return handle
+
+    def _check_free(self, name: str) -> None:
+        previous = self._handles.get(name)
+        if previous is not None and previous.state is not ActorState.CLOSED:
+            raise ValueError(f"a plugin named {name!r} is already connected")
 
     async def aclose(self) -> None:
         """Close every plugin endpoint, all at once, and wait until they are closed."""

@@ -92,6 +92,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         interceptors: Sequence[InterceptorLike] = (),
         options: ClientOptions | None = None,
         actor: ActorOptions | None = None,
+        wait_ready: bool = False,
     ) -> PluginHandle:
         """Start an actor for the plugin served at ``url`` and return its handle.
 
@@ -109,6 +110,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
             actor=actor,
             events=None,
             after_close=None,
+            wait_ready=wait_ready,
         )
 
     async def launch(
@@ -176,6 +178,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
                 actor=actor,
                 events=plugin.events,
                 after_close=functools.partial(self._stop_process, name),
+                wait_ready=False,  # it reported serving
             )
         except BaseException:
             with trio.CancelScope(shield=True):
@@ -197,6 +200,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         *,
         events: EventHub | None,
         after_close: Callable[[], Awaitable[None]] | None,
+        wait_ready: bool,
         services: Services | None,
         interceptors: Sequence[InterceptorLike],
         options: ClientOptions | None,
@@ -212,6 +216,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
             transport=transport,
             events=events,
             after_close=after_close,
+            wait_ready=wait_ready,
         )
 
     async def aclose(self) -> None:

@@ -13,7 +13,12 @@ from ._certificate import PeerCertificate
 from ._errors import StreamClosed, TLSError, TLSErrorReason, UnprocessedError
 from ._http1_client import HTTP1Transport, HTTP1TransportStatistics, open_http1_transport
 from ._http1_client_exchange import HTTP1ClientExchange
-from ._http2_client import HTTP2Transport, HTTP2TransportStatistics, open_http2_transport
+from ._http2_client import (
+    HTTP2Transport,
+    HTTP2TransportStatistics,
+    check_base_url,
+    open_http2_transport,
+)
 from ._http2_client_exchange import HTTP2ClientExchange
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
@@ -53,6 +58,7 @@ __all__ = [
     "TLSErrorReason",
     "TLSInfo",
     "UnprocessedError",
+    "check_base_url",
     "open_http1_transport",
     "open_http2_transport",
     "open_httpx_transport",

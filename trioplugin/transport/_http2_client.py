@@ -84,6 +84,18 @@ class _Origin:
         )
 
 
+def check_base_url(base_url: str) -> None:
+    """Check that ``base_url`` is one our client transports can reach, as they would.
+
+    Raises:
+        ValueError: it is not ``http://`` or ``https://``, has no host, or
+            has a query or a fragment (the message says which).
+    """
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
+    _Origin.parse(base_url)
+
+
 @dataclass(frozen=True, slots=True)
 class HTTP2TransportStatistics:
     """A snapshot of an :class:`HTTP2Transport`, as :meth:`HTTP2Transport.statistics` returns it."""
