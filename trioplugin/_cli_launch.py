@@ -11,6 +11,7 @@ from ._cli_common import RPC_ERROR, CommandError, Console, Subcommands
 from .plugin import HandshakeConfig, LaunchOptions, PluginStartError, open_plugin_nursery
 from .plugin.protos.grpc.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from .plugin.protos.grpc.health.v1.health_trioplugin import HEALTH, HealthClient
+from .protocol import Code, ConnectError
 
 _EPILOG = """\
 Starts PROGRAM with the handshake's environment, reads its handshake line,
@@ -52,6 +53,11 @@ def add_launch_command(commands: Subcommands) -> None:
         "--no-mtls", action="store_true", help="accept a plugin that serves plain h2c"
     )
     parser.add_argument(
+        "--connect-plugin-go",
+        action="store_true",
+        help="start it as connect-plugin-go does: PORT in its environment, no handshake line",
+    )
+    parser.add_argument(
         "--start-timeout", type=float, default=10.0, metavar="SECONDS", help="default 10"
     )
     parser.add_argument(
@@ -82,6 +88,7 @@ async def run_launch(args: argparse.Namespace, console: Console) -> int:
             ),
             start_timeout=args.start_timeout,
             auto_mtls=not args.no_mtls,
+            handshake="connect-plugin-go" if args.connect_plugin_go else "trioplugin",
         )
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from None
@@ -106,11 +113,18 @@ async def _launch(
         except PluginStartError as exc:
             console.stderr.write(f"error: {exc}\n")
             return RPC_ERROR
-        console.print(f"serving at {handle.url}" + ("" if args.no_mtls else " (mTLS, pinned)"))
-        reply = await handle.dispense("Health", HealthClient).Check(HealthCheckRequest())
-        status = HealthCheckResponse.ServingStatus.Name(reply.status)
-        console.print(f"health: {status}")
+        console.print(f"serving at {handle.url}" + ("" if options.cleartext else " (mTLS, pinned)"))
+        try:
+            reply = await handle.dispense("Health", HealthClient).Check(HealthCheckRequest())
+        except ConnectError as exc:
+            if exc.code not in (Code.UNIMPLEMENTED, Code.NOT_FOUND):
+                raise
+            console.print("health: not served (it answers no grpc.health.v1.Health)")
+            serving = True  # it answered the handshake: up, as far as anyone can tell
+        else:
+            console.print(f"health: {HealthCheckResponse.ServingStatus.Name(reply.status)}")
+            serving = reply.status == HealthCheckResponse.SERVING
         if args.stay:
             console.print("running; Ctrl-C stops it")
             await trio.sleep_forever()
-    return 0 if reply.status == HealthCheckResponse.SERVING else RPC_ERROR
+    return 0 if serving else RPC_ERROR

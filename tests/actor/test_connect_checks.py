@@ -54,7 +54,7 @@ async def test_wait_ready_fails_at_connect_when_nothing_answers() -> None:
             await host.connect("echo", url, options=options, wait_ready=True)
         assert caught.value.code is Code.UNAVAILABLE
         assert caught.value.message.startswith(
-            f"plugin 'echo' at {url} did not answer within 0.3 s: cannot connect to"
+            f"plugin 'echo': nothing answered at {url} within 0.3 s: cannot connect to"
         )
         assert "connection refused" in caught.value.message
         assert dict(host.handles) == {}

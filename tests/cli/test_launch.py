@@ -46,3 +46,13 @@ async def test_launch_without_a_program_is_a_usage_error(cli: CLI) -> None:
     assert done.status == 2
     assert "no plugin program" in done.err
     assert os.environ["TEST_PLUGIN_MODE"] == ""
+
+
+async def test_launch_starts_a_connect_plugin_go_plugin_its_way(cli: CLI) -> None:
+    go_plugin = [ECHO_PLUGIN[0], "-m", "tests.plugin.go_style_plugin"]
+    done = await cli("launch", "--connect-plugin-go", "--", *go_plugin)
+    assert done.status == 0, done.err
+    lines = done.out.splitlines()
+    assert lines[0].startswith("serving at http://127.0.0.1:")
+    assert not lines[0].endswith("(mTLS, pinned)")
+    assert lines[1] == "health: not served (it answers no grpc.health.v1.Health)"

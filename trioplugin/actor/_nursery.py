@@ -10,13 +10,19 @@ from typing import final
 import trio
 
 from .._util import NoPublicConstructor, open_transparent_nursery
-from ..rpc import ClientOptions, InterceptorLike, Service, check_interceptors
+from ..protocol import ConnectError
+from ..rpc import (
+    ClientOptions,
+    InterceptorLike,
+    Service,
+    check_interceptors,
+    wait_until_answering,
+)
 from ..transport import ClientTransport, check_base_url
 from ._actor import EndpointActor, EndpointConfig
 from ._events import ActorState, EventHub
 from ._handle import PluginHandle
 from ._options import ActorOptions
-from ._ready import wait_until_answering
 
 Services = Mapping[str, Service] | Sequence[Service]
 """Services by the names they are dispensed under; a plain list uses their short names."""
@@ -149,7 +155,12 @@ class EndpointNursery(metaclass=NoPublicConstructor):
             raise RuntimeError("the plugin nursery is closing; connect no more plugins")
         self._check_free(name)
         if wait_ready:
-            await wait_until_answering(name, url, options, transport)
+            try:
+                await wait_until_answering(url, options, transport=transport)
+            except ConnectError as exc:
+                if type(exc) is not ConnectError:  # a TLSError says it all as it is
+                    raise
+                raise ConnectError(exc.code, f"plugin {name!r}: {exc.message}") from exc
             self._check_free(name)  # another connect may have taken it meanwhile
         endpoint_actor = EndpointActor(
             EndpointConfig(

@@ -18,8 +18,8 @@ from ._health import HealthReporter
 from ._launch import PluginCrashLoop
 from ._launch_options import LaunchOptions
 from ._nursery import PluginNursery, open_plugin_nursery
-from ._process import PluginStartError
 from ._serve import PluginServeError, serve, serve_plugin
+from ._start_error import PluginStartError
 
 __all__ = [
     "CORE_PROTOCOL_VERSION",

@@ -111,6 +111,15 @@ def host_environment(
     return variables
 
 
+def connect_plugin_go_environment(*, host_pid: int, port: int, host_url: str) -> dict[str, str]:
+    """The variables a connect-plugin-go host sets, plus ours for noticing the host's end.
+
+    No magic cookie: such a host checks it in the Handshake call instead
+    (and a trioplugin plugin started so serves in connect-plugin-go's way).
+    """
+    return {PORT: str(port), HOST_URL: host_url, HOST_PID: str(host_pid), WATCH_STDIN: "1"}
+
+
 def _versions(value: str | None) -> tuple[int, ...] | None:
     if not value:
         return None

@@ -9,23 +9,27 @@ watches the process, restarting it by its policy when it ends unasked.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import random
 import ssl
 from collections.abc import Sequence
+from typing import Final
 
 import trio
 
 from .._util import open_transparent_nursery
 from ..actor import EventHub
-from ..protocol import ConnectError
-from ..rpc import ClientOptions, open_client
+from ..protocol import Code, ConnectError
+from ..rpc import Client, ClientOptions, open_client
 from ._builtin import status_of
 from ._certificates import client_context, make_identity
 from ._config import CORE_PROTOCOL_VERSION, HealthStatus
 from ._events import PluginExited, PluginHealthChanged, PluginRestarted
+from ._go_style import GO_CLIENT_OPTIONS, app_version_from_refusal
 from ._launch_options import LaunchOptions
-from ._process import PluginProcess, PluginStartError, start_plugin_process
+from ._process import PluginProcess, start_plugin_process
+from ._start_error import PluginStartError
 from .protos.connectplugin.health.v1.health_pb2 import HealthCheckRequest, ServingStatus
 from .protos.connectplugin.health.v1.health_trioplugin import HealthServiceClient
 from .protos.connectplugin.v1.control_pb2 import ShutdownRequest
@@ -67,6 +71,13 @@ class Supervisor:
         """Whether the current process is up (it reported serving and has not exited)."""
         self.finished = False
         """Whether supervision is over: stopped, not restarted by policy, or a crash loop."""
+
+    @property
+    def client_options(self) -> ClientOptions:
+        """How the host reaches the plugin: its pinned mTLS, or cleartext HTTP/1.1 for a Go one."""
+        if self._options.handshake == "connect-plugin-go":
+            return GO_CLIENT_OPTIONS
+        return ClientOptions(ssl_context=self.ssl_context)
 
     @property
     def url(self) -> str:
@@ -205,7 +216,7 @@ class Supervisor:
                 )
             self._pin(plugin)
             with trio.fail_at(deadline):
-                await _until_serving(plugin, options, self.ssl_context)
+                await _until_serving(plugin, options, self.client_options)
         except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await plugin.stop(options, shutdown_call=None)
@@ -220,7 +231,7 @@ class Supervisor:
         last = HealthStatus.SERVING  # what the launch waited for
         try:
             async with (
-                open_client(plugin.url, ClientOptions(ssl_context=self.ssl_context)) as client,
+                open_client(plugin.url, self.client_options) as client,
                 HealthServiceClient(client).Watch(HealthCheckRequest(service="")) as statuses,
             ):
                 async for response in statuses:  # ends: the plugin stops or exits
@@ -228,7 +239,7 @@ class Supervisor:
                     if status is not last:
                         self.events.publish(PluginHealthChanged(self.name, last, status))
                         last = status
-        except ConnectError as exc:  # it exited: the exit is what gets reported
+        except ConnectError as exc:  # it exited (or serves no health): its exit is what counts
             logger.debug("health watch of plugin %r ended: %s", self.name, exc)
 
     def _pin(self, plugin: PluginProcess) -> None:
@@ -242,9 +253,7 @@ class Supervisor:
 
     async def _shutdown_call(self) -> None:
         assert self.current is not None
-        async with open_client(
-            self.current.url, ClientOptions(ssl_context=self.ssl_context)
-        ) as client:
+        async with open_client(self.current.url, self.client_options) as client:
             await PluginControlClient(client).Shutdown(
                 ShutdownRequest(
                     grace_period_seconds=int(self._options.shutdown_grace),
@@ -254,10 +263,26 @@ class Supervisor:
 
 
 async def _until_serving(
-    plugin: PluginProcess, options: LaunchOptions, ssl_context: ssl.SSLContext | None
+    plugin: PluginProcess, options: LaunchOptions, reach: ClientOptions
 ) -> None:
+    async with open_client(plugin.url, reach) as client:
+        await _handshake(plugin, options, client)
+        health = HealthServiceClient(client)
+        try:
+            async with health.Watch(HealthCheckRequest(service="")) as statuses:
+                async for status in statuses:  # ends: serving, or the stream ends
+                    if status.status == ServingStatus.SERVING_STATUS_SERVING:
+                        return
+        except ConnectError as exc:
+            if options.handshake != "connect-plugin-go" or exc.code not in _NOT_SERVED:
+                raise
+            return  # a connect-plugin-go plugin need not serve health: it answered, it is up
+        raise PluginStartError(f"plugin {plugin.name!r} stopped before it reported serving")
+
+
+async def _handshake(plugin: PluginProcess, options: LaunchOptions, client: Client) -> None:
     config = options.config
-    async with open_client(plugin.url, ClientOptions(ssl_context=ssl_context)) as client:
+    while True:  # ends: accepted, or refused for good (a Go plugin names its version once)
         try:
             await HandshakeServiceClient(client).Handshake(
                 HandshakeRequest(
@@ -269,11 +294,25 @@ async def _until_serving(
                     self_id="trioplugin-host",
                 )
             )
+            return
         except ConnectError as exc:
-            raise PluginStartError(f"plugin {plugin.name!r} refused the handshake: {exc}") from exc
-        health = HealthServiceClient(client)
-        async with health.Watch(HealthCheckRequest(service="")) as statuses:
-            async for status in statuses:  # ends: serving, or the stream ends
-                if status.status == ServingStatus.SERVING_STATUS_SERVING:
+            if options.handshake == "connect-plugin-go":
+                if exc.code in _NOT_SERVED:
+                    logger.warning(
+                        "plugin %r serves no handshake service; calling it without one", plugin.name
+                    )
                     return
-        raise PluginStartError(f"plugin {plugin.name!r} stopped before it reported serving")
+                try:
+                    theirs = app_version_from_refusal(
+                        plugin.name, exc, config.app_protocol_versions
+                    )
+                except ConnectError as mismatch:
+                    raise PluginStartError(str(mismatch.message)) from exc
+                if theirs is not None and theirs != plugin.line.app_version:
+                    plugin.line = dataclasses.replace(plugin.line, app_version=theirs)
+                    continue
+            raise PluginStartError(f"plugin {plugin.name!r} refused the handshake: {exc}") from exc
+
+
+_NOT_SERVED: Final = (Code.UNIMPLEMENTED, Code.NOT_FOUND)
+"""What a server answers for a service it does not serve."""

@@ -37,6 +37,13 @@ class LaunchOptions:
     the circuit breaker turns that into fast failures), or wait for it,
     within their deadline (``"wait"``).
 
+    A plugin written with connect-plugin-go is started its way with
+    ``handshake="connect-plugin-go"``: ``PORT`` (a free port the host
+    picks) and ``HOST_URL`` in its environment, no handshake line (its
+    stdout is logged like its stderr), readiness when the port answers
+    HTTP and its Handshake call succeeds; it is then called over HTTP/1.1
+    in cleartext, as such plugins serve (``auto_mtls`` does not apply).
+
     Checked when made: a wrong value fails there, naming the field.
     """
 
@@ -87,6 +94,17 @@ class LaunchOptions:
     cwd: str | os.PathLike[str] | None = None
     """The plugin's working directory (the host's if None)."""
 
+    handshake: Literal["trioplugin", "connect-plugin-go"] = "trioplugin"
+    """How the plugin says where it serves: a handshake line, or connect-plugin-go's ``PORT``."""
+
+    host_url: str = ""
+    """``HOST_URL`` for a connect-plugin-go plugin: where it may reach its host."""
+
+    @property
+    def cleartext(self) -> bool:
+        """Whether the plugin is reached without TLS (no automatic mTLS, or a Go-style plugin)."""
+        return not self.auto_mtls or self.handshake == "connect-plugin-go"
+
     def __post_init__(self) -> None:
         if not isinstance(self.config, HandshakeConfig):
             raise TypeError(
@@ -100,6 +118,13 @@ class LaunchOptions:
                 "LaunchOptions.restart must be 'permanent', 'transient' or 'temporary', "
                 f"not {self.restart!r}"
             )
+        if self.handshake not in ("trioplugin", "connect-plugin-go"):
+            raise ValueError(
+                "LaunchOptions.handshake must be 'trioplugin' or 'connect-plugin-go', "
+                f"not {self.handshake!r}"
+            )
+        if not isinstance(self.host_url, str):
+            raise TypeError(f"LaunchOptions.host_url must be a str, not {self.host_url!r}")
         if self.while_restarting not in ("fail", "wait"):
             raise ValueError(
                 "LaunchOptions.while_restarting must be 'fail' or 'wait', "

@@ -161,7 +161,10 @@ class PluginNursery(metaclass=NoPublicConstructor):
         await self._nursery.start(plugin.run)
         self._processes[name] = plugin
         base = options or self._options or ClientOptions()
-        reach = dataclasses.replace(base, ssl_context=plugin.ssl_context)
+        if launch.handshake == "connect-plugin-go":  # as such plugins serve: cleartext HTTP/1.1
+            reach = dataclasses.replace(base, http_version="1.1", ssl_context=None)
+        else:
+            reach = dataclasses.replace(base, ssl_context=plugin.ssl_context)
         transport = (
             functools.partial(open_following, plugin.url, reach, plugin)
             if launch.while_restarting == "wait"

@@ -20,13 +20,16 @@ from typing import Final
 
 import trio
 
+from ..protocol import Code, ConnectError
 from ._certificates import Identity
 from ._config import CORE_PROTOCOL_VERSION, listed_versions
-from ._env import host_environment
+from ._env import connect_plugin_go_environment, host_environment
+from ._go_style import free_port, until_answering
 from ._handshake_line import HandshakeLine, HandshakeLineError, LineBuffer
 from ._launch_options import LaunchOptions
 from ._logs import LogForwarder
 from ._process_group import describe_exit, signal_group
+from ._start_error import PluginStartError
 
 STDERR_TAIL: Final = 20
 """How many of a plugin's last stderr lines a start-up error quotes."""
@@ -36,10 +39,6 @@ PUMP_DRAIN: Final = 1.0
 
 EXIT_WAIT: Final = 1.0
 """After stdout ends, how long a starting plugin is given to exit, so its status can be told."""
-
-
-class PluginStartError(Exception):
-    """A plugin process did not start: the message says what it did instead."""
 
 
 class PluginProcess:
@@ -94,12 +93,21 @@ class PluginProcess:
         """
         process = self.process
         if process.returncode is None:
+            unheard = False
             if shutdown_call is not None:
                 with trio.move_on_after(min(1.0, options.shutdown_grace) or 0.1):
-                    with contextlib.suppress(Exception):
+                    try:
                         await shutdown_call()
+                    except ConnectError as exc:
+                        unheard = exc.code in (Code.UNIMPLEMENTED, Code.NOT_FOUND)
+                    except Exception:  # it may be going already: its grace will tell
+                        pass
             await _close_quietly(process.stdin)  # our plugins read this as "the host is gone"
-            with trio.move_on_after(options.shutdown_grace):
+            # One that cannot have heard (no PluginControl, and no watch on its stdin, as
+            # a plain connect-plugin-go plugin) gets SIGTERM at once.
+            if shutdown_call is None:
+                unheard = options.handshake == "connect-plugin-go"
+            with trio.move_on_after(0 if unheard else options.shutdown_grace):
                 await process.wait()
         if process.returncode is None:
             signal_group(process, signal.SIGTERM)
@@ -134,12 +142,19 @@ async def start_plugin_process(
     Raises:
         PluginStartError: it did not start; the process is killed and reaped.
     """
-    env = options.environment() | host_environment(
-        options.config,
-        host_pid=os.getpid(),
-        client_certificate=None if identity is None else identity.certificate_pem,
-        port=port,
-    )
+    go_style = options.handshake == "connect-plugin-go"
+    if go_style:
+        port = port or free_port()
+        env = options.environment() | connect_plugin_go_environment(
+            host_pid=os.getpid(), port=port, host_url=options.host_url
+        )
+    else:
+        env = options.environment() | host_environment(
+            options.config,
+            host_pid=os.getpid(),
+            client_certificate=None if identity is None else identity.certificate_pem,
+            port=port,
+        )
     try:
         process = await trio.lowlevel.open_process(
             list(argv),
@@ -159,10 +174,18 @@ async def start_plugin_process(
     stderr_done = trio.Event()
     nursery.start_soon(_pump, process.stderr, forwarder, "stderr", tail, None, stderr_done)
     buffer = LineBuffer()
+    stdout_done = trio.Event()
     try:
         with trio.fail_after(options.start_timeout):
-            line = await _read_handshake(name, process, buffer)
-        _check_line(name, line, options)
+            if go_style:  # no line: all of stdout is logs, and the port says when it is up
+                assert port is not None
+                nursery.start_soon(
+                    _pump, process.stdout, forwarder, "stdout", None, buffer, stdout_done
+                )
+                line = await until_answering(name, process, port, options)
+            else:
+                line = await _read_handshake(name, process, buffer)
+                _check_line(name, line, options)
     except BaseException as exc:
         with trio.CancelScope(shield=True):
             signal_group(process, signal.SIGKILL)
@@ -171,15 +194,16 @@ async def start_plugin_process(
             with trio.move_on_after(EXIT_WAIT):  # so the error can quote its last words
                 await stderr_done.wait()
         if isinstance(exc, trio.TooSlowError):
+            missing = f"did not answer on port {port}" if go_style else "printed no handshake line"
             raise PluginStartError(
-                f"plugin {name!r} printed no handshake line within "
+                f"plugin {name!r} {missing} within "
                 f"{options.start_timeout:g} s (it was killed){_tail_text(tail)}"
             ) from None
         if isinstance(exc, PluginStartError):
             raise PluginStartError(f"{exc}{_tail_text(tail)}") from None
         raise
-    stdout_done = trio.Event()
-    nursery.start_soon(_pump, process.stdout, forwarder, "stdout", None, buffer, stdout_done)
+    if not go_style:
+        nursery.start_soon(_pump, process.stdout, forwarder, "stdout", None, buffer, stdout_done)
     return PluginProcess(name, process, line, tail, (stderr_done, stdout_done))
 
 

@@ -26,6 +26,7 @@ from ._open import (
     serve_connect,
 )
 from ._options import ClientOptions, ServerOptions
+from ._ready import wait_until_answering
 from ._replay import DEFAULT_REPLAY_LIMIT
 from ._service import Service
 from ._streams import BidiStream, ResponseStream
@@ -78,6 +79,7 @@ __all__ = [
     "open_connect_server",
     "open_transport",
     "serve_connect",
+    "wait_until_answering",
 ]
 
 _publish_module_names(__name__, globals())

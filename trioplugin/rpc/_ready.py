@@ -1,4 +1,4 @@
-"""The opt-in ready check of ``connect()``: wait until the endpoint answers HTTP, within bounds."""
+"""Waiting until a server answers HTTP at all: ``connect(wait_ready=True)``, a Go plugin's start."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from contextlib import AbstractAsyncContextManager
 import trio
 
 from ..protocol import Code, ConnectError
-from ..rpc import ClientOptions, open_transport
 from ..transport import ClientTransport, TLSError
+from ._open import open_transport
+from ._options import ClientOptions
 
 PROBE_PATH = "/grpc.health.v1.Health/Check"
 """What the probe asks for; any HTTP answer at all (even 404) means the endpoint is there."""
@@ -19,20 +20,23 @@ LONGEST_DELAY = 1.0
 
 
 async def wait_until_answering(
-    name: str,
     url: str,
-    options: ClientOptions,
-    transport: Callable[[], AbstractAsyncContextManager[ClientTransport]] | None,
+    options: ClientOptions | None = None,
+    *,
+    transport: Callable[[], AbstractAsyncContextManager[ClientTransport]] | None = None,
 ) -> None:
-    """Return once the endpoint answers a request; retry refused connections meanwhile.
+    """Return once the server at ``url`` answers an HTTP request; retry refused connections.
 
+    Any answer counts (a 404 too): the server is there and speaks HTTP.
     Bounded by the caller's deadline, and by ``options.limits.connect_timeout``
-    of its own.
+    of its own. ``transport``, if given, opens the transport to probe with
+    instead of ``url`` and ``options``.
 
     Raises:
         ConnectError: ``unavailable``: it did not answer within the bound
             (the message quotes the last failure); a TLS failure at once.
     """
+    options = ClientOptions() if options is None else options
     bound = options.limits.connect_timeout
     delay = FIRST_DELAY
     last: ConnectError | None = None
@@ -51,7 +55,7 @@ async def wait_until_answering(
             delay = min(LONGEST_DELAY, delay * 2)
     raise ConnectError(
         Code.UNAVAILABLE,
-        f"plugin {name!r} at {url} did not answer within {bound:g} s"
+        f"nothing answered at {url} within {bound:g} s"
         + (f": {last.message}" if last is not None else ""),
     )
 
