@@ -39,9 +39,9 @@ async def test_the_app_version_is_learned_from_a_go_plugins_refusal() -> None:
     # connect-plugin-go answers only its own version; the host offers its highest, 2, first.
     async with open_plugin_nursery([ECHO]) as host:
         await host.launch("go", GO_PLUGIN, launch=go_options(version="1"))
-        plugin = host._processes["go"].current
-        assert plugin is not None
-        assert plugin.line.app_version == 1
+        assert host.app_version("go") == 1
+        with pytest.raises(LookupError, match="no launched plugin is named 'kv'; launched: 'go'"):
+            host.app_version("kv")
 
 
 async def test_a_go_plugin_speaking_no_version_of_ours_fails_the_launch() -> None:

@@ -73,15 +73,31 @@ class PluginNursery(metaclass=NoPublicConstructor):
             LookupError: no plugin of that name was launched in this nursery
                 (or it has been stopped).
         """
+        supervisor = self._launched(name)
+        current = supervisor.current
+        return current.pid if current is not None and supervisor.serving else None
+
+    def app_version(self, name: str) -> int:
+        """The app protocol version the host and the launched plugin ``name`` agreed on.
+
+        go-plugin calls it ``NegotiatedVersion``: pick the client for it.
+
+        Raises:
+            LookupError: no plugin of that name was launched in this nursery
+                (or it has been stopped).
+        """
+        current = self._launched(name).current
+        assert current is not None  # launched: it started once
+        return current.line.app_version
+
+    def _launched(self, name: str) -> Supervisor:
         try:
-            supervisor = self._processes[name]
+            return self._processes[name]
         except KeyError:
             launched = ", ".join(repr(name) for name in self._processes) or "none"
             raise LookupError(
                 f"no launched plugin is named {name!r}; launched: {launched}"
             ) from None
-        current = supervisor.current
-        return current.pid if current is not None and supervisor.serving else None
 
     async def connect(
         self,
