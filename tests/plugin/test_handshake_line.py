@@ -70,11 +70,12 @@ def test_a_bad_line_is_refused_with_what_is_wrong_and_the_line_quoted(text: str,
     assert repr(text) in str(caught.value)
 
 
-def test_a_unix_line_has_no_url() -> None:
+def test_a_unix_line_names_localhost_and_its_socket() -> None:
     line = HandshakeLine.parse("1|1|unix|/tmp/plugin.sock|connect")
-    assert line.address == "/tmp/plugin.sock"
-    with pytest.raises(ValueError, match="unix plugin has no URL"):
-        _ = line.url
+    assert line.address == line.unix_socket == "/tmp/plugin.sock"
+    assert line.url == "http://localhost"
+    assert line.port is None
+    assert HandshakeLine.parse("1|1|tcp|127.0.0.1:4000|connect").unix_socket is None
 
 
 def test_the_line_buffer_splits_lines_across_reads() -> None:

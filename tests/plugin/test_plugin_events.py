@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 
 import pytest
 import trio
@@ -140,3 +141,26 @@ async def test_the_plugins_own_interceptors_leave_its_built_in_services_alone() 
         with trio.fail_after(10):
             await handle.aclose()
         assert plugin.process.returncode == 0  # its Shutdown call, not SIGTERM 30 s on
+
+
+async def test_a_plugin_on_a_unix_socket_is_reached_there_across_a_restart() -> None:
+    options = launch_options(network="unix", restart_backoff=0)
+    async with open_plugin_nursery([ECHO]) as host:
+        handle = await host.launch("echo", ECHO_PLUGIN, launch=options)
+        plugin = host._processes["echo"].current
+        assert plugin is not None
+        path = plugin.line.unix_socket
+        assert path is not None and os.path.exists(path)
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        assert handle.url == "https://localhost"  # mTLS over the socket, for its certificate
+        echo = handle.stub(ECHO)
+        assert (await echo.Echo(EchoRequest(text="unix"))).text == "unix"
+        async with handle.events() as events:
+            os.kill(pid_of(handle, host), signal.SIGKILL)
+            assert isinstance(await next_plugin_event(events), PluginExited)
+            assert isinstance(await next_plugin_event(events), PluginRestarted)
+        restarted = host._processes["echo"].current
+        assert restarted is not None and restarted.line.unix_socket == path
+        with trio.fail_after(10):
+            assert (await echo.Echo(EchoRequest(text="again"))).text == "again"
+    assert not os.path.exists(os.path.dirname(path))  # removed with the plugin

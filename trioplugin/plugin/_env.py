@@ -32,6 +32,9 @@ WATCH_STDIN: Final = "TRIOPLUGIN_WATCH_STDIN"
 PORT: Final = "PORT"
 """The port to listen on (connect-plugin-go's name); 0 or unset: any free port."""
 
+UNIX_SOCKET: Final = "TRIOPLUGIN_UNIX_SOCKET"
+"""Where the plugin is to listen on a unix socket, if its host asks for one."""
+
 HOST_URL: Final = "HOST_URL"
 """Where a connect-plugin-go plugin reaches its host (set for such plugins only)."""
 
@@ -61,6 +64,8 @@ class PluginEnvironment:
     host_pid: int | None
     watch_stdin: bool
     port: int
+    unix_socket: str | None
+    """The unix socket's path to listen on, instead of a tcp port."""
     started_by_connect_plugin_go: bool
     """A connect-plugin-go host started it (``PORT`` and ``HOST_URL``, no cookie).
 
@@ -86,6 +91,7 @@ class PluginEnvironment:
             host_pid=_integer(environ, HOST_PID),
             watch_stdin=environ.get(WATCH_STDIN) == "1",
             port=_integer(environ, PORT) or 0,
+            unix_socket=environ.get(UNIX_SOCKET) or None,
             started_by_connect_plugin_go=by_go_host,
         )
 
@@ -96,6 +102,7 @@ def host_environment(
     host_pid: int,
     client_certificate: str | None,
     port: int | None,
+    unix_socket: str | None = None,
 ) -> dict[str, str]:
     """The variables a host adds to a plugin's environment."""
     variables = {
@@ -108,6 +115,8 @@ def host_environment(
         variables[CLIENT_CERT] = client_certificate
     if port:
         variables[PORT] = str(port)
+    if unix_socket is not None:
+        variables[UNIX_SOCKET] = unix_socket
     return variables
 
 

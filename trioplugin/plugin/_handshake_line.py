@@ -62,12 +62,19 @@ class HandshakeLine:
         return int(port) if self.network == "tcp" and port.isdigit() else None
 
     @property
+    def unix_socket(self) -> str | None:
+        """The socket's path for a unix plugin; None for tcp."""
+        return self.address if self.network == "unix" else None
+
+    @property
     def url(self) -> str:
-        """The base URL of a tcp plugin (``https`` when it serves TLS)."""
-        if self.network != "tcp":
-            raise ValueError(f"a {self.network} plugin has no URL")
+        """The plugin's base URL (``https`` when it serves TLS).
+
+        A unix plugin's names ``localhost``, which its certificate is for:
+        connect to :attr:`unix_socket` with it.
+        """
         scheme = "https" if self.server_certificate is not None else "http"
-        return f"{scheme}://{self.address}"
+        return f"{scheme}://{self.address if self.network == 'tcp' else 'localhost'}"
 
     @classmethod
     def parse(cls, line: str) -> HandshakeLine:

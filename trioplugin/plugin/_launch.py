@@ -11,8 +11,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 import random
+import shutil
 import ssl
+import tempfile
 from collections.abc import Sequence
 from typing import Final
 
@@ -26,7 +29,7 @@ from ._builtin import status_of
 from ._certificates import client_context, make_identity
 from ._config import CORE_PROTOCOL_VERSION, HealthStatus
 from ._events import PluginExited, PluginHealthChanged, PluginRestarted
-from ._go_style import GO_CLIENT_OPTIONS, app_version_from_refusal
+from ._go_style import app_version_from_refusal
 from ._launch_options import LaunchOptions
 from ._process import PluginProcess, start_plugin_process
 from ._start_error import PluginStartError
@@ -56,6 +59,9 @@ class Supervisor:
         self._argv = list(argv)
         self._options = options
         self._identity = make_identity(f"trioplugin host of {name}") if options.auto_mtls else None
+        self._socket_dir: str | None = None
+        if options.network == "unix" and options.handshake == "trioplugin":
+            self._socket_dir = tempfile.mkdtemp(prefix="trioplugin-")  # mode 0700: ours alone
         self.ssl_context: ssl.SSLContext | None = None
         """The host's client context for the plugin: pins each of its certificates in turn."""
         self.current: PluginProcess | None = None
@@ -72,12 +78,18 @@ class Supervisor:
         self.finished = False
         """Whether supervision is over: stopped, not restarted by policy, or a crash loop."""
 
-    @property
-    def client_options(self) -> ClientOptions:
-        """How the host reaches the plugin: its pinned mTLS, or cleartext HTTP/1.1 for a Go one."""
+    def reach(self, plugin: PluginProcess, base: ClientOptions | None = None) -> ClientOptions:
+        """How the host reaches ``plugin``, from ``base`` (the defaults if None).
+
+        Over its pinned mTLS and at its socket; a connect-plugin-go plugin
+        over cleartext HTTP/1.1.
+        """
+        base = ClientOptions() if base is None else base
         if self._options.handshake == "connect-plugin-go":
-            return GO_CLIENT_OPTIONS
-        return ClientOptions(ssl_context=self.ssl_context)
+            return dataclasses.replace(base, http_version="1.1", ssl_context=None)
+        return dataclasses.replace(
+            base, ssl_context=self.ssl_context, unix_socket=plugin.line.unix_socket
+        )
 
     @property
     def url(self) -> str:
@@ -101,13 +113,16 @@ class Supervisor:
             self.serving = False
             self.finished = True
             self._signal()
+            if self._socket_dir is not None:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     async def _supervise(self, task_status: trio.TaskStatus[Supervisor]) -> None:
         port: int | None = None
+        address: str | None = None  # where the first process listened: every restart must too
         while True:  # ends: a stop, a policy that does not restart, or a crash loop
             async with open_transparent_nursery() as pumps:
                 try:
-                    plugin = await self._start(pumps, port)
+                    plugin = await self._start(pumps, port, address)
                 except PluginStartError as exc:
                     if self.current is None:
                         raise  # the first start: the caller of launch() hears it
@@ -130,7 +145,7 @@ class Supervisor:
                     self.current = plugin
                     self.serving = True
                     self._signal()
-                    port = plugin.line.port
+                    port, address = plugin.line.port, plugin.line.address
                     async with trio.open_nursery() as watching:
                         self._health_scope = watching.cancel_scope
                         if self._stopping:
@@ -202,21 +217,32 @@ class Supervisor:
         ceiling = min(options.max_restart_backoff, options.restart_backoff * 2.0**doublings)
         return ceiling * random.uniform(0.5, 1.0)  # jitter: restarts of many plugins spread out
 
-    async def _start(self, pumps: trio.Nursery, port: int | None) -> PluginProcess:
+    async def _start(
+        self, pumps: trio.Nursery, port: int | None, address: str | None
+    ) -> PluginProcess:
         name, options = self.name, self._options
         deadline = trio.current_time() + options.start_timeout
+        socket_path = None
+        if self._socket_dir is not None:
+            socket_path = os.path.join(self._socket_dir, "plugin.sock")
         plugin = await start_plugin_process(
-            name, self._argv, options, pumps, identity=self._identity, port=port
+            name,
+            self._argv,
+            options,
+            pumps,
+            identity=self._identity,
+            port=port,
+            unix_socket=socket_path,
         )
         try:
-            if port and plugin.line.port != port:
+            if address is not None and plugin.line.address != address:
                 raise PluginStartError(
-                    f"plugin {name!r} came back on port {plugin.line.port}, not {port}: "
+                    f"plugin {name!r} came back at {plugin.line.address}, not {address}: "
                     "its handle cannot follow it"
                 )
             self._pin(plugin)
             with trio.fail_at(deadline):
-                await _until_serving(plugin, options, self.client_options)
+                await _until_serving(plugin, options, self.reach(plugin))
         except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await plugin.stop(options, shutdown_call=None)
@@ -231,7 +257,7 @@ class Supervisor:
         last = HealthStatus.SERVING  # what the launch waited for
         try:
             async with (
-                open_client(plugin.url, self.client_options) as client,
+                open_client(plugin.url, self.reach(plugin)) as client,
                 HealthServiceClient(client).Watch(HealthCheckRequest(service="")) as statuses,
             ):
                 async for response in statuses:  # ends: the plugin stops or exits
@@ -253,7 +279,7 @@ class Supervisor:
 
     async def _shutdown_call(self) -> None:
         assert self.current is not None
-        async with open_client(self.current.url, self.client_options) as client:
+        async with open_client(self.current.url, self.reach(self.current)) as client:
             await PluginControlClient(client).Shutdown(
                 ShutdownRequest(
                     grace_period_seconds=int(self._options.shutdown_grace),

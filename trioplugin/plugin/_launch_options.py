@@ -94,6 +94,15 @@ class LaunchOptions:
     cwd: str | os.PathLike[str] | None = None
     """The plugin's working directory (the host's if None)."""
 
+    network: Literal["tcp", "unix"] = "tcp"
+    """Where a trioplugin plugin listens: a free tcp port on 127.0.0.1, or a unix socket.
+
+    ``"unix"``: a socket in a directory of the host's own (mode 0700, so only
+    its user can connect), the same path across restarts; removed when the
+    plugin is stopped. A plugin that cannot (no unix sockets on its
+    platform) says tcp in its handshake line, and is reached there.
+    """
+
     handshake: Literal["trioplugin", "connect-plugin-go"] = "trioplugin"
     """How the plugin says where it serves: a handshake line, or connect-plugin-go's ``PORT``."""
 
@@ -118,6 +127,8 @@ class LaunchOptions:
                 "LaunchOptions.restart must be 'permanent', 'transient' or 'temporary', "
                 f"not {self.restart!r}"
             )
+        if self.network not in ("tcp", "unix"):
+            raise ValueError(f"LaunchOptions.network must be 'tcp' or 'unix', not {self.network!r}")
         if self.handshake not in ("trioplugin", "connect-plugin-go"):
             raise ValueError(
                 "LaunchOptions.handshake must be 'trioplugin' or 'connect-plugin-go', "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -177,10 +176,8 @@ class PluginNursery(metaclass=NoPublicConstructor):
         await self._nursery.start(plugin.run)
         self._processes[name] = plugin
         base = options or self._options or ClientOptions()
-        if launch.handshake == "connect-plugin-go":  # as such plugins serve: cleartext HTTP/1.1
-            reach = dataclasses.replace(base, http_version="1.1", ssl_context=None)
-        else:
-            reach = dataclasses.replace(base, ssl_context=plugin.ssl_context)
+        assert plugin.current is not None  # it started
+        reach = plugin.reach(plugin.current, base)
         transport = (
             functools.partial(open_following, plugin.url, reach, plugin)
             if launch.while_restarting == "wait"

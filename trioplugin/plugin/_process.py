@@ -129,12 +129,14 @@ async def start_plugin_process(
     *,
     identity: Identity | None,
     port: int | None = None,
+    unix_socket: str | None = None,
 ) -> PluginProcess:
     """Start the plugin and read its handshake line, within ``options.start_timeout``.
 
     ``identity`` is the host's client certificate for automatic mTLS (None
     for h2c); ``port``, the port it is asked to listen on (its last one,
-    on a restart).
+    on a restart); ``unix_socket``, the path it is asked to listen on
+    instead, if any.
 
     The pumps that forward its stderr (and, after the line, its stdout) to
     ``logging`` run in ``nursery`` until the pipes close.
@@ -154,6 +156,7 @@ async def start_plugin_process(
             host_pid=os.getpid(),
             client_certificate=None if identity is None else identity.certificate_pem,
             port=port,
+            unix_socket=unix_socket,
         )
     try:
         process = await trio.lowlevel.open_process(
@@ -251,10 +254,6 @@ def _check_line(name: str, line: HandshakeLine, options: LaunchOptions) -> None:
         raise PluginStartError(
             f"plugin {name!r} chose app protocol version {line.app_version}; "
             f"this host speaks {listed_versions(ours)}"
-        )
-    if line.network != "tcp":
-        raise PluginStartError(
-            f"plugin {name!r} listens on a {line.network} socket; this host reaches tcp only"
         )
     if options.auto_mtls and line.server_certificate is None:
         raise PluginStartError(

@@ -144,14 +144,19 @@ async def serve_plugin(
             app = ConnectApp(services, server_options, interceptors=interceptors)
             for service, implementation in builtins.items():
                 app.add_service(service, implementation, interceptors=())
-            async with open_connect_server(app, server_options) as server:
-                line = HandshakeLine(
-                    CORE_PROTOCOL_VERSION,
-                    version,
-                    "tcp",
-                    f"127.0.0.1:{server.port}",
-                    certificate,
-                )
+            unix = env.unix_socket if hasattr(socket, "AF_UNIX") else None
+            listeners = None if unix is None else [await _unix_listener(unix)]
+            async with open_connect_server(app, server_options, listeners=listeners) as server:
+                if unix is None:
+                    line = HandshakeLine(
+                        CORE_PROTOCOL_VERSION,
+                        version,
+                        "tcp",
+                        f"127.0.0.1:{server.port}",
+                        certificate,
+                    )
+                else:
+                    line = HandshakeLine(CORE_PROTOCOL_VERSION, version, "unix", unix, certificate)
                 stdout.write(line.format() + "\n")
                 stdout.flush()
                 await stop.requested.wait()
@@ -212,6 +217,20 @@ def _server_options(
         logger.warning("port %d is taken: listening on a free port instead", port)
         chosen = dataclasses.replace(chosen, port=0)
     return chosen
+
+
+async def _unix_listener(path: str) -> trio.SocketListener:
+    # A socket file left by a predecessor that died (a restart) would make bind fail.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        await sock.bind(path)
+        sock.listen()
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)
 
 
 def _port_free(port: int) -> bool:

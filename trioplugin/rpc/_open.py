@@ -45,7 +45,12 @@ def open_transport(
     """
     options = ClientOptions() if options is None else options
     opener = open_http2_transport if options.http_version == "2" else open_http1_transport
-    return opener(base_url, ssl_context=options.ssl_context, limits=options.limits)
+    return opener(
+        base_url,
+        ssl_context=options.ssl_context,
+        limits=options.limits,
+        unix_socket=options.unix_socket,
+    )
 
 
 @asynccontextmanager

@@ -66,6 +66,10 @@ class ClientOptions:
     None: one that verifies the server against the system's CAs. Its ALPN
     protocols are set to the HTTP version's."""
 
+    unix_socket: str | None = None
+    """Connect to this unix socket instead of the URL's host and port (which still name
+    the server, for ``:authority`` and TLS), e.g. a plugin's that listens on one."""
+
     limits: ClientLimits = _CLIENT_LIMITS
     """What the connection bounds on its own, whether or not a call has a deadline:
     the connect timeout, HTTP/2 keepalive PINGs and flow-control windows, the
@@ -106,6 +110,7 @@ class ClientOptions:
             )
         check_type(self, "ssl_context", (ssl.SSLContext, type(None)), "an ssl.SSLContext or None")
         check_type(self, "limits", ClientLimits, "a trioplugin.transport.ClientLimits")
+        check_type(self, "unix_socket", (str, type(None)), "a socket's path or None")
         object.__setattr__(self, "codec", _codec(self.codec))
         if self.send_compression is not None:
             _check_compression(self.send_compression, "send_compression")

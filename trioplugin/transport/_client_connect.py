@@ -47,8 +47,12 @@ async def open_client_stream(
     ssl_context: ssl.SSLContext | None,
     progress: Progress,
     require_h2: bool = False,
+    unix_socket: str | None = None,
 ) -> OpenedStream:
     """Connect to ``host:port`` and do the TLS handshake on ``ssl_context`` if given.
+
+    With ``unix_socket``, connect to that socket instead (``host`` is then
+    only the name TLS checks the server's certificate for).
 
     ``progress.stage`` says how far it got (for a timeout the caller's scope
     enforces). With ``require_h2``, a server that does not agree to ALPN
@@ -61,7 +65,10 @@ async def open_client_stream(
     """
     progress.stage = TCP_CONNECT
     try:
-        tcp = await trio.open_tcp_stream(host, port)
+        if unix_socket is None:
+            tcp = await trio.open_tcp_stream(host, port)
+        else:
+            tcp = await trio.open_unix_socket(unix_socket)
     except OSError as exc:
         raise connect_failed(address, exc) from exc
     stream: trio.abc.Stream = tcp
@@ -94,4 +101,6 @@ async def open_client_stream(
     except BaseException:
         tcp.socket.close()
         raise
+    if unix_socket is not None:  # a unix peer has a path, not a port
+        return OpenedStream(stream, tcp, tls_info, (unix_socket, 0))
     return OpenedStream(stream, tcp, tls_info, (str(peername[0]), int(peername[1])))

@@ -82,6 +82,7 @@ class HTTP1Transport(metaclass=NoPublicConstructor):
             connect_timeout=limits.connect_timeout,
             max_connections=limits.max_connections,
             idle_timeout=limits.idle_timeout,
+            unix_socket=origin.unix_socket,
         )
 
     @property
@@ -144,6 +145,7 @@ async def open_http1_transport(
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
+    unix_socket: str | None = None,
 ) -> AsyncIterator[HTTP1Transport]:
     """Open an HTTP/1.1 client transport to ``base_url``; close its connections on exit.
 
@@ -152,7 +154,9 @@ async def open_http1_transport(
     protocols are set) or on a default context that verifies the server; a
     TLS handshake that fails raises :class:`~trioplugin.transport.TLSError`,
     whose ``reason`` says why. A path in ``base_url`` prefixes every
-    exchange's path.
+    exchange's path. With ``unix_socket``, connections go to that unix
+    socket instead of the URL's host and port (which still name the server:
+    its ``Host`` header, and the name TLS checks its certificate for).
 
     From ``limits`` (a :class:`~trioplugin.transport.ClientLimits`, its
     defaults if None) the pool's ``max_connections`` and ``idle_timeout``
@@ -167,7 +171,7 @@ async def open_http1_transport(
     Raises:
         ValueError: a bad ``base_url``.
     """
-    origin = _Origin.parse(base_url)
+    origin = _Origin.parse(base_url, unix_socket)
     if origin.scheme == "https":
         if ssl_context is None:
             ssl_context = ssl.create_default_context()

@@ -80,6 +80,7 @@ async def open_connection(
     *,
     ssl_context: ssl.SSLContext | None,
     connect_timeout: float,
+    unix_socket: str | None = None,
 ) -> H11Connection:
     """Connect to ``host:port`` (and do the TLS handshake) within ``connect_timeout`` seconds.
 
@@ -90,7 +91,12 @@ async def open_connection(
     progress = Stage()
     with trio.move_on_after(connect_timeout):
         opened = await open_client_stream(
-            host, port, address, ssl_context=ssl_context, progress=progress
+            host,
+            port,
+            address,
+            ssl_context=ssl_context,
+            progress=progress,
+            unix_socket=unix_socket,
         )
         peer = Peer(opened.peer_address, "1.1", tls=opened.tls)
         return H11Connection(opened.stream, opened.tcp.socket, peer)
@@ -131,6 +137,7 @@ class Pool:
         "_slots",
         "_ssl_context",
         "_timeout",
+        "_unix_socket",
         "_waiters",
         "closed",
         "connecting",
@@ -150,7 +157,9 @@ class Pool:
         connect_timeout: float,
         max_connections: int,
         idle_timeout: float,
+        unix_socket: str | None = None,
     ) -> None:
+        self._unix_socket = unix_socket
         self._host = host
         self._port = port
         self._address = address
@@ -245,6 +254,7 @@ class Pool:
                 self._address,
                 ssl_context=self._ssl_context,
                 connect_timeout=self._timeout,
+                unix_socket=self._unix_socket,
             )
         except BaseException:
             self._free_slot()

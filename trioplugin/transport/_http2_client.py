@@ -65,9 +65,11 @@ class _Origin:
     """``host:port``, as error messages name the server."""
     prefix: str
     """The base URL's path, without a trailing slash."""
+    unix_socket: str | None = None
+    """The unix socket to connect to instead of ``host:port``, if any."""
 
     @classmethod
-    def parse(cls, base_url: str) -> _Origin:
+    def parse(cls, base_url: str, unix_socket: str | None = None) -> _Origin:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"base_url must be http:// or https://, not {base_url!r}")
@@ -79,8 +81,15 @@ class _Origin:
         port = parts.port or default_port
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         authority = host if port == default_port else f"{host}:{port}"
+        address = f"{host}:{port}" if unix_socket is None else f"unix:{unix_socket}"
         return cls(
-            parts.scheme, parts.hostname, port, authority, f"{host}:{port}", parts.path.rstrip("/")
+            parts.scheme,
+            parts.hostname,
+            port,
+            authority,
+            address,
+            parts.path.rstrip("/"),
+            unix_socket,
         )
 
 
@@ -160,6 +169,7 @@ class HTTP2Transport(metaclass=NoPublicConstructor):
             connection_window=limits.connection_window,
             counters=self._counters,
             on_retire=self._retire,
+            unix_socket=origin.unix_socket,
         )
         self._conn: ClientConnection | None = None
         self._connections: set[ClientConnection] = set()
@@ -348,6 +358,7 @@ async def open_http2_transport(
     *,
     ssl_context: ssl.SSLContext | None = None,
     limits: ClientLimits | None = None,
+    unix_socket: str | None = None,
 ) -> AsyncIterator[HTTP2Transport]:
     """Open an HTTP/2 client transport to ``base_url``; close it on exit.
 
@@ -358,7 +369,10 @@ async def open_http2_transport(
     A server that does not agree to HTTP/2 is refused with ``unavailable``;
     a TLS handshake that fails raises :class:`~trioplugin.transport.TLSError`,
     whose ``reason`` says why.
-    A path in ``base_url`` prefixes every exchange's path.
+    A path in ``base_url`` prefixes every exchange's path. With
+    ``unix_socket``, connections go to that unix socket instead of the
+    URL's host and port (which still name the server: its ``:authority``,
+    and the name TLS checks its certificate for).
 
     The first exchange opens the connection. ``limits`` (a
     :class:`~trioplugin.transport.ClientLimits`, its defaults if None) bounds
@@ -372,7 +386,7 @@ async def open_http2_transport(
     An exception raised in the block comes out of it as raised, not wrapped in
     an ExceptionGroup.
     """
-    origin = _Origin.parse(base_url)
+    origin = _Origin.parse(base_url, unix_socket)
     if origin.scheme == "https":
         if ssl_context is None:
             ssl_context = ssl.create_default_context()

@@ -66,6 +66,7 @@ class Connector:
         "_port",
         "_ssl_context",
         "_stream_window",
+        "_unix_socket",
     )
 
     def __init__(
@@ -80,7 +81,9 @@ class Connector:
         connection_window: int,
         counters: ClientCounters,
         on_retire: Callable[[ClientConnection], None],
+        unix_socket: str | None = None,
     ) -> None:
+        self._unix_socket = unix_socket
         self._host = host
         self._port = port
         self._address = address
@@ -105,6 +108,7 @@ class Connector:
             ssl_context=self._ssl_context,
             progress=attempt,
             require_h2=True,
+            unix_socket=self._unix_socket,
         )
         stream = opened.stream
         try:
