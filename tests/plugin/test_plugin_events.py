@@ -150,8 +150,10 @@ async def test_a_plugin_on_a_unix_socket_is_reached_there_across_a_restart() -> 
         plugin = host._processes["echo"].current
         assert plugin is not None
         path = plugin.line.unix_socket
-        assert path is not None and os.path.exists(path)
-        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        assert path is not None
+        socket_dir = trio.Path(path).parent
+        assert stat.S_ISSOCK((await trio.Path(path).stat()).st_mode)
+        assert stat.S_IMODE((await socket_dir.stat()).st_mode) == 0o700
         assert handle.url == "https://localhost"  # mTLS over the socket, for its certificate
         echo = handle.stub(ECHO)
         assert (await echo.Echo(EchoRequest(text="unix"))).text == "unix"
@@ -163,4 +165,4 @@ async def test_a_plugin_on_a_unix_socket_is_reached_there_across_a_restart() -> 
         assert restarted is not None and restarted.line.unix_socket == path
         with trio.fail_after(10):
             assert (await echo.Echo(EchoRequest(text="again"))).text == "again"
-    assert not os.path.exists(os.path.dirname(path))  # removed with the plugin
+    assert not await socket_dir.exists()  # removed with the plugin
