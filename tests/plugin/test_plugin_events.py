@@ -166,3 +166,16 @@ async def test_a_plugin_on_a_unix_socket_is_reached_there_across_a_restart() -> 
         with trio.fail_after(10):
             assert (await echo.Echo(EchoRequest(text="again"))).text == "again"
     assert not await socket_dir.exists()  # removed with the plugin
+
+
+async def test_closing_the_handle_of_a_plugin_waiting_to_restart_ends_the_wait() -> None:
+    options = launch_options(restart_backoff=60, max_restart_backoff=60)
+    with trio.fail_after(10):  # not the minute of backoff
+        async with open_plugin_nursery([ECHO]) as host:
+            handle = await host.launch("echo", ECHO_PLUGIN, launch=options)
+            supervisor = host._processes["echo"]
+            await kill(handle, host)
+            await handle.aclose()
+            while not supervisor.finished:  # supervision ends, without the minute's wait
+                await supervisor.wait_changed()
+            assert supervisor.restarts == 0

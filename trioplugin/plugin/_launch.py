@@ -73,6 +73,7 @@ class Supervisor:
         self._exits: collections.deque[float] = collections.deque()
         self._exited_at = 0.0
         self._health_scope = trio.CancelScope()
+        self._backoff_scope = trio.CancelScope()
         self.serving = False
         """Whether the current process is up (it reported serving and has not exited)."""
         self.finished = False
@@ -160,7 +161,8 @@ class Supervisor:
             assert exited is not None
             if self._stopping or not self._restarts_after(exited, plugin is None):
                 return
-            await trio.sleep(self._backoff())
+            with self._backoff_scope:  # stop() ends the wait
+                await trio.sleep(self._backoff())
             if self._stopping:
                 return
 
@@ -172,6 +174,7 @@ class Supervisor:
         self._stopping = True
         self._stopped = trio.Event()
         self._health_scope.cancel()  # a watch stream would hold the plugin's shutdown up
+        self._backoff_scope.cancel()
         try:
             if self.current is not None:
                 await self.current.stop(self._options, self._shutdown_call)
