@@ -28,6 +28,7 @@ from .auth import (
     require_auth,
     static_secrets,
 )
+from .observability import LoggingInterceptor
 from .plugin import (
     HandshakeConfig,
     HealthReporter,
@@ -119,6 +120,7 @@ __all__ = [
     "InterceptorFunction",
     "Jitter",
     "LaunchOptions",
+    "LoggingInterceptor",
     "MTLSAuth",
     "MessageReceiver",
     "Metadata",

@@ -1,0 +1,278 @@
+"""The logging interceptor: one record per call (and, at DEBUG, per attempt), secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Final, final
+
+import trio
+from google.protobuf.message import Message
+
+from .._util import NoPublicConstructor
+from ..protocol import Code, ConnectError
+from ..rpc import Call, CallNext, Endpoint
+from ._redact import redacted, sensitive_names
+
+CLIENT_LOGGER: Final = "trioplugin.calls.client"
+SERVER_LOGGER: Final = "trioplugin.calls.server"
+
+
+class _Counted:
+    """Messages and bytes one direction of a streaming call carried."""
+
+    __slots__ = ("bytes", "messages")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+
+    def count(self, message: Any) -> None:
+        self.messages += 1
+        if isinstance(message, Message):
+            self.bytes += message.ByteSize()
+
+
+class _CountingReceiver:
+    __slots__ = ("_counted", "_inner")
+
+    def __init__(self, inner: Any, counted: _Counted) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    async def receive(self) -> Any:
+        message = await self._inner.receive()
+        self._counted.count(message)
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:  # ends: the stream's EndOfChannel
+            try:
+                yield await self.receive()
+            except trio.EndOfChannel:
+                return
+
+
+class _CountingSender:
+    __slots__ = ("_counted", "_inner")
+
+    def __init__(self, inner: Any, counted: _Counted) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    async def send(self, message: Any, /) -> None:
+        self._counted.count(message)
+        await self._inner.send(message)
+
+
+@final
+class LoggingInterceptor:
+    """Logs every call, once, with what an operator asks of it; never a secret.
+
+    Put it first (outermost): its record then covers the whole call, every
+    attempt included::
+
+        log = LoggingInterceptor()
+        kv = await host.connect("kv", url, interceptors=[log, breaker, retry, log.attempts()])
+        async with open_connect_server(services, interceptors=[log]): ...
+
+    One record per call, at ``level`` when it succeeds and ``error_level``
+    when it fails (a cancelled call is logged at ``level``, code
+    ``canceled``), on the logger ``trioplugin.calls.client`` or
+    ``trioplugin.calls.server`` unless ``logger`` is given. Its message
+    reads ``client /demo.kv.v1.KVService/Get -> ok in 1.8 ms``; its fields
+    are in ``extra`` (so JSON formatters get them as such), all prefixed
+    ``rpc_``: ``side``, ``system`` (``connect_rpc``), ``service``,
+    ``method``, ``procedure``, ``endpoint`` (the name a client's endpoint
+    was connected under), ``peer``, ``code`` (``ok`` or the Connect code),
+    ``error`` (its message), ``duration_ms``, ``attempts``, ``requests`` and
+    ``responses`` (messages), ``request_bytes`` and ``response_bytes``
+    (their encoded protobuf size), and with ``headers=True`` the
+    ``request_headers``. Header values named in ``redact`` — and always
+    ``authorization``, ``proxy-authorization``, ``x-api-key``, ``cookie``
+    and ``set-cookie`` — read ``[redacted]``; message contents are never
+    logged.
+
+    :meth:`attempts` gives its companion for the other end of the chain:
+    placed after the retry interceptor, it logs each attempt at DEBUG.
+    """
+
+    __slots__ = ("_endpoint", "_error_level", "_headers", "_level", "_logger", "_sensitive")
+
+    def __init__(
+        self,
+        logger: logging.Logger | str | None = None,
+        *,
+        level: int = logging.INFO,
+        error_level: int = logging.WARNING,
+        headers: bool = False,
+        redact: Iterable[str] = (),
+    ) -> None:
+        if logger is not None and not isinstance(logger, (logging.Logger, str)):
+            raise TypeError(f"logger must be a logging.Logger or its name, not {logger!r}")
+        for name, value in (("level", level), ("error_level", error_level)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a logging level (an int), not {value!r}")
+        self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self._level = level
+        self._error_level = error_level
+        self._headers = headers
+        self._sensitive = sensitive_names(redact)
+        self._endpoint: str | None = None
+
+    def for_endpoint(self, endpoint: Endpoint) -> LoggingInterceptor:
+        """A copy whose records name ``endpoint`` (given each endpoint it serves)."""
+        bound = LoggingInterceptor.__new__(LoggingInterceptor)
+        for name in self.__slots__:
+            setattr(bound, name, getattr(self, name))
+        bound._endpoint = endpoint.name
+        return bound
+
+    def attempts(self) -> AttemptLogger:
+        """The companion that logs each attempt at DEBUG; place it after the retry interceptor."""
+        return AttemptLogger._create(self)
+
+    async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        """Run the call; log how it ended."""
+        streaming = call.method.stream_type
+        requests = responses = None  # one message each way, read off the call at the end
+        if streaming.streams_requests:
+            requests = _Counted()
+            call.requests = _CountingReceiver(call.requests, requests)
+        if streaming.streams_responses:
+            responses = _Counted()
+            call.responses = _CountingSender(call.responses, responses)
+        started = trio.current_time()
+        error: BaseException | None = None
+        try:
+            await call_next(call)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._log(call, error, trio.current_time() - started, requests, responses)
+
+    def _log(
+        self,
+        call: Call[Any, Any],
+        error: BaseException | None,
+        seconds: float,
+        requests: _Counted | None,
+        responses: _Counted | None,
+    ) -> None:
+        logger = self._logger or logging.getLogger(
+            CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER
+        )
+        code, message = _outcome(error)
+        level = self._level if code in ("ok", "canceled") else self._error_level
+        if not logger.isEnabledFor(level):
+            return
+        fields = _fields(call, code, message, seconds, self._endpoint)
+        fields |= _sizes(call, requests, responses, ok=error is None)
+        if self._headers:
+            fields["rpc_request_headers"] = redacted(call.request_headers, self._sensitive)
+        text = f"{call.side} {call.method.procedure} -> {code} in {seconds * 1000:.1f} ms"
+        if call.attempt > 1:
+            text += f" after {call.attempt} attempts"
+        if self._endpoint is not None:
+            text += f" ({self._endpoint})"
+        if message:
+            text += f": {message}"
+        logger.log(level, "%s", text, extra=fields)
+
+
+@final
+class AttemptLogger(metaclass=NoPublicConstructor):
+    """Logs each attempt of a call at DEBUG; get it from :meth:`LoggingInterceptor.attempts`."""
+
+    __slots__ = ("_parent",)
+
+    def __init__(self, parent: LoggingInterceptor) -> None:
+        self._parent = parent
+
+    def for_endpoint(self, endpoint: Endpoint) -> AttemptLogger:
+        """A copy whose records name ``endpoint``."""
+        return AttemptLogger._create(self._parent.for_endpoint(endpoint))
+
+    async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        """Run one attempt; log how it ended, at DEBUG."""
+        parent = self._parent
+        logger = parent._logger or logging.getLogger(
+            CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER
+        )
+        if not logger.isEnabledFor(logging.DEBUG):
+            await call_next(call)
+            return
+        started = trio.current_time()
+        error: BaseException | None = None
+        try:
+            await call_next(call)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            seconds = trio.current_time() - started
+            code, message = _outcome(error)
+            fields = _fields(call, code, message, seconds, parent._endpoint)
+            fields["rpc_attempt"] = call.attempt
+            logger.debug(
+                "%s attempt %d of %s -> %s in %.1f ms",
+                call.side,
+                call.attempt,
+                call.method.procedure,
+                code,
+                seconds * 1000,
+                extra=fields,
+            )
+
+
+def _outcome(error: BaseException | None) -> tuple[str, str]:
+    if error is None:
+        return "ok", ""
+    if isinstance(error, ConnectError):
+        return error.code.value, error.message
+    if isinstance(error, trio.Cancelled):
+        return Code.CANCELED.value, "cancelled"
+    return Code.INTERNAL.value, type(error).__name__
+
+
+def _fields(
+    call: Call[Any, Any], code: str, message: str, seconds: float, endpoint: str | None
+) -> dict[str, Any]:
+    method = call.method
+    peer = call.peer.address if call.peer is not None else None
+    return {
+        "rpc_side": call.side,
+        "rpc_system": "connect_rpc",
+        "rpc_service": method.service_name,
+        "rpc_method": method.name,
+        "rpc_procedure": method.procedure,
+        "rpc_endpoint": endpoint,
+        "rpc_peer": f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else peer,
+        "rpc_code": code,
+        "rpc_error": message or None,
+        "rpc_duration_ms": round(seconds * 1000, 3),
+        "rpc_attempts": call.attempt,
+    }
+
+
+def _sizes(
+    call: Call[Any, Any], requests: _Counted | None, responses: _Counted | None, *, ok: bool
+) -> dict[str, Any]:
+    if requests is None:  # one request message
+        request = call.request
+        request_count, request_bytes = 1, request.ByteSize() if isinstance(request, Message) else 0
+    else:
+        request_count, request_bytes = requests.messages, requests.bytes
+    if responses is None:  # one response message, if it came
+        response = call.response if ok else None
+        response_count = 0 if response is None else 1
+        response_bytes = response.ByteSize() if isinstance(response, Message) else 0
+    else:
+        response_count, response_bytes = responses.messages, responses.bytes
+    return {
+        "rpc_requests": request_count,
+        "rpc_request_bytes": request_bytes,
+        "rpc_responses": response_count,
+        "rpc_response_bytes": response_bytes,
+    }
