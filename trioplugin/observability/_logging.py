@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final, final
 
 import trio
@@ -142,15 +142,16 @@ class LoggingInterceptor:
         if streaming.streams_responses:
             responses = _Counted()
             call.responses = _CountingSender(call.responses, responses)
-        started = trio.current_time()
-        error: BaseException | None = None
-        try:
-            await call_next(call)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._log(call, error, trio.current_time() - started, requests, responses)
+        await _run_timed(
+            call,
+            call_next,
+            lambda error, seconds: self._log(call, error, seconds, requests, responses),
+        )
+
+    def _logger_for(self, call: Call[Any, Any]) -> logging.Logger:
+        if self._logger is not None:
+            return self._logger
+        return logging.getLogger(CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER)
 
     def _log(
         self,
@@ -160,9 +161,7 @@ class LoggingInterceptor:
         requests: _Counted | None,
         responses: _Counted | None,
     ) -> None:
-        logger = self._logger or logging.getLogger(
-            CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER
-        )
+        logger = self._logger_for(call)
         code, message = _outcome(error)
         level = self._level if code in ("ok", "canceled") else self._error_level
         if not logger.isEnabledFor(level):
@@ -197,21 +196,12 @@ class AttemptLogger(metaclass=NoPublicConstructor):
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Run one attempt; log how it ended, at DEBUG."""
         parent = self._parent
-        logger = parent._logger or logging.getLogger(
-            CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER
-        )
+        logger = parent._logger_for(call)
         if not logger.isEnabledFor(logging.DEBUG):
             await call_next(call)
             return
-        started = trio.current_time()
-        error: BaseException | None = None
-        try:
-            await call_next(call)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            seconds = trio.current_time() - started
+
+        def log(error: BaseException | None, seconds: float) -> None:
             code, message = _outcome(error)
             fields = _fields(call, code, message, seconds, parent._endpoint)
             fields["rpc_attempt"] = call.attempt
@@ -224,6 +214,25 @@ class AttemptLogger(metaclass=NoPublicConstructor):
                 seconds * 1000,
                 extra=fields,
             )
+
+        await _run_timed(call, call_next, log)
+
+
+async def _run_timed(
+    call: Call[Any, Any],
+    call_next: CallNext,
+    log: Callable[[BaseException | None, float], None],
+) -> None:
+    """Run the rest of the chain; then ``log`` how it ended and how long it took."""
+    started = trio.current_time()
+    error: BaseException | None = None
+    try:
+        await call_next(call)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        log(error, trio.current_time() - started)
 
 
 def _outcome(error: BaseException | None) -> tuple[str, str]:
