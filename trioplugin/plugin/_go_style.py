@@ -8,6 +8,7 @@ connect-plugin-go answers only for the exact version it speaks.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 from typing import Final
@@ -16,6 +17,7 @@ import trio
 
 from ..protocol import Code, ConnectError
 from ..rpc import ClientOptions, wait_until_answering
+from ..transport import ClientLimits
 from ._config import CORE_PROTOCOL_VERSION, listed_versions
 from ._handshake_line import HandshakeLine
 from ._launch_options import LaunchOptions
@@ -49,6 +51,7 @@ async def until_answering(
     """
     url = f"http://127.0.0.1:{port}"
     exited = False
+    failure = ""
     async with trio.open_nursery() as waiting:
 
         async def watch_exit() -> None:
@@ -58,18 +61,22 @@ async def until_answering(
             waiting.cancel_scope.cancel()
 
         waiting.start_soon(watch_exit)
-        while True:  # ends: it answers, or it exits (the deadline is the caller's)
-            try:
-                await wait_until_answering(url, GO_CLIENT_OPTIONS)
-                break
-            except ConnectError:
-                continue  # its own bound passed; the launch's start_timeout is the one
+        # Its own bound is the launch's start_timeout, which the caller enforces too.
+        probe = dataclasses.replace(
+            GO_CLIENT_OPTIONS, limits=ClientLimits(connect_timeout=options.start_timeout)
+        )
+        try:
+            await wait_until_answering(url, probe)
+        except ConnectError as exc:  # something on the port that is not an HTTP server
+            failure = exc.message
         waiting.cancel_scope.cancel()
     if exited:
         assert process.returncode is not None
         raise PluginStartError(
             f"plugin {name!r} {describe_exit(process.returncode)} before it answered on port {port}"
         )
+    if failure:
+        raise PluginStartError(f"plugin {name!r}: {failure}")
     version = max(options.config.app_protocol_versions)
     return HandshakeLine(CORE_PROTOCOL_VERSION, version, "tcp", f"127.0.0.1:{port}")
 
