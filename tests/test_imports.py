@@ -21,6 +21,10 @@ _TEST_ONLY_VIA = {"pyqwest": "connectrpc", "protobuf": "connectrpc"}
 """Modules the interop tests import that come with the connectrpc package (its
 HTTP client and its protobuf runtime), which the ``test`` extra declares."""
 
+_OPTIONAL = {"otel": ("otel", "opentelemetry"), "prometheus": ("prometheus", "prometheus_client")}
+"""The observability adapters (``trioplugin/observability/<package>``), the extra that
+brings what each imports, and the module it brings: nothing else in trioplugin imports it."""
+
 _OTHER_STACKS = ("httpx", "httpcore", "h11", "h2", "hyperframe")
 
 
@@ -107,7 +111,32 @@ def test_every_run_time_import_is_declared() -> None:
     imported = _imported("trioplugin")
     assert {"hpack", "httptools", "httpx", "trio"} <= imported  # the scan sees them
     assert not imported & {"h2", "h11", "hyperframe", "httpcore"}  # used by tests only
-    assert _undeclared("trioplugin", _declared()) == {}
+    assert _undeclared("trioplugin", _declared(*_OPTIONAL)) == {}
+    for package, (extra, module) in _OPTIONAL.items():
+        assert _undeclared(f"trioplugin/observability/{package}", _declared(extra)) == {}
+        assert module not in _imported_outside(package), f"{module} imported outside {package}"
+
+
+def _imported_outside(package: str) -> set[str]:
+    """What trioplugin imports in files outside ``trioplugin/observability/<package>``."""
+    found: set[str] = set()
+    for path in (_ROOT / "trioplugin").rglob("*.py"):
+        if path.is_relative_to(_ROOT / "trioplugin" / "observability" / package):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.partition(".")[0])
+    return found
+
+
+def test_the_observability_adapters_import_their_extra_only_when_imported() -> None:
+    code = (
+        "import sys, trioplugin, trioplugin.observability; "
+        "print(sorted(m for m in ('opentelemetry', 'prometheus_client') if m in sys.modules))"
+    )
+    assert _run(code) == "[]"
 
 
 def test_every_test_import_is_declared() -> None:
