@@ -10,6 +10,8 @@ import pytest
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
 from trioplugin import (
+    CircuitBreakerConfig,
+    CircuitBreakerInterceptor,
     Code,
     ConnectError,
     LoggingInterceptor,
@@ -113,3 +115,18 @@ async def test_streamed_messages_are_counted(caplog: pytest.LogCaptureFixture) -
                 pass
     [record] = records(caplog, "client")
     assert (record.rpc_requests, record.rpc_responses) == (1, 3)  # type: ignore[attr-defined]
+
+
+async def test_a_client_record_carries_the_breaker_state(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="trioplugin.calls")
+    breaker = CircuitBreakerInterceptor(CircuitBreakerConfig(failure_threshold=1, timeout=60))
+    async with open_connect_server({ECHO: EchoImpl()}) as server:
+        async with open_plugin_nursery([ECHO]) as host:
+            handle = await host.connect(
+                "echo", server.url, interceptors=[LoggingInterceptor(), breaker]
+            )
+            await handle.stub(ECHO).Echo(EchoRequest(text="fine"))
+            with pytest.raises(ConnectError):
+                await handle.stub(ECHO).Echo(EchoRequest(fail_code="unavailable"))
+    states = [r.rpc_circuit_state for r in records(caplog, "client")]  # type: ignore[attr-defined]
+    assert states == ["closed", "open"]

@@ -77,7 +77,7 @@ class EndpointActor:
         self._state = ActorState.STARTING
         self._events = EventHub() if config.events is None else config.events
         self._closed = trio.Event()
-        self._endpoint = Endpoint(config.name, config.url, self._events.publish)
+        self._endpoint = Endpoint(config.name, config.url, self._events.publish, self.statistics)
         self._interceptors = bind_interceptors(config.interceptors, self._endpoint)
         first = self._interceptors[0] if self._interceptors else None
         self._gate: CircuitBreaker | None = (
@@ -92,9 +92,12 @@ class EndpointActor:
         self._bare_here = 0  # calls running in callers' tasks without a scope of their own
         self._wait_closer = WaitCloser()  # ends their interceptors' sleeps when we close
         # Our own interceptors wait only in the transport and in interruptible_sleep,
-        # both of which closing ends; anyone else's may wait anywhere: a scope each.
+        # both of which closing ends (those that only observe, in call_next alone);
+        # anyone else's may wait anywhere: a scope each.
         self._scope_per_call = not all(
-            isinstance(i, (CircuitBreakerInterceptor, RetryInterceptor)) for i in self._interceptors
+            isinstance(i, (CircuitBreakerInterceptor, RetryInterceptor))
+            or getattr(i, "_waits_only_in_call_next", False) is True
+            for i in self._interceptors
         )
         self._here_left: trio.Event | None = None
         self._transport: ClientTransport | None = None

@@ -3,66 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
-import trio
-from google.protobuf.message import Message
-
 from .._util import NoPublicConstructor
-from ..protocol import Code, ConnectError
+from ..actor import ActorStatistics
 from ..rpc import Call, CallNext, Endpoint
+from ._accounting import Counted, count_streams, outcome, run_timed, sizes
 from ._redact import redacted, sensitive_names
 
 CLIENT_LOGGER: Final = "trioplugin.calls.client"
 SERVER_LOGGER: Final = "trioplugin.calls.server"
-
-
-class _Counted:
-    """Messages and bytes one direction of a streaming call carried."""
-
-    __slots__ = ("bytes", "messages")
-
-    def __init__(self) -> None:
-        self.messages = 0
-        self.bytes = 0
-
-    def count(self, message: Any) -> None:
-        self.messages += 1
-        if isinstance(message, Message):
-            self.bytes += message.ByteSize()
-
-
-class _CountingReceiver:
-    __slots__ = ("_counted", "_inner")
-
-    def __init__(self, inner: Any, counted: _Counted) -> None:
-        self._inner = inner
-        self._counted = counted
-
-    async def receive(self) -> Any:
-        message = await self._inner.receive()
-        self._counted.count(message)
-        return message
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        while True:  # ends: the stream's EndOfChannel
-            try:
-                yield await self.receive()
-            except trio.EndOfChannel:
-                return
-
-
-class _CountingSender:
-    __slots__ = ("_counted", "_inner")
-
-    def __init__(self, inner: Any, counted: _Counted) -> None:
-        self._inner = inner
-        self._counted = counted
-
-    async def send(self, message: Any, /) -> None:
-        self._counted.count(message)
-        await self._inner.send(message)
+_SIZE_FIELDS: Final = ("rpc_requests", "rpc_request_bytes", "rpc_responses", "rpc_response_bytes")
 
 
 @final
@@ -87,7 +39,9 @@ class LoggingInterceptor:
     was connected under), ``peer``, ``code`` (``ok`` or the Connect code),
     ``error`` (its message), ``duration_ms``, ``attempts``, ``requests`` and
     ``responses`` (messages), ``request_bytes`` and ``response_bytes``
-    (their encoded protobuf size), and with ``headers=True`` the
+    (their encoded protobuf size), ``circuit_state`` (the endpoint's breaker
+    as the call ended: ``closed``, ``open``, ``half_open``; on a client's
+    endpoint with a breaker), and with ``headers=True`` the
     ``request_headers``. Header values named in ``redact`` — and always
     ``authorization``, ``proxy-authorization``, ``x-api-key``, ``cookie``
     and ``set-cookie`` — read ``[redacted]``; message contents are never
@@ -97,7 +51,16 @@ class LoggingInterceptor:
     placed after the retry interceptor, it logs each attempt at DEBUG.
     """
 
-    __slots__ = ("_endpoint", "_error_level", "_headers", "_level", "_logger", "_sensitive")
+    __slots__ = (
+        "_endpoint",
+        "_error_level",
+        "_headers",
+        "_level",
+        "_logger",
+        "_sensitive",
+        "_statistics",
+    )
+    _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
 
     def __init__(
         self,
@@ -119,6 +82,7 @@ class LoggingInterceptor:
         self._headers = headers
         self._sensitive = sensitive_names(redact)
         self._endpoint: str | None = None
+        self._statistics: Callable[[], ActorStatistics] | None = None
 
     def for_endpoint(self, endpoint: Endpoint) -> LoggingInterceptor:
         """A copy whose records name ``endpoint`` (given each endpoint it serves)."""
@@ -126,6 +90,7 @@ class LoggingInterceptor:
         for name in self.__slots__:
             setattr(bound, name, getattr(self, name))
         bound._endpoint = endpoint.name
+        bound._statistics = endpoint.statistics
         return bound
 
     def attempts(self) -> AttemptLogger:
@@ -134,15 +99,8 @@ class LoggingInterceptor:
 
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Run the call; log how it ended."""
-        streaming = call.method.stream_type
-        requests = responses = None  # one message each way, read off the call at the end
-        if streaming.streams_requests:
-            requests = _Counted()
-            call.requests = _CountingReceiver(call.requests, requests)
-        if streaming.streams_responses:
-            responses = _Counted()
-            call.responses = _CountingSender(call.responses, responses)
-        await _run_timed(
+        requests, responses = count_streams(call)
+        await run_timed(
             call,
             call_next,
             lambda error, seconds: self._log(call, error, seconds, requests, responses),
@@ -158,16 +116,20 @@ class LoggingInterceptor:
         call: Call[Any, Any],
         error: BaseException | None,
         seconds: float,
-        requests: _Counted | None,
-        responses: _Counted | None,
+        requests: Counted | None,
+        responses: Counted | None,
     ) -> None:
         logger = self._logger_for(call)
-        code, message = _outcome(error)
+        code, message = outcome(error)
         level = self._level if code in ("ok", "canceled") else self._error_level
         if not logger.isEnabledFor(level):
             return
         fields = _fields(call, code, message, seconds, self._endpoint)
-        fields |= _sizes(call, requests, responses, ok=error is None)
+        counts = sizes(call, requests, responses, ok=error is None)
+        fields |= dict(zip(_SIZE_FIELDS, counts, strict=True))
+        if self._statistics is not None:
+            state = self._statistics().circuit_state
+            fields["rpc_circuit_state"] = None if state is None else state.value
         if self._headers:
             fields["rpc_request_headers"] = redacted(call.request_headers, self._sensitive)
         text = f"{call.side} {call.method.procedure} -> {code} in {seconds * 1000:.1f} ms"
@@ -185,6 +147,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
     """Logs each attempt of a call at DEBUG; get it from :meth:`LoggingInterceptor.attempts`."""
 
     __slots__ = ("_parent",)
+    _waits_only_in_call_next: Final = True
 
     def __init__(self, parent: LoggingInterceptor) -> None:
         self._parent = parent
@@ -202,7 +165,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
             return
 
         def log(error: BaseException | None, seconds: float) -> None:
-            code, message = _outcome(error)
+            code, message = outcome(error)
             fields = _fields(call, code, message, seconds, parent._endpoint)
             fields["rpc_attempt"] = call.attempt
             logger.debug(
@@ -215,34 +178,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
                 extra=fields,
             )
 
-        await _run_timed(call, call_next, log)
-
-
-async def _run_timed(
-    call: Call[Any, Any],
-    call_next: CallNext,
-    log: Callable[[BaseException | None, float], None],
-) -> None:
-    """Run the rest of the chain; then ``log`` how it ended and how long it took."""
-    started = trio.current_time()
-    error: BaseException | None = None
-    try:
-        await call_next(call)
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        log(error, trio.current_time() - started)
-
-
-def _outcome(error: BaseException | None) -> tuple[str, str]:
-    if error is None:
-        return "ok", ""
-    if isinstance(error, ConnectError):
-        return error.code.value, error.message
-    if isinstance(error, trio.Cancelled):
-        return Code.CANCELED.value, "cancelled"
-    return Code.INTERNAL.value, type(error).__name__
+        await run_timed(call, call_next, log)
 
 
 def _fields(
@@ -262,26 +198,4 @@ def _fields(
         "rpc_error": message or None,
         "rpc_duration_ms": round(seconds * 1000, 3),
         "rpc_attempts": call.attempt,
-    }
-
-
-def _sizes(
-    call: Call[Any, Any], requests: _Counted | None, responses: _Counted | None, *, ok: bool
-) -> dict[str, Any]:
-    if requests is None:  # one request message
-        request = call.request
-        request_count, request_bytes = 1, request.ByteSize() if isinstance(request, Message) else 0
-    else:
-        request_count, request_bytes = requests.messages, requests.bytes
-    if responses is None:  # one response message, if it came
-        response = call.response if ok else None
-        response_count = 0 if response is None else 1
-        response_bytes = response.ByteSize() if isinstance(response, Message) else 0
-    else:
-        response_count, response_bytes = responses.messages, responses.bytes
-    return {
-        "rpc_requests": request_count,
-        "rpc_request_bytes": request_bytes,
-        "rpc_responses": response_count,
-        "rpc_response_bytes": response_bytes,
     }

@@ -29,6 +29,10 @@ class Endpoint:
     """The endpoint's base URL."""
     publish: Callable[[Any], None] = field(default=_discard, repr=False, compare=False)
     """Hands an event to the endpoint's subscribers (``handle.events()``); never blocks."""
+    statistics: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    """A snapshot of the endpoint actor's counters (an
+    :class:`~trioplugin.actor.ActorStatistics`), for metrics read when scraped;
+    None for an endpoint no actor runs (a plain :class:`Client`)."""
 
 
 @runtime_checkable

@@ -1,0 +1,118 @@
+"""What one call did, as the observability interceptors account for it: outcome, time, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import trio
+from google.protobuf.message import Message
+
+from ..protocol import Code, ConnectError
+from ..rpc import Call, CallNext
+
+
+class Counted:
+    """Messages and bytes one direction of a streaming call carried."""
+
+    __slots__ = ("bytes", "messages")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+
+    def count(self, message: Any) -> None:
+        self.messages += 1
+        if isinstance(message, Message):
+            self.bytes += message.ByteSize()
+
+
+class _CountingReceiver:
+    __slots__ = ("_counted", "_inner")
+
+    def __init__(self, inner: Any, counted: Counted) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    async def receive(self) -> Any:
+        message = await self._inner.receive()
+        self._counted.count(message)
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:  # ends: the stream's EndOfChannel
+            try:
+                yield await self.receive()
+            except trio.EndOfChannel:
+                return
+
+
+class _CountingSender:
+    __slots__ = ("_counted", "_inner")
+
+    def __init__(self, inner: Any, counted: Counted) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    async def send(self, message: Any, /) -> None:
+        self._counted.count(message)
+        await self._inner.send(message)
+
+
+def count_streams(call: Call[Any, Any]) -> tuple[Counted | None, Counted | None]:
+    """Count the messages of the call's streamed directions (None for a single message)."""
+    streaming = call.method.stream_type
+    requests = responses = None  # one message each way, read off the call at the end
+    if streaming.streams_requests:
+        requests = Counted()
+        call.requests = _CountingReceiver(call.requests, requests)
+    if streaming.streams_responses:
+        responses = Counted()
+        call.responses = _CountingSender(call.responses, responses)
+    return requests, responses
+
+
+async def run_timed(
+    call: Call[Any, Any],
+    call_next: CallNext,
+    report: Callable[[BaseException | None, float], None],
+) -> None:
+    """Run the rest of the chain; then ``report`` how it ended and how long it took."""
+    started = trio.current_time()
+    error: BaseException | None = None
+    try:
+        await call_next(call)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        report(error, trio.current_time() - started)
+
+
+def outcome(error: BaseException | None) -> tuple[str, str]:
+    """The call's Connect code (``ok`` when it succeeded) and its error's message."""
+    if error is None:
+        return "ok", ""
+    if isinstance(error, ConnectError):
+        return error.code.value, error.message
+    if isinstance(error, trio.Cancelled):
+        return Code.CANCELED.value, "cancelled"
+    return Code.INTERNAL.value, type(error).__name__
+
+
+def sizes(
+    call: Call[Any, Any], requests: Counted | None, responses: Counted | None, *, ok: bool
+) -> tuple[int, int, int, int]:
+    """Request messages and bytes, response messages and bytes (protobuf-encoded sizes)."""
+    if requests is None:  # one request message
+        request = call.request
+        request_count, request_bytes = 1, request.ByteSize() if isinstance(request, Message) else 0
+    else:
+        request_count, request_bytes = requests.messages, requests.bytes
+    if responses is None:  # one response message, if it came
+        response = call.response if ok else None
+        response_count = 0 if response is None else 1
+        response_bytes = response.ByteSize() if isinstance(response, Message) else 0
+    else:
+        response_count, response_bytes = responses.messages, responses.bytes
+    return request_count, request_bytes, response_count, response_bytes
