@@ -22,26 +22,32 @@ import statistics
 from collections.abc import Sequence
 from typing import Final
 
-from ._common import CALL_TIMEOUT, LoadResult
+from ._chain_cost import ChainCost
+from ._common import CALL_TIMEOUT
 from ._procs import ChildFailed
 from ._reject import LOOPS, PATHS, RejectResult
-from ._report import Summary, count, goal_row, ms, ratio, table, us
+from ._report import count, table
 from ._runner import Bench, progress
 
 REJECTIONS_GOAL: Final = 100_000.0
 """Open-circuit rejections per second through a handle, on one core."""
 
-CHAIN_GOAL: Final = 0.90
-"""Calls/s with the chain over calls/s without it (≤ 10 % overhead)."""
+CHAIN_COST: Final = ChainCost(
+    chain="chain",
+    label="breaker + retry",
+    title="`[CircuitBreakerInterceptor(), RetryInterceptor()]`",
+    goal_name="actor + breaker + retry / direct without interceptors",
+    note=(
+        "Default breaker config and retry policy; no call fails, so nothing is retried. "
+        "Actor with the chain over direct without interceptors (actor and chain together, "
+        "against the bare transport call)"
+    ),
+)
 
 REJECTIONS_WARMUP: Final = 0.1
 """At most this warm-up before a rejection window: with the circuits open and the first
 rejection checked, there is no connection or cache left to warm, only the loop."""
 
-DIRECT: Final = "h2"
-ACTOR: Final = "actor"
-NONE: Final = "none"
-CHAIN: Final = "chain"
 
 _PATH_LABELS: Final = {
     "handle": "`handle.stub(ECHO).Echo(req)`, through the actor",
@@ -50,18 +56,16 @@ _PATH_LABELS: Final = {
     "raise": "`raise CircuitOpenError(...)` alone, no breaker",
 }
 
-_SIDE_LABELS: Final = {DIRECT: "direct (`open_client`)", ACTOR: "actor (`host.connect`)"}
-
 
 def run(bench: Bench) -> str:
     """Measure rejections, then the chain's overhead; return the Markdown section."""
     rejections = _measure_rejections(bench)
-    overhead = _measure_chain(bench)
+    overhead = CHAIN_COST.measure(bench)
     return "\n\n".join(
         [
             "## Resilience: circuit breaker and retry",
             _rejections_section(bench, rejections),
-            _chain_section(bench, overhead),
+            CHAIN_COST.section(bench, overhead),
         ]
     )
 
@@ -153,99 +157,5 @@ def _rejections_section(bench: Bench, results: dict[tuple[str, int], list[Reject
             "rejections in it. c: callers in a closed loop (a refusal yields to the scheduler "
             "only once in 64, so callers take turns in runs of refusals). "
             "The goal is for the handle; a miss does not fail the run.",
-        ]
-    )
-
-
-# --- the chain's cost on healthy calls ----------------------------------------
-
-_Key = tuple[str, str, int]
-"""(side, interceptors, concurrency)."""
-
-
-def _measure_chain(bench: Bench) -> dict[_Key, list[LoadResult]]:
-    settings = bench.settings
-    server = bench.server("trioplugin")
-    forward = [(DIRECT, NONE), (DIRECT, CHAIN), (ACTOR, NONE), (ACTOR, CHAIN)]
-    results: dict[_Key, list[LoadResult]] = {}
-    for number in range(1, settings.runs + 1):
-        order = forward if number % 2 else forward[::-1]
-        for concurrency in settings.concurrencies:
-            measured = bench.measure_interleaved(server, concurrency, order)
-            for (side, chain), result in zip(order, measured, strict=True):
-                results.setdefault((side, chain, concurrency), []).append(result)
-                progress(
-                    f"resilience chain run {number}/{settings.runs} c={concurrency} {side} "
-                    f"{chain}: {count(result.rate)} calls/s, p99 {ms(result.p99_ms)} ms"
-                    + (f", {result.errors} errors ({result.first_error})" if result.errors else "")
-                )
-    return results
-
-
-def _ratios(over: Sequence[LoadResult], under: Sequence[LoadResult]) -> list[float]:
-    return [o.rate / u.rate for o, u in zip(over, under, strict=True) if u.rate]
-
-
-def _chain_section(bench: Bench, results: dict[_Key, list[LoadResult]]) -> str:
-    rows = []
-    whole: list[str] = []
-    for concurrency in bench.settings.concurrencies:
-        for side in (DIRECT, ACTOR):
-            plain_runs = results[(side, NONE, concurrency)]
-            chain_runs = results[(side, CHAIN, concurrency)]
-            plain, chained = Summary(plain_runs), Summary(chain_runs)
-            ratios = _ratios(chain_runs, plain_runs)
-            median = statistics.median(ratios) if ratios else 0.0
-            rows.append(
-                [
-                    _SIDE_LABELS[side],
-                    str(concurrency),
-                    count(plain.rate),
-                    count(chained.rate),
-                    ratio(median) if ratios else "—",
-                    f"{ratio(min(ratios))} - {ratio(max(ratios))}" if len(ratios) > 1 else "—",
-                    f"{ms(plain.p50)} / {ms(chained.p50)}",
-                    f"{(chained.p50 - plain.p50) * 1000:+,.0f}",
-                    f"{us(plain.client_us)} / {us(chained.client_us)}",
-                    f"{us(plain.server_us)} / {us(chained.server_us)}",
-                    _meets(median >= CHAIN_GOAL) if ratios else "—",
-                    str(plain.errors + chained.errors),
-                ]
-            )
-        stack = _ratios(results[(ACTOR, CHAIN, concurrency)], results[(DIRECT, NONE, concurrency)])
-        if stack:
-            whole.append(f"c={concurrency} {ratio(statistics.median(stack))}")
-        name = "actor + breaker + retry / direct without interceptors"
-        bench.goals.append(goal_row(name, concurrency, CHAIN_GOAL, stack))
-    headers = [
-        "calls made",
-        "c",
-        "calls/s no interceptors",
-        "calls/s breaker + retry",
-        "chain/none",
-        "chain/none runs (min - max)",
-        "p50 ms none / chain",
-        "p50 added µs",
-        "client CPU µs/call none / chain",
-        "server CPU µs/call none / chain",
-        f"goal ≥ {CHAIN_GOAL:.2f}x",
-        "errors",
-    ]
-    right = [False, *([True] * 9), False, True]
-    return "\n".join(
-        [
-            "### Cost of the chain on healthy calls: `[CircuitBreakerInterceptor(), "
-            "RetryInterceptor()]` against no interceptors, h2c",
-            "",
-            table(headers, rows, right),
-            "",
-            "The four callers of a run are measured in one load process, in turns of a "
-            "quarter second, so that a change in the machine's speed reaches all of them "
-            "alike. chain/none: median over the runs of each run's calls/s with the chain "
-            "over the calls/s without it (1.00x = the chain costs nothing); the "
-            "goal is ≥ 0.90x (≤ 10 % overhead); a miss does not fail the run. Default "
-            "breaker config and retry policy; no call fails, so nothing is retried. "
-            "Actor with the chain over direct without interceptors (actor and chain "
-            "together, against the bare transport call): " + (", ".join(whole) or "—") + ".",
         ]
     )
