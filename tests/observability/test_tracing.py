@@ -8,8 +8,11 @@ W3C trace context and baggage).
 
 from __future__ import annotations
 
+import json
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -28,6 +31,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
 from trioplugin import (
+    ClientOptions,
     Code,
     ConnectError,
     HandlerContext,
@@ -410,3 +414,68 @@ async def test_without_a_provider_the_global_no_op_one_still_passes_the_trace_on
             await c.stub(ECHO).Echo(EchoRequest(text="x"))
     [served] = server.spans()
     assert is_child(served, outer)
+
+
+# --- interop: connectrpc with connectrpc-otel's instrumentation --------------------
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+PEER: Final = [sys.executable, "-m", "tests.observability._otel_peer"]
+
+
+def _interop_peers() -> None:
+    for module, what in (
+        ("connectrpc", "connectrpc, the interop peer"),
+        ("connectrpc_otel", "connectrpc-otel, its OpenTelemetry instrumentation"),
+        ("uvicorn", "uvicorn, which serves connectrpc's app"),
+        ("pyqwest", "pyqwest, connectrpc's HTTP client"),
+    ):
+        pytest.importorskip(module, reason=f"{what}, is not installed")
+
+
+def _peer_spans(lines: Sequence[str]) -> list[dict[str, Any]]:
+    return [json.loads(line)["span"] for line in lines if line.startswith('{"span"')]
+
+
+@pytest.mark.interop
+async def test_a_connectrpc_client_and_our_server_make_one_trace() -> None:
+    _interop_peers()
+    server = Traced()
+    async with open_connect_server({ECHO: EchoImpl()}, interceptors=[server.tracing]) as srv:
+        with trio.fail_after(30):
+            done = await trio.run_process(
+                [*PEER, "call", srv.url],
+                cwd=REPO_ROOT,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    [peer_call] = _peer_spans(done.stdout.decode().splitlines())
+    [served] = server.spans()
+    assert peer_call["kind"] == "CLIENT"
+    assert peer_call["attributes"]["rpc.method"] == served.name == ECHO_METHOD
+    assert f"{trace_id(served):032x}" == peer_call["trace_id"]
+    assert served.parent is not None and f"{served.parent.span_id:016x}" == peer_call["span_id"]
+    assert attributes(served)["rpc.status_code"] == "ok"
+
+
+@pytest.mark.interop
+async def test_our_client_and_a_connectrpc_server_make_one_trace() -> None:
+    _interop_peers()
+    from tests.interop._peers import peer_server
+
+    client = Traced()
+    with trio.fail_after(30):
+        async with peer_server([*PEER, "serve"], REPO_ROOT, "connectrpc") as (port, lines):
+            url = f"http://127.0.0.1:{port}"
+            options = ClientOptions(http_version="1.1")
+            async with open_client(url, options, interceptors=[client.tracing]) as c:
+                await c.stub(ECHO).Echo(EchoRequest(text="to connectrpc"))
+            # The peer prints each span as it ends, the server's after its answer.
+            line = (await lines.next()).decode()
+    [peer_served] = _peer_spans([line])
+    [call] = client.spans()
+    assert peer_served["kind"] == "SERVER"
+    assert peer_served["trace_id"] == f"{trace_id(call):032x}"
+    assert peer_served["parent_id"] == f"{span_id(call):016x}"
+    assert attributes(call)["server.port"] == port
