@@ -2,7 +2,8 @@
 
 :class:`LoggingInterceptor` logs one record per call (and, through its
 companion, one per attempt), client and server, with structured fields and
-no secrets. Metrics and tracing interceptors come next.
+no secrets. Tracing is in :mod:`trioplugin.observability.otel`, which
+imports OpenTelemetry (this package does not); metrics come next.
 """
 
 from .._util import publish_module_names as _publish_module_names
