@@ -27,12 +27,16 @@ PACKAGES = [
     "trioplugin.resilience",
     "trioplugin.actor",
     "trioplugin.auth",
+    "trioplugin.observability",
+    "trioplugin.observability.otel",
     "trioplugin.codegen",
     "trioplugin.plugin",
 ]
 
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.
 LIBRARY_BUILT = {
+    "AttemptLogger",
+    "AttemptTracer",
     "BidiStream",
     "EndpointNursery",
     "HTTP1ClientExchange",

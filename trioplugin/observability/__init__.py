@@ -3,9 +3,10 @@
 :class:`LoggingInterceptor` logs one record per call (and, through its
 companion, one per attempt), client and server, with structured fields and
 no secrets. :class:`MetricsInterceptor` measures calls for a
-:class:`MetricsSink`; the adapters for OpenTelemetry and Prometheus are in
-``trioplugin.observability.otel`` and ``trioplugin.observability.prometheus``
-(the ``otel`` and ``prometheus`` extras), with the tracing interceptor.
+:class:`MetricsSink`. What needs OpenTelemetry or prometheus_client (this
+package imports neither) is in :mod:`trioplugin.observability.otel` (the
+tracing interceptor and the OpenTelemetry metrics sink; the ``otel`` extra)
+and ``trioplugin.observability.prometheus`` (the ``prometheus`` extra).
 """
 
 from .._util import publish_module_names as _publish_module_names
