@@ -166,3 +166,15 @@ async def test_the_tracked_statistics_show_the_breaker_opening() -> None:
                 await handle.stub(ECHO).Echo(EchoRequest(text="refused"))
     assert refused.value.code is Code.UNAVAILABLE
     assert [record.code for record in sink.calls] == ["unavailable"] * 3  # refusal recorded too
+
+
+async def test_a_call_its_deadline_cut_off_is_recorded_as_deadline_exceeded() -> None:
+    sink = Recorder()
+    async with (
+        open_connect_server({ECHO: EchoImpl()}) as server,
+        open_client(server.url, interceptors=[MetricsInterceptor(sink)]) as client,
+    ):
+        with trio.move_on_after(0.2):  # the call's deadline; the handler would take a minute
+            await client.stub(ECHO).Echo(EchoRequest(delay_ms=60_000))
+    [record] = sink.calls
+    assert (record.code, record.error_type) == ("deadline_exceeded", "deadline_exceeded")

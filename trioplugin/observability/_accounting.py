@@ -89,14 +89,30 @@ async def run_timed(
         report(error, trio.current_time() - started)
 
 
-def outcome(error: BaseException | None) -> tuple[str, str]:
+def code_of(error: BaseException, call: Call[Any, Any]) -> Code | None:
+    """The Connect code a call that raised ``error`` ended with (None: no call's outcome)."""
+    if isinstance(error, ConnectError):
+        return error.code
+    if isinstance(error, trio.Cancelled):
+        # A deadline cancels the call's scope: the actor and the server answer
+        # deadline_exceeded for it, and so do the records.
+        if trio.current_time() >= call.deadline:
+            return Code.DEADLINE_EXCEEDED
+        return Code.CANCELED
+    return None
+
+
+def outcome(error: BaseException | None, call: Call[Any, Any]) -> tuple[str, str]:
     """The call's Connect code (``ok`` when it succeeded) and its error's message."""
     if error is None:
         return "ok", ""
+    code = code_of(error, call)
     if isinstance(error, ConnectError):
         return error.code.value, error.message
-    if isinstance(error, trio.Cancelled):
-        return Code.CANCELED.value, "cancelled"
+    if code is Code.DEADLINE_EXCEEDED:
+        return code.value, "the deadline passed"
+    if code is Code.CANCELED:
+        return code.value, "cancelled"
     return Code.INTERNAL.value, type(error).__name__
 
 

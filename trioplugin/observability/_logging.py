@@ -10,6 +10,7 @@ from .._util import NoPublicConstructor
 from ..actor import ActorStatistics
 from ..rpc import Call, CallNext, Endpoint
 from ._accounting import Counted, count_streams, outcome, run_timed, sizes
+from ._metrics import RPC_SYSTEM
 from ._redact import redacted, sensitive_names
 
 CLIENT_LOGGER: Final = "trioplugin.calls.client"
@@ -34,7 +35,7 @@ class LoggingInterceptor:
     ``trioplugin.calls.server`` unless ``logger`` is given. Its message
     reads ``client /demo.kv.v1.KVService/Get -> ok in 1.8 ms``; its fields
     are in ``extra`` (so JSON formatters get them as such), all prefixed
-    ``rpc_``: ``side``, ``system`` (``connect_rpc``), ``service``,
+    ``rpc_``: ``side``, ``system`` (``connectrpc``), ``service``,
     ``method``, ``procedure``, ``endpoint`` (the name a client's endpoint
     was connected under), ``peer``, ``code`` (``ok`` or the Connect code),
     ``error`` (its message), ``duration_ms``, ``attempts``, ``requests`` and
@@ -61,6 +62,7 @@ class LoggingInterceptor:
         "_statistics",
     )
     _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
+    _calls_next_once: Final = True  # see rpc's chain: it then needs no attempt of its own
 
     def __init__(
         self,
@@ -120,7 +122,7 @@ class LoggingInterceptor:
         responses: Counted | None,
     ) -> None:
         logger = self._logger_for(call)
-        code, message = outcome(error)
+        code, message = outcome(error, call)
         level = self._level if code in ("ok", "canceled") else self._error_level
         if not logger.isEnabledFor(level):
             return
@@ -148,6 +150,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
 
     __slots__ = ("_parent",)
     _waits_only_in_call_next: Final = True
+    _calls_next_once: Final = True
 
     def __init__(self, parent: LoggingInterceptor) -> None:
         self._parent = parent
@@ -165,7 +168,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
             return
 
         def log(error: BaseException | None, seconds: float) -> None:
-            code, message = outcome(error)
+            code, message = outcome(error, call)
             fields = _fields(call, code, message, seconds, parent._endpoint)
             fields["rpc_attempt"] = call.attempt
             logger.debug(
@@ -188,7 +191,7 @@ def _fields(
     peer = call.peer.address if call.peer is not None else None
     return {
         "rpc_side": call.side,
-        "rpc_system": "connect_rpc",
+        "rpc_system": RPC_SYSTEM,
         "rpc_service": method.service_name,
         "rpc_method": method.name,
         "rpc_procedure": method.procedure,

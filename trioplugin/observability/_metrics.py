@@ -103,6 +103,7 @@ class MetricsInterceptor:
 
     __slots__ = ("_endpoint", "_sink", "_untrack")
     _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
+    _calls_next_once: Final = True  # see rpc's chain: it then needs no attempt of its own
 
     def __init__(self, sink: MetricsSink) -> None:
         if not callable(getattr(sink, "record_call", None)) or not callable(
@@ -139,7 +140,7 @@ class MetricsInterceptor:
         requests, responses = count_streams(call)
 
         def record(error: BaseException | None, seconds: float) -> None:
-            code, _ = outcome(error)
+            code, _ = outcome(error, call)
             counts = sizes(call, requests, responses, ok=error is None)
             method = call.method
             self._sink.record_call(
@@ -164,5 +165,5 @@ def _error_type(error: BaseException | None, code: str) -> str | None:
     if error is None:
         return None
     if isinstance(error, ConnectError | trio.Cancelled):
-        return code
+        return code  # deadline_exceeded for a call its deadline cancelled
     return f"{type(error).__module__}.{type(error).__qualname__}"

@@ -16,8 +16,9 @@ from ..._util import NoPublicConstructor
 from ..._version import __version__
 from ...protocol import Code, ConnectError, Metadata
 from ...rpc import Call, CallNext, Endpoint
+from .._accounting import code_of
+from .._metrics import RPC_SYSTEM
 
-_SYSTEM: Final = "connectrpc"
 _OK: Final = "ok"
 
 _SERVER_ERRORS: Final = frozenset(
@@ -115,6 +116,7 @@ class TracingInterceptor:
     __slots__ = ("_endpoint", "_propagator", "_server_address", "_server_port", "_tracer")
 
     _calls_next_once: Final = True  # see rpc's chain: it then needs no attempt of its own
+    _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
 
     def __init__(
         self,
@@ -175,7 +177,7 @@ class TracingInterceptor:
 
     def _client_attributes(self, call: Call[Any, Any]) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {
-            "rpc.system.name": _SYSTEM,
+            "rpc.system.name": RPC_SYSTEM,
             "rpc.method": _span_name(call),
         }
         if self._server_address is not None:
@@ -207,6 +209,7 @@ class AttemptTracer(metaclass=NoPublicConstructor):
     __slots__ = ("_parent",)
 
     _calls_next_once: Final = True
+    _waits_only_in_call_next: Final = True
 
     def __init__(self, parent: TracingInterceptor) -> None:
         self._parent = parent
@@ -268,7 +271,7 @@ def _end(span: Span, call: Call[Any, Any], error: BaseException | None) -> None:
     if error is None:
         span.set_attribute("rpc.status_code", _OK)
         return
-    code = _code_of(error, call)
+    code = code_of(error, call)
     if code is not None:
         span.set_attribute("rpc.status_code", code.value)
         failed = call.side == "client" or code in _SERVER_ERRORS
@@ -289,19 +292,6 @@ def _end(span: Span, call: Call[Any, Any], error: BaseException | None) -> None:
         span.record_exception(error)
 
 
-def _code_of(error: BaseException, call: Call[Any, Any]) -> Code | None:
-    """The Connect code a call that raised ``error`` ended with, if it is a call's outcome."""
-    if isinstance(error, ConnectError):
-        return error.code
-    if isinstance(error, trio.Cancelled):
-        # A deadline cancels the call's scope: the actor and the server answer
-        # deadline_exceeded for it, and so does the span.
-        if trio.current_time() >= call.deadline:
-            return Code.DEADLINE_EXCEEDED
-        return Code.CANCELED
-    return None
-
-
 def _span_name(call: Call[Any, Any]) -> str:
     method = call.method
     return f"{method.service_name}/{method.name}"
@@ -309,7 +299,7 @@ def _span_name(call: Call[Any, Any]) -> str:
 
 def _server_attributes(call: Call[Any, Any]) -> dict[str, AttributeValue]:
     attributes: dict[str, AttributeValue] = {
-        "rpc.system.name": _SYSTEM,
+        "rpc.system.name": RPC_SYSTEM,
         "rpc.method": _span_name(call),
     }
     address = call.peer.address if call.peer is not None else None
