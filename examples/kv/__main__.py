@@ -11,18 +11,25 @@ nursery stops the plugin; nothing is left running.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
 import signal
 import sys
 import tempfile
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
 
 from examples.kv.account import Account, AccountLogHandler
-from examples.kv.contract import DATA_FILE_VARIABLE, KV_PLUGINS, TOKEN_VARIABLE
+from examples.kv.contract import (
+    DATA_FILE_VARIABLE,
+    KV_PLUGINS,
+    OBSERVE_VARIABLE,
+    TOKEN_VARIABLE,
+)
 from examples.kv.kv_pb2 import DeleteRequest, GetRequest, ListRequest, PutRequest, WatchRequest
 from examples.kv.kv_trioplugin import KV_SERVICE, KVServiceClient
 from examples.kv.load import Load
@@ -43,6 +50,7 @@ from trioplugin import (
     open_plugin_nursery,
 )
 from trioplugin.auth import TokenAuth
+from trioplugin.rpc import InterceptorLike
 
 PLUGIN = [sys.executable, "-m", "examples.kv.plugin"]
 BREAKER = CircuitBreakerConfig(failure_threshold=3, success_threshold=2, timeout=0.5)
@@ -51,30 +59,38 @@ CALLS_BEFORE_THE_CRASH = 50
 CALLS_AFTER_RECOVERY = 50
 
 
-async def main() -> None:
+async def main(observe: bool = False) -> None:
     account = Account()
     show_plugin_logs(account)
     with tempfile.TemporaryDirectory(prefix="trioplugin-kv-") as scratch:
         data_file = Path(scratch) / "kv.json"
         token = secrets.token_urlsafe(24)  # one per run: only this host can call its plugin
+        env = {TOKEN_VARIABLE: token, DATA_FILE_VARIABLE: str(data_file)}
         launch = LaunchOptions(
             config=KV_PLUGINS,
-            env={TOKEN_VARIABLE: token, DATA_FILE_VARIABLE: str(data_file)},
+            env=env | ({OBSERVE_VARIABLE: "1"} if observe else {}),
             restart="permanent",
             restart_backoff=1.0,
         )
-        async with open_plugin_nursery({"kv": KV_SERVICE}, launch=launch) as host:
-            started = trio.current_time()
-            # Outermost first: the token on every attempt, the breaker counting whole calls.
-            handle = await host.launch(
-                "kv",
-                PLUGIN,
-                interceptors=[
-                    TokenAuth(token=token).client_interceptor(),
-                    CircuitBreakerInterceptor(BREAKER),
-                    RetryInterceptor(RETRY),
-                ],
+        # Outermost first: the token on every attempt, the breaker counting whole calls.
+        chain: list[InterceptorLike] = [
+            TokenAuth(token=token).client_interceptor(),
+            CircuitBreakerInterceptor(BREAKER),
+            RetryInterceptor(RETRY),
+        ]
+        async with AsyncExitStack() as stack:
+            observation = None
+            if observe:
+                from examples.kv.observe import open_observation  # OpenTelemetry only when asked
+
+                observation = await stack.enter_async_context(open_observation())
+                chain = observation.around(chain)
+                account.say(f"observing: metrics at {observation.metrics_url}, traces kept")
+            host = await stack.enter_async_context(
+                open_plugin_nursery({"kv": KV_SERVICE}, launch=launch)
             )
+            started = trio.current_time()
+            handle = await host.launch("kv", PLUGIN, interceptors=chain)
             account.say(
                 f"launched the kv plugin: pid {host.pid('kv')}, serving at {handle.url} "
                 f"over mTLS, in {(trio.current_time() - started) * 1000:.0f} ms"
@@ -84,6 +100,8 @@ async def main() -> None:
             load = await ride_out_a_crash(host, handle, kv, account)
             reply = await kv.Get(GetRequest(key="user/ada"))
             account.say(f"get user/ada -> {reply.value!r}: the data outlived the process")
+            if observation is not None:
+                await observation.report(account)
             last_pid = host.pid("kv")
             stats = handle.statistics()
         account.say(
@@ -213,5 +231,15 @@ def _running(pid: int) -> bool:
     return True
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m examples.kv", description=__doc__)
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="measure the calls for Prometheus and trace them with OpenTelemetry, and show both",
+    )
+    return parser.parse_args()
+
+
 if __name__ == "__main__":
-    trio.run(main)
+    trio.run(main, _arguments().observe)

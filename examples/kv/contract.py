@@ -21,3 +21,6 @@ DATA_FILE_VARIABLE: Final = "KV_DATA_FILE"
 
 HOST_IDENTITY: Final = "kv-host"
 """Who the plugin's handlers see as the caller of a call with the token."""
+
+OBSERVE_VARIABLE: Final = "KV_OBSERVE"
+"""Set (to 1) by a host run with ``--observe``: the plugin then traces the calls it serves."""
