@@ -29,6 +29,7 @@ PACKAGES = [
     "trioplugin.auth",
     "trioplugin.codegen",
     "trioplugin.plugin",
+    "trioplugin.observability.otel",
 ]
 
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.
