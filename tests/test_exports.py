@@ -31,6 +31,7 @@ PACKAGES = [
     "trioplugin.observability.otel",
     "trioplugin.codegen",
     "trioplugin.plugin",
+    "trioplugin.observability.otel",
 ]
 
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.

@@ -31,6 +31,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[CallRecord] = []
         self.endpoints: dict[str, Callable[[], ActorStatistics]] = {}
+        self.tracked: list[str] = []
 
     def record_call(self, record: CallRecord) -> None:
         self.calls.append(record)
@@ -39,6 +40,7 @@ class Recorder:
         self, name: str, statistics: Callable[[], ActorStatistics]
     ) -> Callable[[], None]:
         self.endpoints[name] = statistics
+        self.tracked.append(name)
 
         def untrack() -> None:
             del self.endpoints[name]
@@ -65,6 +67,7 @@ async def test_each_side_records_each_call_with_its_code_and_sizes() -> None:
             with pytest.raises(ConnectError):
                 await handle.stub(ECHO).Echo(EchoRequest(text="no", fail_code="not_found"))
             assert set(sink.endpoints) == {"echo"}
+            assert sink.tracked == ["echo"]  # once, though the actor's client binds too
         assert sink.endpoints == {}  # untracked when the endpoint closed
     ok, failed = sink.side("client")
     assert (ok.endpoint, ok.service, ok.method, ok.code, ok.error_type) == (

@@ -101,7 +101,7 @@ class MetricsInterceptor:
     until the endpoint closes.
     """
 
-    __slots__ = ("_endpoint", "_sink", "_untrack")
+    __slots__ = ("_bound", "_endpoint", "_sink", "_untrack")
     _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
     _calls_next_once: Final = True  # see rpc's chain: it then needs no attempt of its own
 
@@ -114,6 +114,7 @@ class MetricsInterceptor:
             )
         self._sink = sink
         self._endpoint: str | None = None
+        self._bound: Endpoint | None = None
         self._untrack: Callable[[], None] | None = None
 
     @property
@@ -121,10 +122,21 @@ class MetricsInterceptor:
         """Where the measurements go."""
         return self._sink
 
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint this interceptor is bound to (None for the unbound original).
+
+        The actor binds its interceptors, then gives them to its client, which
+        binds again those not bound to its endpoint: without this, the
+        endpoint's statistics would be tracked twice, and once for good.
+        """
+        return self._bound
+
     def for_endpoint(self, endpoint: Endpoint) -> MetricsInterceptor:
         """A copy for ``endpoint``: its calls carry its name, its statistics are tracked."""
         bound = MetricsInterceptor(self._sink)
         bound._endpoint = endpoint.name
+        bound._bound = endpoint
         if endpoint.statistics is not None:
             bound._untrack = self._sink.track_endpoint(endpoint.name, endpoint.statistics)
         return bound
