@@ -31,6 +31,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[CallRecord] = []
         self.endpoints: dict[str, Callable[[], ActorStatistics]] = {}
+        self.tracked: list[str] = []
+        self.untracked: list[str] = []
 
     def record_call(self, record: CallRecord) -> None:
         self.calls.append(record)
@@ -39,9 +41,11 @@ class Recorder:
         self, name: str, statistics: Callable[[], ActorStatistics]
     ) -> Callable[[], None]:
         self.endpoints[name] = statistics
+        self.tracked.append(name)
 
         def untrack() -> None:
             del self.endpoints[name]
+            self.untracked.append(name)
 
         return untrack
 
@@ -66,6 +70,7 @@ async def test_each_side_records_each_call_with_its_code_and_sizes() -> None:
                 await handle.stub(ECHO).Echo(EchoRequest(text="no", fail_code="not_found"))
             assert set(sink.endpoints) == {"echo"}
         assert sink.endpoints == {}  # untracked when the endpoint closed
+    assert sink.tracked == sink.untracked == ["echo"]  # once: the client does not bind it again
     ok, failed = sink.side("client")
     assert (ok.endpoint, ok.service, ok.method, ok.code, ok.error_type) == (
         "echo",

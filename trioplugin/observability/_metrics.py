@@ -101,7 +101,7 @@ class MetricsInterceptor:
     until the endpoint closes.
     """
 
-    __slots__ = ("_endpoint", "_sink", "_untrack")
+    __slots__ = ("_bound", "_endpoint", "_sink", "_untrack")
     _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
 
     def __init__(self, sink: MetricsSink) -> None:
@@ -112,6 +112,7 @@ class MetricsInterceptor:
                 f"sink must be a MetricsSink (record_call and track_endpoint), not {sink!r}"
             )
         self._sink = sink
+        self._bound: Endpoint | None = None
         self._endpoint: str | None = None
         self._untrack: Callable[[], None] | None = None
 
@@ -120,9 +121,19 @@ class MetricsInterceptor:
         """Where the measurements go."""
         return self._sink
 
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint this interceptor is bound to (None for the unbound original).
+
+        So that the endpoint's client does not bind it again (which would
+        track the endpoint twice, and once for ever).
+        """
+        return self._bound
+
     def for_endpoint(self, endpoint: Endpoint) -> MetricsInterceptor:
         """A copy for ``endpoint``: its calls carry its name, its statistics are tracked."""
         bound = MetricsInterceptor(self._sink)
+        bound._bound = endpoint
         bound._endpoint = endpoint.name
         if endpoint.statistics is not None:
             bound._untrack = self._sink.track_endpoint(endpoint.name, endpoint.statistics)
