@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
+import trio
+import trio.testing
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.echo_pb2 import EchoRequest
+from tests.echo_service import ECHO, EchoImpl
+from tests.tasks import live_tasks
+from trioplugin import (
+    ActorOptions,
+    CircuitBreakerInterceptor,
+    Code,
+    ConnectError,
+    RetryInterceptor,
+    RetryPolicy,
+    open_plugin_nursery,
+)
 from trioplugin.actor import ActorState, ActorStatistics
-from trioplugin.observability import CallRecord, MetricsSink
-from trioplugin.observability.prometheus import LABEL_NAMES, PrometheusMetrics
+from trioplugin.observability import CallRecord, MetricsInterceptor, MetricsSink
+from trioplugin.observability.prometheus import (
+    LABEL_NAMES,
+    PrometheusMetrics,
+    open_metrics_server,
+    serve_metrics,
+)
+from trioplugin.resilience import CircuitBreakerConfig, RetryBudget
+from trioplugin.rpc import open_connect_server
+from trioplugin.transport import Server
 
 METHOD = "trioplugin.test.v1.EchoService/Echo"
 DURATION_BOUNDS = ["0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75"]
 DURATION_BOUNDS += ["1.0", "2.5", "5.0", "7.5", "10.0", "+Inf"]
 SIZE_BOUNDS = ["0.0", "64.0", "256.0", "1024.0", "4096.0", "16384.0", "65536.0", "262144.0"]
 SIZE_BOUNDS += ["1.048576e+06", "4.194304e+06", "1.6777216e+07", "+Inf"]
+
+CIRCUIT_STATE = "trioplugin_endpoint_circuit_state"
 
 Labels = dict[str, str]
 
@@ -261,3 +288,187 @@ def test_bounds_match_the_catalogue() -> None:
 
     assert [float(b) for b in DURATION_BOUNDS[:-1]] == list(DURATION_BUCKETS)
     assert [float(b) for b in SIZE_BOUNDS[:-1]] == list(SIZE_BUCKETS)
+
+
+# Over HTTP: real endpoints, and the registries scraped from open_metrics_server.
+
+
+async def scrape(server: Server, **headers: str) -> Samples:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{server.url}/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == CONTENT_TYPE_PLAIN_0_0_4
+    return Samples(response.text)
+
+
+async def test_a_scrape_shows_both_sides_calls_and_the_endpoint_while_open() -> None:
+    host_registry, server_registry = CollectorRegistry(), CollectorRegistry()
+    served = MetricsInterceptor(PrometheusMetrics(server_registry))
+    calling = MetricsInterceptor(PrometheusMetrics(host_registry))
+    async with (
+        open_metrics_server(host_registry) as host_metrics,
+        open_metrics_server(server_registry) as server_metrics,
+        open_connect_server({ECHO: EchoImpl()}, interceptors=[served]) as server,
+    ):
+        async with open_plugin_nursery([ECHO]) as host:
+            echo = (await host.connect("echo", server.url, interceptors=[calling])).stub(ECHO)
+            await echo.Echo(EchoRequest(text="hello"))
+            with pytest.raises(ConnectError):
+                await echo.Echo(EchoRequest(text="no", fail_code="not_found"))
+            during = await scrape(host_metrics)
+            assert during.value("trioplugin_endpoint_queued_calls", endpoint="echo") == 0
+            assert during.value("trioplugin_endpoint_in_flight_calls", endpoint="echo") == 0
+
+        after = await scrape(host_metrics)
+        server_side = await scrape(server_metrics)
+
+    assert endpoints(after, "trioplugin_endpoint_queued_calls") == set()
+    assert endpoints(after, "trioplugin_endpoint_in_flight_calls") == set()
+    ok = {"system": "connectrpc", "method": METHOD, "code": "ok", "error_type": ""}
+    not_found = ok | {"code": "not_found", "error_type": "not_found"}
+    for samples in (during, after):  # the calls' histograms stay once the endpoint is gone
+        duration = "rpc_client_call_duration_seconds"
+        assert samples.value(f"{duration}_count", **ok, endpoint="echo") == 1
+        assert samples.value(f"{duration}_count", **not_found, endpoint="echo") == 1
+        assert samples.buckets(duration, **ok)["+Inf"] == 1
+        request = EchoRequest(text="hello").ByteSize()
+        assert samples.value("trioplugin_rpc_client_request_size_bytes_sum", **ok) == request
+        assert samples.buckets("trioplugin_rpc_client_request_size_bytes", **ok)["64.0"] == 1
+        assert samples.value("trioplugin_rpc_client_response_size_bytes_sum", **not_found) == 0
+    counted = server_side.series("rpc_server_call_duration_seconds_count")
+    server_labels = {labels["code"]: labels for labels, _ in counted}
+    assert server_labels == {"ok": ok, "not_found": not_found}  # no endpoint label
+    assert server_side.series("rpc_client_call_duration_seconds_count") == []
+
+
+async def test_the_breaker_and_the_retries_show_at_each_scrape() -> None:
+    registry = CollectorRegistry()
+    breaker = CircuitBreakerInterceptor(CircuitBreakerConfig(failure_threshold=2, timeout=60))
+    retry = RetryInterceptor(
+        RetryPolicy(max_attempts=2, initial_backoff=0.001, budget=RetryBudget())
+    )
+    metrics = MetricsInterceptor(PrometheusMetrics(registry))
+    async with (
+        open_metrics_server(registry) as metrics_server,
+        open_connect_server({ECHO: EchoImpl()}) as server,
+        open_plugin_nursery([ECHO]) as host,
+    ):
+        handle = await host.connect("echo", server.url, interceptors=[metrics, breaker, retry])
+        echo = handle.stub(ECHO)
+
+        closed = await scrape(metrics_server)
+        states = {labels["state"]: value for labels, value in closed.series(CIRCUIT_STATE)}
+        assert states == {"closed": 1, "open": 0, "half_open": 0}
+        assert closed.value("trioplugin_endpoint_circuit_opened_total", endpoint="echo") == 0
+        assert closed.value("trioplugin_endpoint_retries_total", endpoint="echo") == 0
+        # RetryBudget(): a reserve of 10 retries a second for 10 s, no call yet.
+        assert closed.value("trioplugin_endpoint_retry_budget_tokens", endpoint="echo") == 100
+
+        for _ in range(2):  # each fails twice (retried once): the breaker sees two failures
+            with pytest.raises(ConnectError):
+                await echo.Echo(EchoRequest(fail_code="unavailable"))
+        with pytest.raises(ConnectError) as refused:
+            await echo.Echo(EchoRequest(text="refused"))
+        assert refused.value.code is Code.UNAVAILABLE
+
+        opened = await scrape(metrics_server)
+        states = {labels["state"]: value for labels, value in opened.series(CIRCUIT_STATE)}
+        assert states == {"closed": 0, "open": 1, "half_open": 0}
+        assert opened.types["trioplugin_endpoint_circuit_opened"] == "counter"
+        assert opened.value("trioplugin_endpoint_circuit_opened_total", endpoint="echo") == 1
+        assert opened.value("trioplugin_endpoint_circuit_rejected_total", endpoint="echo") == 1
+        assert opened.value("trioplugin_endpoint_retries_total", endpoint="echo") == 2
+        assert opened.value("trioplugin_endpoint_hedges_total", endpoint="echo") == 0
+        assert opened.value("trioplugin_endpoint_retries_throttled_total", endpoint="echo") == 0
+        # Two calls deposit 1000 tokens each, two retries withdraw 5000 each,
+        # from a reserve of 500,000: (500,000 + 2,000 - 10,000) // 5,000 = 98.
+        assert opened.value("trioplugin_endpoint_retry_budget_tokens", endpoint="echo") == 98
+        assert handle.statistics().retry.budget.balance == 98  # type: ignore[union-attr]
+        failures = opened.series("rpc_client_call_duration_seconds_count", code="unavailable")
+        assert [value for _, value in failures] == [3]  # the refusal is a call, too
+
+
+async def test_queued_and_in_flight_calls_while_the_server_holds_one() -> None:
+    registry = CollectorRegistry()
+    impl = EchoImpl()
+    metrics = MetricsInterceptor(PrometheusMetrics(registry))
+    async with (
+        open_metrics_server(registry) as metrics_server,
+        open_connect_server({ECHO: impl}) as server,
+        open_plugin_nursery([ECHO], actor=ActorOptions(max_in_flight=1)) as host,
+    ):
+        handle = await host.connect("echo", server.url, interceptors=[metrics])
+        echo = handle.stub(ECHO)
+        async with trio.open_nursery() as calls:
+            for _ in range(3):
+                calls.start_soon(echo.Echo, EchoRequest(delay_ms=60_000))
+            await impl.started.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            held = await scrape(metrics_server)
+            statistics = handle.statistics()
+            calls.cancel_scope.cancel()
+        assert held.value("trioplugin_endpoint_in_flight_calls", endpoint="echo") == 1
+        queued = held.value("trioplugin_endpoint_queued_calls", endpoint="echo")
+        # One runs, the actor holds the next for the free slot, the third waits in the inbox.
+        assert queued == statistics.queued == 1
+        assert impl.calls == 1
+        idle = await scrape(metrics_server)
+        assert idle.value("trioplugin_endpoint_in_flight_calls", endpoint="echo") == 0
+        assert idle.value("trioplugin_endpoint_queued_calls", endpoint="echo") == 0
+        # Only the admitted call ran the interceptors: the queued two never started.
+        canceled = idle.series("rpc_client_call_duration_seconds_count", code="canceled")
+        assert [value for _, value in canceled] == [1]
+
+
+async def test_the_metrics_server_answers_get_metrics_only() -> None:
+    registry = CollectorRegistry()
+    PrometheusMetrics(registry)
+    async with (
+        open_metrics_server(registry) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        missing = await client.get("/")
+        assert missing.status_code == 404
+        assert "/metrics" in missing.text
+        assert (await client.get("/metrics/")).status_code == 404
+        for method in ("POST", "PUT", "DELETE"):
+            refused = await client.request(method, "/metrics")
+            assert refused.status_code == 405
+            assert refused.headers["allow"] == "GET"
+        plain = await client.get("/metrics?name[]=ignored")
+        assert plain.status_code == 200
+        assert plain.headers["content-encoding"] == "gzip"  # httpx accepts it, and unzips
+        assert "# TYPE rpc_client_call_duration_seconds histogram" in plain.text
+        identity = await client.get("/metrics", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in identity.headers
+        assert identity.text == plain.text
+        openmetrics = await client.get(
+            "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+        assert openmetrics.text.endswith("# EOF\n")
+
+
+async def test_serve_metrics_starts_in_a_nursery_and_stops_with_it() -> None:
+    registry = CollectorRegistry()
+    PrometheusMetrics(registry).track_endpoint("kv", lambda: snapshot("kv", queued=4))
+    before = live_tasks()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(partial(serve_metrics, registry, port=0))
+        samples = await scrape(server)
+        assert samples.value("trioplugin_endpoint_queued_calls", endpoint="kv") == 4
+        nursery.cancel_scope.cancel()
+    assert live_tasks() == before
+    with pytest.raises(httpx.ConnectError):
+        await scrape(server)
+
+
+async def test_leaving_the_block_stops_the_server_and_leaves_no_task() -> None:
+    registry = CollectorRegistry()
+    before = live_tasks()
+    async with open_metrics_server(registry) as server:
+        await scrape(server)
+        assert live_tasks() > before
+    assert live_tasks() == before
+    with pytest.raises(httpx.ConnectError):
+        await scrape(server)

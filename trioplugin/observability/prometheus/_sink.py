@@ -44,8 +44,8 @@ class PrometheusMetrics:
     """A :class:`~trioplugin.observability.MetricsSink` that keeps its metrics for Prometheus.
 
     Give it to a :class:`~trioplugin.observability.MetricsInterceptor`, on
-    clients and servers alike, and expose the registry (with any
-    ``prometheus_client`` exposition)::
+    clients and servers alike, and expose the registry (with
+    :func:`open_metrics_server`, or any ``prometheus_client`` exposition)::
 
         metrics = MetricsInterceptor(PrometheusMetrics())
         kv = await host.connect("kv", url, interceptors=[metrics, breaker, retry])
