@@ -27,6 +27,7 @@ PACKAGES = [
     "trioplugin.resilience",
     "trioplugin.actor",
     "trioplugin.auth",
+    "trioplugin.observability.prometheus",
     "trioplugin.codegen",
     "trioplugin.plugin",
 ]

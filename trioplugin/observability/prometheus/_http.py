@@ -51,21 +51,23 @@ async def serve_metrics(
     port: int = 0,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``registry`` at ``GET /metrics`` until cancelled or :meth:`Server.aclose`.
+    """Serve ``registry`` at ``GET /metrics`` until cancelled or until the server is closed.
 
     Start it with ``server = await nursery.start(serve_metrics, registry)``
-    to get the :class:`~trioplugin.transport.Server` once it listens;
-    Prometheus scrapes ``server.url + "/metrics"``. The answer is the
-    Prometheus text format, or OpenMetrics for a scraper whose ``Accept``
-    asks for it, gzipped when ``Accept-Encoding`` allows; other paths get
-    404, other methods 405. The server is trioplugin's own HTTP/1.1 and
-    HTTP/2 server (:func:`trioplugin.transport.serve`), and the registry
-    is collected in the trio thread, where the endpoint actors live.
+    to get the :class:`~trioplugin.transport.Server` once it listens (its
+    :meth:`~trioplugin.transport.Server.aclose` stops it); Prometheus
+    scrapes ``server.url + "/metrics"``. The answer is the Prometheus text
+    format, or OpenMetrics for a scraper whose ``Accept`` asks for it,
+    gzipped when ``Accept-Encoding`` allows; other paths get 404, other
+    methods 405. The server is trioplugin's own HTTP/1.1 and HTTP/2 server
+    (:func:`trioplugin.transport.serve`), and the registry is collected in
+    the trio thread, where the endpoint actors live.
 
     Args:
         registry: what to serve; ``prometheus_client.REGISTRY`` by default.
         host: the address to bind (``None``: every interface).
-        port: the TCP port; 0 picks a free one (see :attr:`Server.port`).
+        port: the TCP port; 0 picks a free one (see
+            :attr:`~trioplugin.transport.Server.port`).
         task_status: for :meth:`trio.Nursery.start`.
     """
     app = _metrics_app(REGISTRY if registry is None else registry)

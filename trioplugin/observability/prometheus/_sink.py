@@ -68,6 +68,11 @@ class PrometheusMetrics:
     Series of an endpoint go when it closes. :data:`LABEL_NAMES` gives
     the labels' OpenTelemetry attribute keys.
 
+    A scrape reads the endpoints' statistics in the thread that scrapes:
+    :func:`open_metrics_server` scrapes in the trio thread, which the
+    endpoint actors run in; an exposition in a thread of its own reads
+    them from there.
+
     Args:
         registry: where to register the metrics; ``prometheus_client.REGISTRY``
             by default.
