@@ -29,9 +29,9 @@ PACKAGES = [
     "trioplugin.auth",
     "trioplugin.observability",
     "trioplugin.observability.otel",
+    "trioplugin.observability.prometheus",
     "trioplugin.codegen",
     "trioplugin.plugin",
-    "trioplugin.observability.otel",
 ]
 
 # Made by the library only (a handle, a server, a stream, an exchange): ``Cls()`` raises.

@@ -60,11 +60,21 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
 
 
 def _declared(*extras: str) -> set[str]:
+    """The dependencies, with those of ``extras`` and of the ``trioplugin[...]`` they name."""
     project = tomllib.loads((_ROOT / "pyproject.toml").read_text())["project"]
-    specs = [*project["dependencies"]]
-    for extra in extras:
-        specs += project["optional-dependencies"][extra]
-    return {canonicalize_name(Requirement(spec).name) for spec in specs}
+    requirements = [Requirement(spec) for spec in project["dependencies"]]
+    pending, seen = list(extras), set()
+    while pending:  # ends: each extra is expanded once
+        extra = pending.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for spec in project["optional-dependencies"][extra]:
+            requirement = Requirement(spec)
+            requirements.append(requirement)
+            if canonicalize_name(requirement.name) == "trioplugin":
+                pending += requirement.extras
+    return {canonicalize_name(requirement.name) for requirement in requirements}
 
 
 def _imported(package: str) -> set[str]:

@@ -32,6 +32,7 @@ class Recorder:
         self.calls: list[CallRecord] = []
         self.endpoints: dict[str, Callable[[], ActorStatistics]] = {}
         self.tracked: list[str] = []
+        self.untracked: list[str] = []
 
     def record_call(self, record: CallRecord) -> None:
         self.calls.append(record)
@@ -44,6 +45,7 @@ class Recorder:
 
         def untrack() -> None:
             del self.endpoints[name]
+            self.untracked.append(name)
 
         return untrack
 
@@ -69,6 +71,7 @@ async def test_each_side_records_each_call_with_its_code_and_sizes() -> None:
             assert set(sink.endpoints) == {"echo"}
             assert sink.tracked == ["echo"]  # once, though the actor's client binds too
         assert sink.endpoints == {}  # untracked when the endpoint closed
+    assert sink.tracked == sink.untracked == ["echo"]  # once: the client does not bind it again
     ok, failed = sink.side("client")
     assert (ok.endpoint, ok.service, ok.method, ok.code, ok.error_type) == (
         "echo",
