@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -276,13 +277,13 @@ def test_an_endpoint_whose_statistics_fail_is_left_out() -> None:
 def test_two_endpoints_of_one_name_show_once() -> None:
     registry = CollectorRegistry()
     metrics = PrometheusMetrics(registry)
-    untrack = metrics.track_endpoint("kv", lambda: snapshot("kv", queued=1))
-    metrics.track_endpoint("kv", lambda: snapshot("kv", queued=2))
+    metrics.track_endpoint("kv", lambda: snapshot("kv", queued=1))
+    untrack = metrics.track_endpoint("kv", lambda: snapshot("kv", queued=2))
     assert collected(registry).series("trioplugin_endpoint_queued_calls") == [
-        ({"endpoint": "kv"}, 1)
+        ({"endpoint": "kv"}, 2)  # the one tracked last, as in the OpenTelemetry sink
     ]
     untrack()
-    assert collected(registry).value("trioplugin_endpoint_queued_calls", endpoint="kv") == 2
+    assert collected(registry).value("trioplugin_endpoint_queued_calls", endpoint="kv") == 1
 
 
 def test_bounds_match_the_catalogue() -> None:
@@ -474,3 +475,19 @@ async def test_leaving_the_block_stops_the_server_and_leaves_no_task() -> None:
     assert live_tasks() == before
     with pytest.raises(httpx.ConnectError):
         await scrape(server)
+
+
+async def test_a_scrape_from_another_thread_reads_the_endpoint_in_its_trio_thread() -> None:
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry)
+    threads: list[int] = []
+
+    def statistics() -> ActorStatistics:
+        trio.current_time()  # raises outside the trio thread, as a breaker's or budget's would
+        threads.append(threading.get_ident())
+        return snapshot("kv", queued=3)
+
+    metrics.track_endpoint("kv", statistics)
+    scraped = await trio.to_thread.run_sync(generate_latest, registry)
+    assert b'trioplugin_endpoint_queued_calls{endpoint="kv"} 3.0' in scraped
+    assert threads == [threading.get_ident()]

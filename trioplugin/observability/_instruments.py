@@ -36,7 +36,7 @@ DURATION_BUCKETS: Final = (
 """Seconds: the boundaries the OpenTelemetry RPC conventions give ``rpc.*.call.duration``."""
 
 SIZE_BUCKETS: Final = (0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
-"""Bytes: powers of four from 64 B to 16 MiB."""
+"""Bytes: 0 (an empty message), then powers of four from 64 B to 16 MiB."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import Final, final
 
@@ -11,9 +10,11 @@ from prometheus_client.registry import Collector
 
 from ...actor import ActorStatistics
 from .._instruments import ENDPOINT_INSTRUMENTS, Instrument, endpoint_readings
+from .._tracking import TrackedEndpoints
 from ._labels import label_names, label_values
 
-logger: Final = logging.getLogger("trioplugin.observability.prometheus")
+READ_TIMEOUT: Final = 1.0
+"""Seconds a scrape from another thread waits for an endpoint's trio run to read it."""
 
 
 def _family(instrument: Instrument) -> GaugeMetricFamily | CounterMetricFamily:
@@ -29,25 +30,20 @@ def _family(instrument: Instrument) -> GaugeMetricFamily | CounterMetricFamily:
 class EndpointCollector(Collector):
     """Queued and in-flight calls, breaker and retry budget of every tracked endpoint.
 
-    Each endpoint's ``statistics()`` is called once per collection and all
-    its readings come from that one snapshot. An endpoint whose statistics
-    raise is left out of that collection (logged at DEBUG). Two endpoints
-    tracked under one name would give the same series twice, which
-    Prometheus refuses: the one tracked first is shown.
+    Each endpoint's ``statistics()`` is called once per collection, in its
+    own trio thread (a scrape may come from prometheus_client's HTTP server
+    thread), and all its readings come from that one snapshot. An endpoint
+    whose statistics raise, or whose trio run does not answer within
+    ``READ_TIMEOUT``, is left out of that collection (logged at DEBUG). Two
+    endpoints tracked under one name are shown as the one tracked last.
     """
 
     def __init__(self) -> None:
-        self._tracked: dict[object, tuple[str, Callable[[], ActorStatistics]]] = {}
+        self._tracked = TrackedEndpoints()
 
     def track(self, name: str, statistics: Callable[[], ActorStatistics]) -> Callable[[], None]:
         """Read ``statistics()`` at each collection until the returned function is called."""
-        token = object()
-        self._tracked[token] = (name, statistics)
-
-        def untrack() -> None:
-            self._tracked.pop(token, None)
-
-        return untrack
+        return self._tracked.track(name, statistics)
 
     def describe(self) -> Iterator[Metric]:
         """The families without samples, so that the registry knows their names."""
@@ -57,17 +53,7 @@ class EndpointCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Every endpoint instrument's family, a sample per tracked endpoint (and state)."""
         families = {instrument: _family(instrument) for instrument in ENDPOINT_INSTRUMENTS}
-        seen: set[tuple[Instrument, tuple[str, ...]]] = set()
-        for name, statistics in list(self._tracked.values()):  # a copy: a scrape may be a thread
-            try:
-                readings = list(endpoint_readings(name, statistics()))
-            except Exception:
-                logger.debug("left out endpoint %r: its statistics failed", name, exc_info=True)
-                continue
-            for instrument, attributes, value in readings:
-                values = label_values(instrument, attributes)
-                if (instrument, values) in seen:
-                    continue
-                seen.add((instrument, values))
-                families[instrument].add_metric(values, value)
+        for name, statistics in self._tracked.read(READ_TIMEOUT):
+            for instrument, attributes, value in endpoint_readings(name, statistics):
+                families[instrument].add_metric(label_values(instrument, attributes), value)
         yield from families.values()
