@@ -21,11 +21,11 @@ def running(pid: int) -> bool:
     return True
 
 
-async def run_module(module: str) -> subprocess.CompletedProcess[bytes]:
-    """Run ``python -m module`` from the repository's root, output captured."""
+async def run_module(module: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -m module args...`` from the repository's root, output captured."""
     with trio.fail_after(60):
         return await trio.run_process(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             capture_stdout=True,
             capture_stderr=True,
@@ -66,6 +66,35 @@ async def test_the_example_host_rides_out_its_plugins_crash_and_leaves_nothing_r
     assert first_pid != second_pid
     assert not running(first_pid) and not running(second_pid)
     assert "\x1b[" not in output  # no live status line off a terminal
+
+
+async def test_observed_the_host_shows_its_metrics_and_one_trace_across_both_processes() -> None:
+    done = await run_module("examples.kv", "--observe")
+    output = done.stdout.decode()
+    assert done.returncode == 0, output + done.stderr.decode()
+    lines = output.splitlines()
+    assert re.match(r"observing: metrics at http://127\.0\.0\.1:\d+/metrics, traces kept", lines[0])
+    joined = next(
+        re.search(r"joined trace ([0-9a-f]{32}), under the host's span ([0-9a-f]{16})", line)
+        for line in lines
+        if "plugin log: info /demo.kv.v1.KVService/Watch joined trace" in line
+    )
+    assert joined is not None
+    trace_id, parent = joined.groups()
+    host_side = lines.index(f"  the host's side of trace {trace_id}:")
+    attempt = lines[host_side + 2]  # the call's span, then its attempt: the plugin's parent
+    assert attempt.startswith(f"    demo.kv.v1.KVService/Watch attempt 1: span {parent} under ")
+    [opened] = [
+        line for line in lines if line.startswith("  trioplugin_endpoint_circuit_opened_total ")
+    ]
+    narrated = [line for line in lines if re.match(r"  circuit: \w+ -> open ", line)]
+    assert float(opened.split()[-1]) == len(narrated) >= 1  # the metrics agree with the events
+    assert '  trioplugin_endpoint_circuit_state{state="closed"} 1' in lines
+    failed = [
+        line for line in lines if 'code="unavailable",method="demo.kv.v1.KVService/Put"' in line
+    ]
+    assert failed and int(failed[0].split()[-1]) > 0  # the calls the crash failed, counted
+    assert lines[-1] == "stopped the plugin: no process left"
 
 
 async def test_the_example_plugin_run_by_hand_says_it_wants_its_host() -> None:

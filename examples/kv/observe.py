@@ -96,7 +96,11 @@ def _interesting(scraped: str) -> list[str]:
                 continue
             labels = {k: v for k, v in sample.labels.items() if k in ("method", "code", "state")}
             shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-            lines.append(f"{sample.name}{{{shown}}} {sample.value:g}")
+            lines.append(
+                f"{sample.name}{{{shown}}} {sample.value:g}"
+                if shown
+                else f"{sample.name} {sample.value:g}"
+            )
     return lines
 
 
