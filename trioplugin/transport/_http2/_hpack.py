@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, final
 
-from .._upstream._hpack import STATIC_TABLE, TableDecoder
+from .._upstream._hpack import STATIC_TABLE, HpackError, TableDecoder
 
 _FULL_INDEX: Final[dict[tuple[bytes, bytes], int]] = {}
 _NAME_INDEX: Final[dict[bytes, int]] = {}
@@ -36,6 +36,10 @@ _CACHE_LIMIT: Final = 1024
 _CACHE_VALUE_LIMIT: Final = 256
 _ENCODED: Final[dict[tuple[bytes, bytes], bytes]] = {}
 """Fields already encoded, for every connection of the process (bounded as above)."""
+_FRESH_EACH_CALL: Final = frozenset(
+    {b"traceparent", b"tracestate", b"baggage", b"connect-timeout-ms", b"grpc-timeout"}
+)
+"""Headers whose value is new on every call: caching them would only crowd the cache."""
 
 
 def encode_integer(value: int, prefix_bits: int, flags: int) -> bytes:
@@ -104,7 +108,11 @@ class StatelessHpackEncoder:
             block = cache.get(key)
             if block is None:
                 block = encode_header(key[0], key[1])
-                if len(cache) < _CACHE_LIMIT and len(key[1]) <= _CACHE_VALUE_LIMIT:
+                if (
+                    len(cache) < _CACHE_LIMIT
+                    and len(key[1]) <= _CACHE_VALUE_LIMIT
+                    and key[0] not in _FRESH_EACH_CALL
+                ):
                     cache[key] = block
             parts.append(block)
         return b"".join(parts)
@@ -129,10 +137,11 @@ class HpackDecoder:
     refuses one anywhere later: H5 in ``.._upstream._hpack``).
     """
 
-    __slots__ = ("_decoded", "_decoded_bytes", "_decoder")
+    __slots__ = ("_decoded", "_decoded_bytes", "_decoder", "_max_list_size")
 
     def __init__(self, max_header_list_size: int) -> None:
         self._decoder = TableDecoder(max_header_list_size)
+        self._max_list_size = max_header_list_size
         self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
         self._decoded_bytes = 0
 
@@ -144,6 +153,9 @@ class HpackDecoder:
         decoded = self._decoded.get(block)
         if decoded is not None:
             return decoded
+        plain = decode_plain(block, self._max_list_size)
+        if plain is not None:
+            return plain
         decoder = self._decoder
         stateless = (
             decoder.table_empty()
@@ -164,3 +176,86 @@ class HpackDecoder:
     def remembers(self, block: bytes) -> bool:
         """Whether ``block`` is one whose fields are remembered (it decodes the same always)."""
         return block in self._decoded
+
+
+def decode_plain(block: bytes, max_list_size: int) -> list[tuple[bytes, bytes]] | None:
+    """The fields of a block of static-table indexes and plain literals that index nothing.
+
+    Those representations (what our encoder sends, and what a peer's block
+    whose every field is new to it looks like, a ``traceparent`` for one)
+    decode the same whatever the dynamic table holds, and change nothing in
+    it. None for a block with anything else (a dynamic-table index, a literal
+    that adds to the table, a size update, a Huffman-coded string, a
+    truncated field): the full decoder takes it.
+
+    Raises:
+        HpackError: the fields add up to more than ``max_list_size`` (RFC 9113 §6.5.2).
+    """
+    fields: list[tuple[bytes, bytes]] = []
+    size = 0
+    position = 0
+    end = len(block)
+    table = STATIC_TABLE
+    while position < end:
+        first = block[position]
+        if first & 0x80:  # indexed
+            index, position = _integer(block, position, 0x7F)
+            if not 0 < index <= len(table):
+                return None
+            name, value = table[index - 1]
+        elif first & 0xE0 == 0:  # literal without indexing (0000) or never indexed (0001)
+            index, position = _integer(block, position, 0x0F)
+            if index > len(table) or position < 0:
+                return None
+            if index:
+                name = table[index - 1][0]
+            else:
+                name, position = _plain_string(block, position)
+            value, position = _plain_string(block, position)
+            if position < 0:
+                return None
+        else:
+            return None
+        size += len(name) + len(value) + 32
+        if size > max_list_size:
+            raise HpackError("the header list is larger than we allow", oversized=True)
+        fields.append((name, value))
+    return fields
+
+
+_TOO_FAR: Final = -(1 << 62)
+"""A position that says "not a plain field": below 0 whatever is added to it."""
+
+
+def _integer(block: bytes, position: int, mask: int) -> tuple[int, int]:
+    """An integer with a prefix of ``mask``'s bits at ``position``, and where it ends.
+
+    Bounded to four continuation bytes (up to 2**28: more than any index or
+    length a block may hold); a longer or truncated one ends at ``_TOO_FAR``.
+    """
+    if position < 0 or position >= len(block):
+        return 0, _TOO_FAR
+    value = block[position] & mask
+    position += 1
+    if value < mask:
+        return value, position
+    for shift in (0, 7, 14, 21):
+        if position >= len(block):
+            break
+        byte = block[position]
+        position += 1
+        value += (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+    return 0, _TOO_FAR
+
+
+def _plain_string(block: bytes, position: int) -> tuple[bytes, int]:
+    """A string that is not Huffman-coded, and where it ends (``_TOO_FAR``: none here)."""
+    if position < 0 or position >= len(block) or block[position] & 0x80:
+        return b"", _TOO_FAR
+    length, start = _integer(block, position, 0x7F)
+    stop = start + length
+    if start < 0 or stop > len(block):
+        return b"", _TOO_FAR
+    return block[start:stop], stop
