@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Final
 
-from . import _actor, _idle, _resilience, _rpc, _stream
+from . import _actor, _idle, _observability, _resilience, _rpc, _stream
 from ._procs import ChildFailed, Children
 from ._report import header, load_average, table
 from ._runner import Bench, Settings, progress
@@ -26,6 +26,7 @@ BENCHMARKS: Final[dict[str, Callable[[Bench], str]]] = {
     "actor": _actor.run,
     "idle": _idle.run,
     "resilience": _resilience.run,
+    "observability": _observability.run,
 }
 
 
@@ -34,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description=(
             "trioplugin benchmarks: RPC against connectrpc and grpcio, streaming, actor "
-            "overhead, idle actors, resilience (open-circuit rejections, the chain's cost)."
+            "overhead, idle actors, resilience (open-circuit rejections, the chain's cost), "
+            "observability (the cost of logging, metrics and tracing)."
         ),
     )
     parser.add_argument(

@@ -15,7 +15,9 @@ Both call ``stub.Echo(request)`` on a stub of the same service, so the only
 difference between ``h2`` and ``actor`` is the actor. With ``--interceptors
 chain``, ``h2`` and ``actor`` make their calls through
 ``[CircuitBreakerInterceptor(), RetryInterceptor()]`` (default config and
-policy), the resilience benchmark's chain; the default, ``none``, has none.
+policy), the resilience benchmark's chain; with ``--interceptors observed``
+(or ``observed-sdk``) through the logging, metrics and tracing interceptors
+(see :func:`observing_interceptors`); the default, ``none``, has none.
 
 ``--rpc server-stream`` (``h2`` only) makes each call a ``ServerStream`` of
 ``--count`` messages, read to its end; ``--rpc bidi`` (``h2`` only) opens one
@@ -32,6 +34,7 @@ several unary callers in one process, taking turns of ``--slice`` seconds
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -51,7 +54,7 @@ MODES: Final = ("h1", "h2", "actor")
 
 RPCS: Final = ("unary", "server-stream", "bidi")
 
-INTERCEPTORS: Final = ("none", "chain")
+INTERCEPTORS: Final = ("none", "chain", "observed", "observed-sdk")
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -62,7 +65,47 @@ def interceptors(name: str) -> list[InterceptorLike]:
         return []
     if name == "chain":
         return [CircuitBreakerInterceptor(), RetryInterceptor()]
+    if name in ("observed", "observed-sdk"):
+        return observing_interceptors(sdk=name == "observed-sdk")
     raise ValueError(f"interceptors must be one of {', '.join(INTERCEPTORS)}, not {name!r}")
+
+
+def observing_interceptors(*, sdk: bool) -> list[InterceptorLike]:
+    """Logging, metrics and tracing, collected by nobody, or collected and exported nowhere.
+
+    Without ``sdk``: what the interceptors cost an application that does not
+    collect — the OpenTelemetry API's no-op meter and tracer (the API
+    installed, no SDK configured) and the calls' logger at WARNING, Python's
+    default (a record only for a failed call). With ``sdk``: the SDK's
+    histograms aggregate (a reader that is never collected), its spans are
+    recorded and ended (no span processor), and every call's record is made
+    at INFO and handled (a NullHandler): the work of observing, without the
+    exporters' I/O.
+    """
+    from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider, TracerProvider
+
+    from trioplugin.observability import LoggingInterceptor, MetricsInterceptor
+    from trioplugin.observability.otel import OtelMetrics, TracingInterceptor
+
+    calls = logging.getLogger("trioplugin.calls")
+    calls.setLevel(logging.INFO if sdk else logging.WARNING)
+    calls.addHandler(logging.NullHandler())
+    calls.propagate = False
+    meters: MeterProvider = NoOpMeterProvider()
+    tracers: TracerProvider = NoOpTracerProvider()
+    if sdk:
+        from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+        meters = SdkMeterProvider(metric_readers=[InMemoryMetricReader()])
+        tracers = SdkTracerProvider()
+    return [
+        LoggingInterceptor(),
+        MetricsInterceptor(OtelMetrics(meters)),
+        TracingInterceptor(tracer_provider=tracers),
+    ]
 
 
 @asynccontextmanager

@@ -12,7 +12,12 @@ from typing import Any, Final
 import trio
 
 from ..protocol import Code, ConnectError
-from ..resilience import CircuitBreaker, CircuitBreakerInterceptor, RetryInterceptor
+from ..resilience import (
+    CircuitBreaker,
+    CircuitBreakerInterceptor,
+    CircuitState,
+    RetryInterceptor,
+)
 from ..rpc import (
     CURRENT_CLOSER,
     BidiStream,
@@ -77,8 +82,14 @@ class EndpointActor:
         self._state = ActorState.STARTING
         self._events = EventHub() if config.events is None else config.events
         self._closed = trio.Event()
-        self._endpoint = Endpoint(config.name, config.url, self._events.publish, self.statistics)
+        self._endpoint = Endpoint(
+            config.name, config.url, self._events.publish, self.statistics, self.circuit_state
+        )
         self._interceptors = bind_interceptors(config.interceptors, self._endpoint)
+        self._breaker = next(
+            (i.breaker for i in self._interceptors if isinstance(i, CircuitBreakerInterceptor)),
+            None,
+        )
         first = self._interceptors[0] if self._interceptors else None
         self._gate: CircuitBreaker | None = (
             first.breaker
@@ -133,10 +144,14 @@ class EndpointActor:
         """The actor's event fan-out."""
         return self._events
 
+    def circuit_state(self) -> CircuitState | None:
+        """The state of the endpoint's breaker (the first, if it has several), or None."""
+        return self._breaker.state if self._breaker is not None else None
+
     def statistics(self) -> ActorStatistics:
         """A snapshot of the actor's counters, with its breaker's and retries' figures."""
         bound = self._interceptors
-        breaker = next((i.breaker for i in bound if isinstance(i, CircuitBreakerInterceptor)), None)
+        breaker = self._breaker
         retries = [i.statistics() for i in bound if isinstance(i, RetryInterceptor)]
         circuit = breaker.statistics() if breaker is not None else None
         return ActorStatistics(

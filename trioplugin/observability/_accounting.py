@@ -9,7 +9,7 @@ import trio
 from google.protobuf.message import Message
 
 from ..protocol import Code, ConnectError
-from ..rpc import Call, CallNext
+from ..rpc import Call
 
 
 class Counted:
@@ -72,21 +72,25 @@ def count_streams(call: Call[Any, Any]) -> tuple[Counted | None, Counted | None]
     return requests, responses
 
 
-async def run_timed(
-    call: Call[Any, Any],
-    call_next: CallNext,
-    report: Callable[[BaseException | None, float], None],
-) -> None:
-    """Run the rest of the chain; then ``report`` how it ended and how long it took."""
-    started = trio.current_time()
-    error: BaseException | None = None
-    try:
-        await call_next(call)
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        report(error, trio.current_time() - started)
+class Timed:
+    """``with Timed(report): await call_next(call)``: then ``report(error, seconds)``.
+
+    A plain context manager rather than a coroutine around ``call_next``:
+    every suspension of a call passes back up through each frame of the
+    chain, so a frame fewer is time saved at each one.
+    """
+
+    __slots__ = ("_report", "_started")
+
+    def __init__(self, report: Callable[[BaseException | None, float], None]) -> None:
+        self._report = report
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = trio.current_time()
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        self._report(error, trio.current_time() - self._started)
 
 
 def code_of(error: BaseException, call: Call[Any, Any]) -> Code | None:

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
 from .._util import NoPublicConstructor
-from ..actor import ActorStatistics
+from ..resilience import CircuitState
 from ..rpc import Call, CallNext, Endpoint
-from ._accounting import Counted, count_streams, outcome, run_timed, sizes
+from ._accounting import Counted, Timed, count_streams, outcome, sizes
 from ._metrics import RPC_SYSTEM
 from ._redact import redacted, sensitive_names
 
@@ -53,13 +53,14 @@ class LoggingInterceptor:
     """
 
     __slots__ = (
+        "_circuit_state",
+        "_client_logger",
         "_endpoint",
         "_error_level",
         "_headers",
         "_level",
-        "_logger",
         "_sensitive",
-        "_statistics",
+        "_server_logger",
     )
     _waits_only_in_call_next: Final = True  # the actor then needs no cancel scope per call
     _calls_next_once: Final = True  # see rpc's chain: it then needs no attempt of its own
@@ -78,13 +79,15 @@ class LoggingInterceptor:
         for name, value in (("level", level), ("error_level", error_level)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be a logging level (an int), not {value!r}")
-        self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        chosen = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self._client_logger = chosen or logging.getLogger(CLIENT_LOGGER)
+        self._server_logger = chosen or logging.getLogger(SERVER_LOGGER)
         self._level = level
         self._error_level = error_level
         self._headers = headers
         self._sensitive = sensitive_names(redact)
         self._endpoint: str | None = None
-        self._statistics: Callable[[], ActorStatistics] | None = None
+        self._circuit_state: Callable[[], CircuitState | None] | None = None
 
     def for_endpoint(self, endpoint: Endpoint) -> LoggingInterceptor:
         """A copy whose records name ``endpoint`` (given each endpoint it serves)."""
@@ -92,7 +95,7 @@ class LoggingInterceptor:
         for name in self.__slots__:
             setattr(bound, name, getattr(self, name))
         bound._endpoint = endpoint.name
-        bound._statistics = endpoint.statistics
+        bound._circuit_state = endpoint.circuit_state
         return bound
 
     def attempts(self) -> AttemptLogger:
@@ -101,17 +104,15 @@ class LoggingInterceptor:
 
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Run the call; log how it ended."""
+        if not self._logger_for(call).isEnabledFor(min(self._level, self._error_level)):
+            await call_next(call)  # nothing would be logged: nothing to count
+            return
         requests, responses = count_streams(call)
-        await run_timed(
-            call,
-            call_next,
-            lambda error, seconds: self._log(call, error, seconds, requests, responses),
-        )
+        with Timed(lambda error, seconds: self._log(call, error, seconds, requests, responses)):
+            await call_next(call)
 
     def _logger_for(self, call: Call[Any, Any]) -> logging.Logger:
-        if self._logger is not None:
-            return self._logger
-        return logging.getLogger(CLIENT_LOGGER if call.side == "client" else SERVER_LOGGER)
+        return self._client_logger if call.side == "client" else self._server_logger
 
     def _log(
         self,
@@ -129,8 +130,8 @@ class LoggingInterceptor:
         fields = _fields(call, code, message, seconds, self._endpoint)
         counts = sizes(call, requests, responses, ok=error is None)
         fields |= dict(zip(_SIZE_FIELDS, counts, strict=True))
-        if self._statistics is not None:
-            state = self._statistics().circuit_state
+        if self._circuit_state is not None:
+            state = self._circuit_state()
             fields["rpc_circuit_state"] = None if state is None else state.value
         if self._headers:
             fields["rpc_request_headers"] = redacted(call.request_headers, self._sensitive)
@@ -141,7 +142,7 @@ class LoggingInterceptor:
             text += f" ({self._endpoint})"
         if message:
             text += f": {message}"
-        logger.log(level, "%s", text, extra=fields)
+        _emit(logger, level, text, fields)
 
 
 @final
@@ -171,17 +172,14 @@ class AttemptLogger(metaclass=NoPublicConstructor):
             code, message = outcome(error, call)
             fields = _fields(call, code, message, seconds, parent._endpoint)
             fields["rpc_attempt"] = call.attempt
-            logger.debug(
-                "%s attempt %d of %s -> %s in %.1f ms",
-                call.side,
-                call.attempt,
-                call.method.procedure,
-                code,
-                seconds * 1000,
-                extra=fields,
+            text = (
+                f"{call.side} attempt {call.attempt} of {call.method.procedure} -> {code} "
+                f"in {seconds * 1000:.1f} ms"
             )
+            _emit(logger, logging.DEBUG, text, fields)
 
-        await run_timed(call, call_next, log)
+        with Timed(log):
+            await call_next(call)
 
 
 def _fields(
@@ -202,3 +200,16 @@ def _fields(
         "rpc_duration_ms": round(seconds * 1000, 3),
         "rpc_attempts": call.attempt,
     }
+
+
+def _emit(logger: logging.Logger, level: int, text: str, fields: dict[str, Any]) -> None:
+    """Log ``text`` with ``fields``, as ``logger.log`` would, without looking up the caller.
+
+    ``logger.log`` walks the stack to find the caller's file and line, which
+    would name this module every time: a record made directly saves that
+    walk, a good part of what a record costs.
+    """
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, "%s", (text,), None, "intercept", fields
+    )
+    logger.handle(record)

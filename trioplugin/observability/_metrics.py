@@ -11,7 +11,7 @@ import trio
 from ..actor import ActorStatistics
 from ..protocol import ConnectError
 from ..rpc import Call, CallNext, Endpoint
-from ._accounting import count_streams, outcome, run_timed, sizes
+from ._accounting import Timed, count_streams, outcome, sizes
 
 RPC_SYSTEM: Final = "connectrpc"
 """``rpc.system.name`` for Connect, as the OpenTelemetry RPC conventions spell it."""
@@ -169,7 +169,8 @@ class MetricsInterceptor:
                 )
             )
 
-        await run_timed(call, call_next, record)
+        with Timed(record):
+            await call_next(call)
 
 
 def _error_type(error: BaseException | None, code: str) -> str | None:

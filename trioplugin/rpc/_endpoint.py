@@ -33,6 +33,10 @@ class Endpoint:
     """A snapshot of the endpoint actor's counters (an
     :class:`~trioplugin.actor.ActorStatistics`), for metrics read when scraped;
     None for an endpoint no actor runs (a plain :class:`Client`)."""
+    circuit_state: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    """The state of the endpoint's circuit breaker now (a
+    :class:`~trioplugin.resilience.CircuitState`, None without one), cheaper
+    than a whole :attr:`statistics` snapshot; None where no actor runs it."""
 
 
 @runtime_checkable
