@@ -42,8 +42,8 @@ SDK: Final = ChainCost(
     note=(
         "A record at INFO for every call, into a NullHandler; the OpenTelemetry SDK's "
         "MeterProvider with a reader never collected and its TracerProvider with no span "
-        "processor (spans recorded, exported nowhere); the goal is the no-op case's, shown here for scale. Actor with the "
-        "three over direct without interceptors"
+        "processor (spans recorded, exported nowhere); the goal is the other table's, shown "
+        "here for scale. Actor with the three over direct without interceptors"
     ),
 )
 
