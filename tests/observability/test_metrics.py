@@ -86,6 +86,7 @@ async def test_each_side_records_each_call_with_its_code_and_sizes() -> None:
     assert (failed.code, failed.error_type, failed.responses) == ("not_found", "not_found", 0)
     served, refused = sink.side("server")
     assert (served.endpoint, served.code, refused.code) == (None, "ok", "not_found")
+    assert refused.error_type is None  # the client's doing, for the server (the conventions)
 
 
 async def test_a_retried_call_is_one_record_with_its_attempts() -> None:

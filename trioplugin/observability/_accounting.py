@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Final
 
 import trio
 from google.protobuf.message import Message
 
 from ..protocol import Code, ConnectError
 from ..rpc import Call
+
+SERVER_ERRORS: Final = frozenset(
+    {
+        Code.UNKNOWN,
+        Code.DEADLINE_EXCEEDED,
+        Code.UNIMPLEMENTED,
+        Code.INTERNAL,
+        Code.UNAVAILABLE,
+        Code.DATA_LOSS,
+    }
+)
+"""The codes that make a server's call an error (OpenTelemetry's Connect RPC conventions:
+the others are the client's fault); a client's call is an error for every code."""
+
+
+def is_error(call: Call[Any, Any], code: Code | None) -> bool:
+    """Whether a call that ended with ``code`` (None: no call's outcome) failed, for its side."""
+    return code is None or call.side == "client" or code in SERVER_ERRORS
 
 
 class Counted:

@@ -6,12 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, final, runtime_checkable
 
-import trio
-
 from ..actor import ActorStatistics
-from ..protocol import ConnectError
 from ..rpc import Call, CallNext, Endpoint
-from ._accounting import Timed, count_streams, outcome, sizes
+from ._accounting import Timed, code_of, count_streams, is_error, outcome, sizes
 
 RPC_SYSTEM: Final = "connectrpc"
 """``rpc.system.name`` for Connect, as the OpenTelemetry RPC conventions spell it."""
@@ -39,8 +36,11 @@ class CallRecord:
     """``ok``, or the Connect code it failed with (``canceled`` when cancelled;
     ``internal`` for a failure that was no ConnectError)."""
     error_type: str | None
-    """None when it succeeded; else its code, or the qualified name of the
-    exception when it was no ConnectError (OpenTelemetry's ``error.type``)."""
+    """OpenTelemetry's ``error.type``: None when the call did not fail for its
+    side (it succeeded; or, on a server, it ended with a code that is the
+    client's doing, such as ``invalid_argument`` or ``not_found``, as the
+    Connect RPC conventions say); else its code, or the qualified name of
+    the exception when it was no ConnectError."""
     duration: float
     """Seconds from its start to its end, every attempt and backoff included."""
     attempts: int
@@ -162,7 +162,7 @@ class MetricsInterceptor:
                     method.name,
                     self._endpoint,
                     code,
-                    _error_type(error, code),
+                    _error_type(error, call),
                     seconds,
                     call.attempt,
                     *counts,
@@ -173,10 +173,13 @@ class MetricsInterceptor:
             await call_next(call)
 
 
-def _error_type(error: BaseException | None, code: str) -> str | None:
-    """OpenTelemetry's ``error.type``: the code, or the exception's name when it had none."""
+def _error_type(error: BaseException | None, call: Call[Any, Any]) -> str | None:
+    """``error.type``: the code, or the exception's name, of a call that failed for its side."""
     if error is None:
         return None
-    if isinstance(error, ConnectError | trio.Cancelled):
-        return code  # deadline_exceeded for a call its deadline cancelled
+    code = code_of(error, call)
+    if not is_error(call, code):
+        return None  # a server's invalid_argument, not_found...: the client's fault
+    if code is not None:
+        return code.value  # deadline_exceeded for a call its deadline cancelled
     return f"{type(error).__module__}.{type(error).__qualname__}"

@@ -14,25 +14,12 @@ from opentelemetry.util.types import AttributeValue
 
 from ..._util import NoPublicConstructor
 from ..._version import __version__
-from ...protocol import Code, ConnectError, Metadata
+from ...protocol import ConnectError, Metadata
 from ...rpc import Call, CallNext, Endpoint
-from .._accounting import code_of
+from .._accounting import code_of, is_error
 from .._metrics import RPC_SYSTEM
 
 _OK: Final = "ok"
-
-_SERVER_ERRORS: Final = frozenset(
-    {
-        Code.UNKNOWN,
-        Code.DEADLINE_EXCEEDED,
-        Code.UNIMPLEMENTED,
-        Code.INTERNAL,
-        Code.UNAVAILABLE,
-        Code.DATA_LOSS,
-    }
-)
-"""The codes that make a server span an error (the Connect RPC conventions); a client's
-span is an error for every code."""
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -289,7 +276,7 @@ def _end(span: Span, call: Call[Any, Any], error: BaseException | None) -> None:
     code = code_of(error, call)
     if code is not None:
         span.set_attribute("rpc.status_code", code.value)
-        failed = call.side == "client" or code in _SERVER_ERRORS
+        failed = is_error(call, code)
         error_type = code.value
     else:  # an exception that is no call's outcome (KeyboardInterrupt, a bug's group)
         failed = True
