@@ -74,16 +74,16 @@ def observing_interceptors(*, sdk: bool) -> list[InterceptorLike]:
     """Logging, metrics and tracing, collected by nobody, or collected and exported nowhere.
 
     Without ``sdk``: what the interceptors cost an application that does not
-    collect — the OpenTelemetry API's no-op meter and tracer (the API
-    installed, no SDK configured) and the calls' logger at WARNING, Python's
+    collect — the OpenTelemetry API's global meter and tracer with no SDK
+    configured (its no-op ones) and the calls' logger at WARNING, Python's
     default (a record only for a failed call). With ``sdk``: the SDK's
     histograms aggregate (a reader that is never collected), its spans are
     recorded and ended (no span processor), and every call's record is made
     at INFO and handled (a NullHandler): the work of observing, without the
     exporters' I/O.
     """
-    from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
-    from opentelemetry.trace import NoOpTracerProvider, TracerProvider
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
     from trioplugin.observability import LoggingInterceptor, MetricsInterceptor
     from trioplugin.observability.otel import OtelMetrics, TracingInterceptor
@@ -92,8 +92,8 @@ def observing_interceptors(*, sdk: bool) -> list[InterceptorLike]:
     calls.setLevel(logging.INFO if sdk else logging.WARNING)
     calls.addHandler(logging.NullHandler())
     calls.propagate = False
-    meters: MeterProvider = NoOpMeterProvider()
-    tracers: TracerProvider = NoOpTracerProvider()
+    meters: MeterProvider | None = None  # the global ones: no SDK configured, the API's no-ops
+    tracers: TracerProvider | None = None
     if sdk:
         from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader

@@ -29,7 +29,7 @@ NO_OP: Final = ChainCost(
     goal_name="logging + metrics + tracing, collected by nobody / none",
     note=(
         "The calls' logger at WARNING (no call fails, so no record is made); OpenTelemetry's "
-        "API with its no-op meter and tracer providers (no SDK configured). Actor with the "
+        "API's global meter and tracer with no SDK configured (its no-op ones). Actor with the "
         "three over direct without interceptors"
     ),
 )

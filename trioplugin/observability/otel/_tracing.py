@@ -147,6 +147,9 @@ class TracingInterceptor:
                 kind=SpanKind.CLIENT,
                 attributes=self._client_attributes(call),
             )
+            if _nothing_to_carry(span):
+                await call_next(call)
+                return
             context = trace.set_span_in_context(span)
             with _InSpan(span, context, call, self._propagator_now()):
                 await call_next(call)
@@ -158,6 +161,9 @@ class TracingInterceptor:
                 kind=SpanKind.SERVER,
                 attributes=_server_attributes(call),
             )
+            if _nothing_to_carry(span):
+                await call_next(call)
+                return
             with _InSpan(span, trace.set_span_in_context(span, parent), call):
                 await call_next(call)
 
@@ -218,6 +224,9 @@ class AttemptTracer(metaclass=NoPublicConstructor):
         span = parent._tracer.start_span(
             _span_name(call), kind=SpanKind.CLIENT, attributes=attributes
         )
+        if _nothing_to_carry(span):
+            await call_next(call)
+            return
         # Written over what the call's span wrote in the headers this attempt copied.
         context = trace.set_span_in_context(span)
         with _InSpan(span, context, call, parent._propagator_now()):
@@ -292,6 +301,16 @@ def _end(span: Span, call: Call[Any, Any], error: BaseException | None) -> None:
     else:
         span.set_status(StatusCode.ERROR, str(error) or None)
         span.record_exception(error)
+
+
+def _nothing_to_carry(span: Span) -> bool:
+    """Whether ``span`` records nothing and carries no trace: a no-op tracer's, with no parent.
+
+    Then there is nothing to make current, to pass on or to end: the call
+    runs as if there were no tracing (a no-op tracer handing back a remote
+    parent's span, by contrast, is traced through: the trace is passed on).
+    """
+    return not span.is_recording() and not span.get_span_context().is_valid
 
 
 def _span_name(call: Call[Any, Any]) -> str:
