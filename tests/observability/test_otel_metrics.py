@@ -183,15 +183,15 @@ async def test_queued_and_in_flight_calls_are_observed_while_they_wait() -> None
             }  # no breaker, no retries: none of their instruments
             with trio.fail_after(10):
                 async with trio.open_nursery() as nursery:
-                    # One runs; the actor holds the next while it waits for a slot
-                    # (neither queued nor in flight); the third waits in the inbox.
+                    # One runs; the actor holds the next while it waits for a slot,
+                    # the third waits in the inbox: two queued.
                     for _ in range(3):
                         nursery.start_soon(handle.stub(ECHO).Echo, EchoRequest(delay_ms=60_000))
                     await impl.started.wait()
                     await trio.testing.wait_all_tasks_blocked()
                     values = _values(_collect(reader))
                     assert values["trioplugin.endpoint.calls.in_flight"] == 1
-                    assert values["trioplugin.endpoint.calls.queued"] == 1
+                    assert values["trioplugin.endpoint.calls.queued"] == 2
                     nursery.cancel_scope.cancel()
         # The endpoint has closed: its series are gone, the per-call ones stay.
         collected = _collect(reader)

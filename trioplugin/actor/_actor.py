@@ -157,7 +157,8 @@ class EndpointActor:
         return ActorStatistics(
             plugin=self.config.name,
             state=self._state,
-            queued=self._inbox.statistics().current_buffer_used,
+            # the inbox, and the call admitted once a slot frees (or the transport is up)
+            queued=self._inbox.statistics().current_buffer_used + (self._admitting is not None),
             in_flight=self._in_flight,
             completed=self._completed,
             failed=self._failed,

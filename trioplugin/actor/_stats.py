@@ -17,7 +17,8 @@ class ActorStatistics:
     state: ActorState
     """Starting, running, closing or closed."""
     queued: int
-    """Calls waiting in the inbox for admission."""
+    """Calls waiting for admission: in the inbox, or taken from it and held
+    until a slot is free (or, for the first call, until the transport is open)."""
     in_flight: int
     """Calls admitted and running."""
     completed: int
