@@ -384,6 +384,8 @@ def test_l10_a_1xx_response_ends_at_its_head() -> None:
     assert recorder.events.count("begin") == 2
     first_end = recorder.events.index("end")
     assert recorder.events[first_end - 1] == "head" and recorder.events[first_end + 1] == "begin"
+    below = parse(b"HTTP/1.1 099 X\r\n\r\nuntil close", response=True)
+    assert below.events[-1] == ("body", b"until close")  # a final response
 
 
 def test_l11_a_last_coding_other_than_chunked() -> None:

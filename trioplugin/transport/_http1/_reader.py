@@ -395,8 +395,10 @@ class MessageReader:
         chunked = self._chunked
         if isinstance(parser, ResponseParser):
             status = parser.get_status_code()
-            if status < 200:
-                self._informational = True  # 1xx: no event; the final response follows (L10)
+            if 100 <= status < 200:
+                # 1xx: no event; the final response follows (L10). Below 100 is a
+                # final response, as llhttp reads it (RFC 9110 §15: read as a 5xx).
+                self._informational = True
                 return
             self._until_close = length is None and not chunked and status not in (204, 304)
             # Asked here: llhttp forgets it once the message ends (L6).
