@@ -384,6 +384,15 @@ def test_l10_a_1xx_response_ends_at_its_head() -> None:
     assert recorder.events.count("begin") == 2
     first_end = recorder.events.index("end")
     assert recorder.events[first_end - 1] == "head" and recorder.events[first_end + 1] == "begin"
+    for status in (b"100", b"102", b"103"):
+        early = parse(b"HTTP/1.1 %s X\r\nContent-Length: 1\r\n\r\n" % status, response=True)
+        assert early.events[-2:] == ["head", "end"]
+    for framing in (b"Content-Length: 1", b"Transfer-Encoding: gzip"):
+        late = parse(b"HTTP/1.1 150 X\r\n%s\r\n\r\nx" % framing, response=True)
+        assert ("body", b"x") in late.events  # where RFC 9112 §6.3 says none
+    assert parse(b"HTTP/1.1 150 X\r\n\r\n", response=True).events[-2:] == ["head", "end"]
+    below = parse(b"HTTP/1.1 099 X\r\n\r\nuntil close", response=True)
+    assert below.events[-1] == ("body", b"until close")  # a final response
 
 
 def test_l11_a_last_coding_other_than_chunked() -> None:

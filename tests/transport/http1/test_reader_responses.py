@@ -122,6 +122,57 @@ def test_several_informational_responses_are_skipped() -> None:
     assert head.headers == [("content-type", "application/proto"), ("content-length", "5")]
 
 
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_a_status_below_100_is_a_final_response(bytewise: bool) -> None:
+    # RFC 9110 §15: outside 100..599 is invalid, to be read as a 5xx; llhttp reads
+    # it as a final response (L10), and so does the reader, not as a 1xx.
+    data = b"HTTP/1.1 099 \r\nContent-Length: 1\r\n\r\n\x00" + OK
+    reader = client()
+    if bytewise:
+        feed_bytewise(reader, data)
+    else:
+        reader.feed(data)
+    head, body = take_response(reader)
+    assert (head.status, head.keep_alive, body) == (99, True, b"\x00")
+    assert take_response(reader)[1] == b"hello"
+
+
+def test_a_status_below_100_without_framing_is_read_until_close() -> None:
+    reader = client()
+    reader.feed(b"HTTP/1.1 000 \r\n\r\nsome")
+    reader.feed(b"")
+    head, body = take_response(reader)
+    assert (head.status, head.until_close, body) == (0, True, b"some")
+    assert reader.next_event() is CLOSED
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 1\r\n\r\nx", b"Transfer-Encoding: gzip\r\n\r\nx"],
+    ids=["length", "until-close"],
+)
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_a_1xx_with_content_is_refused(framing: bytes, bytewise: bool) -> None:
+    # RFC 9112 §6.3: a 1xx ends at its head whatever its fields; llhttp reads a
+    # body for one past 103 that has Content-Length or Transfer-Encoding (L10).
+    data = OK + b"HTTP/1.1 150 Something\r\n" + framing + OK
+    reader = client()
+    if bytewise:
+        feed_bytewise(reader, data)
+    else:
+        reader.feed(data)
+    assert take_response(reader)[1] == b"hello"
+    error = protocol_error(reader, 400)
+    assert "1xx" in str(error)
+
+
+def test_a_1xx_past_103_without_framing_is_skipped() -> None:
+    reader = client()
+    reader.feed(b"HTTP/1.1 150 Something\r\nX: y\r\n\r\n" + OK)
+    head, body = take_response(reader)
+    assert (head.status, body) == (200, b"hello")
+
+
 @pytest.mark.parametrize("status", [204, 304])
 def test_no_body_statuses(status: int) -> None:
     reader = client()

@@ -11,9 +11,10 @@ calls :meth:`MessageReader.start_next` when it is done with a message.
 llhttp checks the syntax and the framing (RFC 9112: tokens, field values,
 Content-Length against Transfer-Encoding, chunk sizes, request smuggling
 forms). On top of it this module bounds the head, asks for exactly one Host
-in an HTTP/1.1 request, accepts only HTTP/1.0 and 1.1, skips 1xx responses,
-ends close-delimited responses at EOF, and declines upgrades (RFC 9110
-§7.8: a server may ignore ``Upgrade``; the request's body is still read).
+in an HTTP/1.1 request, accepts only HTTP/1.0 and 1.1, skips 1xx responses
+(refusing one with a body), ends close-delimited responses at EOF, and
+declines upgrades (RFC 9110 §7.8: a server may ignore ``Upgrade``; the
+request's body is still read).
 A failure is raised as :class:`H1ProtocolError` once the events before it
 have been taken. Only ``.._upstream._llhttp`` imports httptools: what this
 module counts on llhttp for, or works around (``L1`` ... ``L11``), is listed there.
@@ -395,8 +396,10 @@ class MessageReader:
         chunked = self._chunked
         if isinstance(parser, ResponseParser):
             status = parser.get_status_code()
-            if status < 200:
-                self._informational = True  # 1xx: no event; the final response follows (L10)
+            if 100 <= status < 200:
+                # 1xx: no event; the final response follows (L10). Below 100 is a
+                # final response, as llhttp reads it (RFC 9110 §15: read as a 5xx).
+                self._informational = True
                 return
             self._until_close = length is None and not chunked and status not in (204, 304)
             # Asked here: llhttp forgets it once the message ends (L6).
@@ -425,6 +428,8 @@ class MessageReader:
 
     def on_body(self, body: bytes) -> None:
         """Parser callback: a piece of the body (chunk framing removed)."""
+        if self._informational:  # llhttp reads a body for some 1xx (L10)
+            self._refuse(H1ProtocolError("a 1xx response with content (RFC 9112 §6.3)"))
         self._events.append(body)
         self._used += len(body)
         self._progress = True

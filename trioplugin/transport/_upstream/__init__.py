@@ -65,7 +65,13 @@ used by ``_http1/_reader.py``)
   head size limit: the reader ends a close-delimited body at EOF and counts
   the head itself. No upstream issue found.
 - L10 a 1xx response ends at its head; the final response follows as a new
-  message.
+  message. A status below 100 llhttp reads as a final response (RFC 9110
+  §15: an invalid status is read as a 5xx), and so does the reader. But only
+  100 to 103 end at their head whatever their fields: past 103, llhttp reads
+  a body by ``Content-Length`` or ``Transfer-Encoding``
+  (``llhttp__after_headers_complete``), where RFC 9112 §6.3 says a 1xx has
+  none. Workaround: the reader refuses a 1xx once a body byte comes. No
+  upstream issue found.
 - L11 a request whose last transfer coding is not ``chunked`` is refused by
   llhttp (RFC 9112 §6.3); a response like it is read until close, as the
   reader's own reading of the framing says.
