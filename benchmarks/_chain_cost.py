@@ -47,6 +47,10 @@ class ChainCost:
     """Its row in the goals table."""
     note: str
     """What the footnote says of it, before the ratios of actor + chain over direct."""
+    goal_per_side: bool = False
+    """Whether the goal is the chain's own cost, directly and through the actor (a goal
+    row for each: chain over none on the same side); else actor + chain over direct
+    without interceptors (one row: the actor's cost and the chain's together)."""
 
     def measure(self, bench: Bench) -> dict[_Key, list[LoadResult]]:
         """Every run of the four callers (direct or actor, with or without the chain)."""
@@ -103,7 +107,15 @@ class ChainCost:
             )
             if stack:
                 whole.append(f"c={concurrency} {ratio(statistics.median(stack))}")
-            bench.goals.append(goal_row(self.goal_name, concurrency, GOAL, stack))
+            if not self.goal_per_side:
+                bench.goals.append(goal_row(self.goal_name, concurrency, GOAL, stack))
+                continue
+            for side in (DIRECT, ACTOR):
+                own = _ratios(
+                    results[(side, self.chain, concurrency)], results[(side, NONE, concurrency)]
+                )
+                name = f"{self.goal_name}, {_SIDE_LABELS[side].split(' ')[0]}"
+                bench.goals.append(goal_row(name, concurrency, GOAL, own))
         headers = [
             "calls made",
             "c",
