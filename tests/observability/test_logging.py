@@ -9,10 +9,10 @@ import pytest
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from tests.observability._helpers import unavailable_first
 from trioplugin import (
     CircuitBreakerConfig,
     CircuitBreakerInterceptor,
-    Code,
     ConnectError,
     LoggingInterceptor,
     RetryInterceptor,
@@ -57,13 +57,7 @@ async def test_attempts_are_logged_at_debug_and_counted_on_the_call(
     caplog.set_level(logging.DEBUG, logger="trioplugin.calls")
     log = LoggingInterceptor()
     retry = RetryInterceptor(RetryPolicy(max_attempts=3, initial_backoff=0.001))
-    fails = {"left": 2}
-
-    async def flaky(call: Call[Any, Any], call_next: CallNext) -> None:
-        if fails["left"]:
-            fails["left"] -= 1
-            raise ConnectError(Code.UNAVAILABLE, "not yet")
-        await call_next(call)
+    flaky = unavailable_first(2)
 
     async with (
         open_connect_server({ECHO: EchoImpl()}, interceptors=[flaky]) as server,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import trio
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from tests.observability._helpers import unavailable_first
 from trioplugin import (
     CircuitBreakerConfig,
     CircuitBreakerInterceptor,
@@ -22,7 +22,7 @@ from trioplugin import (
 )
 from trioplugin.actor import ActorStatistics
 from trioplugin.observability import CallRecord, MetricsInterceptor, MetricsSink
-from trioplugin.rpc import Call, CallNext, open_client, open_connect_server
+from trioplugin.rpc import open_client, open_connect_server
 
 
 class Recorder:
@@ -91,13 +91,7 @@ async def test_each_side_records_each_call_with_its_code_and_sizes() -> None:
 
 async def test_a_retried_call_is_one_record_with_its_attempts() -> None:
     sink = Recorder()
-    fails = {"left": 2}
-
-    async def flaky(call: Call[Any, Any], call_next: CallNext) -> None:
-        if fails["left"]:
-            fails["left"] -= 1
-            raise ConnectError(Code.UNAVAILABLE, "not yet")
-        await call_next(call)
+    flaky = unavailable_first(2)
 
     retry = RetryInterceptor(RetryPolicy(max_attempts=3, initial_backoff=0.001))
     async with (

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import (
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from tests.observability._helpers import snapshot
 from trioplugin import (
     ActorOptions,
     CircuitBreakerConfig,
@@ -34,7 +35,7 @@ from trioplugin import (
     __version__,
     open_plugin_nursery,
 )
-from trioplugin.actor import ActorState, ActorStatistics
+from trioplugin.actor import ActorStatistics
 from trioplugin.observability import CallRecord, MetricsInterceptor, MetricsSink
 from trioplugin.observability._instruments import (
     CLIENT_CALLS,
@@ -299,7 +300,7 @@ async def test_a_blocked_trio_run_costs_its_endpoints_not_the_collection() -> No
             await host.connect("echo", server.url, interceptors=[metrics])
             # Tracked outside any trio run: read in the collecting thread.
             untrack = await trio.to_thread.run_sync(
-                sink.track_endpoint, "outside", lambda: _statistics("outside")
+                sink.track_endpoint, "outside", lambda: snapshot("outside", queued=3, in_flight=1)
             )
             collected = threading.Event()
             failures: list[BaseException] = []
@@ -326,23 +327,6 @@ async def test_a_blocked_trio_run_costs_its_endpoints_not_the_collection() -> No
     assert _values(free, "outside")["trioplugin.endpoint.calls.queued"] == 3
 
 
-def _statistics(name: str) -> ActorStatistics:
-    return ActorStatistics(
-        plugin=name,
-        state=ActorState.RUNNING,
-        queued=3,
-        in_flight=1,
-        completed=0,
-        failed=0,
-        canceled=0,
-        retried=0,
-        circuit_state=None,
-        inbox_capacity=8,
-        max_in_flight=1,
-        events_dropped=0,
-    )
-
-
 def test_an_endpoint_whose_statistics_fail_is_left_out_and_untracking_removes_one() -> None:
     provider, reader = _provider()
     sink = OtelMetrics(provider)
@@ -350,7 +334,7 @@ def test_an_endpoint_whose_statistics_fail_is_left_out_and_untracking_removes_on
     def broken() -> ActorStatistics:
         raise RuntimeError("no statistics today")
 
-    untrack_good = sink.track_endpoint("good", lambda: _statistics("good"))
+    untrack_good = sink.track_endpoint("good", lambda: snapshot("good", queued=3, in_flight=1))
     untrack_broken = sink.track_endpoint("broken", broken)
     collected = _collect(reader)
     assert _values(collected, "good") == {
@@ -371,7 +355,7 @@ def test_each_endpoint_is_read_once_per_collection() -> None:
 
     def counted() -> ActorStatistics:
         reads["count"] += 1
-        return _statistics("kv")
+        return snapshot("kv", queued=3, in_flight=1)
 
     untrack = sink.track_endpoint("kv", counted)
     for collections in range(1, 4):

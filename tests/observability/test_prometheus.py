@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
+from tests.observability._helpers import snapshot
 from tests.tasks import live_tasks
 from trioplugin import (
     ActorOptions,
@@ -26,7 +27,7 @@ from trioplugin import (
     RetryPolicy,
     open_plugin_nursery,
 )
-from trioplugin.actor import ActorState, ActorStatistics
+from trioplugin.actor import ActorStatistics
 from trioplugin.observability import CallRecord, MetricsInterceptor, MetricsSink
 from trioplugin.observability.prometheus import (
     LABEL_NAMES,
@@ -100,23 +101,6 @@ def record(side: str = "client", **fields: Any) -> CallRecord:
         "response_bytes": 300,
     }
     return CallRecord(**(values | fields))
-
-
-def snapshot(name: str, *, queued: int = 0, in_flight: int = 0) -> ActorStatistics:
-    return ActorStatistics(
-        plugin=name,
-        state=ActorState.RUNNING,
-        queued=queued,
-        in_flight=in_flight,
-        completed=0,
-        failed=0,
-        canceled=0,
-        retried=0,
-        circuit_state=None,
-        inbox_capacity=16,
-        max_in_flight=8,
-        events_dropped=0,
-    )
 
 
 def endpoints(samples: Samples, name: str) -> set[str]:

@@ -30,9 +30,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from tests.echo_pb2 import EchoRequest, EchoResponse
 from tests.echo_service import ECHO, EchoImpl
+from tests.observability._helpers import unavailable_first
 from trioplugin import (
     ClientOptions,
-    Code,
     ConnectError,
     HandlerContext,
     PluginHandle,
@@ -174,13 +174,7 @@ async def test_errors_set_the_code_and_the_status_each_side_calls_an_error() -> 
 async def test_a_retried_call_is_one_call_span_over_a_span_per_attempt() -> None:
     client, server = Traced(), Traced()
     retry = RetryInterceptor(RetryPolicy(max_attempts=3, initial_backoff=0.001))
-    fails = {"left": 2}
-
-    async def flaky(call: Call[Any, Any], call_next: CallNext) -> None:
-        if fails["left"]:
-            fails["left"] -= 1
-            raise ConnectError(Code.UNAVAILABLE, "not yet")
-        await call_next(call)
+    flaky = unavailable_first(2)
 
     tracing = client.tracing
     async with (
@@ -212,13 +206,7 @@ async def test_a_retried_call_is_one_call_span_over_a_span_per_attempt() -> None
 async def test_without_the_companion_the_server_is_the_call_spans_child() -> None:
     client, server = Traced(), Traced()
     retry = RetryInterceptor(RetryPolicy(max_attempts=2, initial_backoff=0.001))
-    fails = {"left": 1}
-
-    async def flaky(call: Call[Any, Any], call_next: CallNext) -> None:
-        if fails["left"]:
-            fails["left"] -= 1
-            raise ConnectError(Code.UNAVAILABLE, "not yet")
-        await call_next(call)
+    flaky = unavailable_first(1)
 
     async with (
         open_connect_server({ECHO: EchoImpl()}, interceptors=[server.tracing, flaky]) as srv,

@@ -7,26 +7,10 @@ from dataclasses import replace
 
 import trio
 
-from trioplugin.actor import ActorState, ActorStatistics
+from tests.observability._helpers import snapshot
+from trioplugin.actor import ActorStatistics
 from trioplugin.observability._tracking import TrackedEndpoints
 from trioplugin.resilience import RetryBudget
-
-
-def _statistics(name: str, queued: int = 0) -> ActorStatistics:
-    return ActorStatistics(
-        plugin=name,
-        state=ActorState.RUNNING,
-        queued=queued,
-        in_flight=0,
-        completed=0,
-        failed=0,
-        canceled=0,
-        retried=0,
-        circuit_state=None,
-        inbox_capacity=8,
-        max_in_flight=1,
-        events_dropped=0,
-    )
 
 
 def test_failing_statistics_are_left_out_and_untracking_is_idempotent() -> None:
@@ -35,7 +19,7 @@ def test_failing_statistics_are_left_out_and_untracking_is_idempotent() -> None:
     def broken() -> ActorStatistics:
         raise RuntimeError("no statistics today")
 
-    untrack = tracked.track("good", lambda: _statistics("good"))
+    untrack = tracked.track("good", lambda: snapshot("good"))
     tracked.track("broken", broken)
     assert [name for name, _ in tracked.read(1.0)] == ["good"]
     untrack()
@@ -45,8 +29,8 @@ def test_failing_statistics_are_left_out_and_untracking_is_idempotent() -> None:
 
 def test_one_name_tracked_twice_reads_the_last_and_untracks_apart() -> None:
     tracked = TrackedEndpoints()
-    first = tracked.track("kv", lambda: _statistics("kv", queued=1))
-    second = tracked.track("kv", lambda: _statistics("kv", queued=2))
+    first = tracked.track("kv", lambda: snapshot("kv", queued=1))
+    second = tracked.track("kv", lambda: snapshot("kv", queued=2))
     assert [(name, s.queued) for name, s in tracked.read(1.0)] == [("kv", 2)]
     second()
     assert [(name, s.queued) for name, s in tracked.read(1.0)] == [("kv", 1)]
@@ -61,7 +45,7 @@ async def test_another_thread_reads_in_the_trio_thread_the_endpoint_was_tracked_
 
     def statistics() -> ActorStatistics:
         balance = limiter.statistics().balance
-        return replace(_statistics("kv"), queued=int(balance))
+        return replace(snapshot("kv"), queued=int(balance))
 
     tracked.track("kv", statistics)
     read = await trio.to_thread.run_sync(tracked.read, 5.0)
@@ -70,7 +54,7 @@ async def test_another_thread_reads_in_the_trio_thread_the_endpoint_was_tracked_
 
 async def test_a_blocked_run_is_waited_for_a_bounded_time_then_left_out() -> None:
     tracked = TrackedEndpoints()
-    tracked.track("inside", lambda: _statistics("inside"))
+    tracked.track("inside", lambda: snapshot("inside"))
     read: list[list[str]] = []
     done = threading.Event()
 
@@ -89,7 +73,7 @@ def test_a_finished_run_is_left_out() -> None:
     tracked = TrackedEndpoints()
 
     async def track() -> None:
-        tracked.track("gone", lambda: _statistics("gone"))
+        tracked.track("gone", lambda: snapshot("gone"))
 
     trio.run(track)
     assert tracked.read(1.0) == []

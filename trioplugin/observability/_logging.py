@@ -6,8 +6,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
-import trio
-
 from .._util import NoPublicConstructor
 from ..resilience import CircuitState
 from ..rpc import Call, CallNext, Endpoint
@@ -110,15 +108,8 @@ class LoggingInterceptor:
             await call_next(call)  # nothing would be logged: nothing to count
             return
         requests, responses = count_streams(call)
-        started = trio.current_time()
-        error: BaseException | None = None
-        try:  # in this frame, not a helper's: every suspension of the call passes each frame
+        with Timed(lambda error, seconds: self._log(call, error, seconds, requests, responses)):
             await call_next(call)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._log(call, error, trio.current_time() - started, requests, responses)
 
     def _logger_for(self, call: Call[Any, Any]) -> logging.Logger:
         return self._client_logger if call.side == "client" else self._server_logger

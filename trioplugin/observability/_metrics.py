@@ -6,11 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, final, runtime_checkable
 
-import trio
-
 from ..actor import ActorStatistics
 from ..rpc import Call, CallNext, Endpoint
-from ._accounting import code_of, count_streams, is_error, outcome, sizes
+from ._accounting import Timed, code_of, count_streams, is_error, outcome, sizes
 
 RPC_SYSTEM: Final = "connectrpc"
 """``rpc.system.name`` for Connect, as the OpenTelemetry RPC conventions spell it."""
@@ -152,14 +150,8 @@ class MetricsInterceptor:
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
         """Run the call; tell the sink how it went."""
         requests, responses = count_streams(call)
-        started = trio.current_time()
-        error: BaseException | None = None
-        try:  # in this frame, not a helper's: every suspension of the call passes each frame
-            await call_next(call)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
+
+        def record(error: BaseException | None, seconds: float) -> None:
             method = call.method
             code, _ = outcome(error, call)
             self._sink.record_call(
@@ -170,11 +162,14 @@ class MetricsInterceptor:
                     self._endpoint,
                     code,
                     _error_type(error, call),
-                    trio.current_time() - started,
+                    seconds,
                     call.attempt,
                     *sizes(call, requests, responses, ok=error is None),
                 )
             )
+
+        with Timed(record):
+            await call_next(call)
 
 
 def _error_type(error: BaseException | None, call: Call[Any, Any]) -> str | None:
