@@ -124,18 +124,35 @@ def code_of(error: BaseException, call: Call[Any, Any]) -> Code | None:
     return None
 
 
-def outcome(error: BaseException | None, call: Call[Any, Any]) -> tuple[str, str]:
-    """The call's Connect code (``ok`` when it succeeded) and its error's message."""
+def outcome(error: BaseException | None, call: Call[Any, Any]) -> tuple[Code | None, str, str]:
+    """How the call ended: its code, the code's name, and the error's message.
+
+    The code is None when it succeeded (named ``ok``) and for a failure that
+    is no call's outcome (named ``internal``).
+    """
     if error is None:
-        return "ok", ""
+        return None, "ok", ""
     code = code_of(error, call)
     if isinstance(error, ConnectError):
-        return error.code.value, error.message
+        return code, error.code.value, error.message
     if code is Code.DEADLINE_EXCEEDED:
-        return code.value, "the deadline passed"
+        return code, code.value, "the deadline passed"
     if code is Code.CANCELED:
-        return code.value, "cancelled"
-    return Code.INTERNAL.value, type(error).__name__
+        return code, code.value, "cancelled"
+    return code, Code.INTERNAL.value, type(error).__name__
+
+
+def error_type(error: BaseException | None, code: Code | None, call: Call[Any, Any]) -> str | None:
+    """OpenTelemetry's ``error.type`` for a call that ended with ``error`` (its ``code``).
+
+    None unless the call failed for its side (see :func:`is_error`); else the
+    code, or the exception's qualified name when it was no call's outcome.
+    """
+    if error is None or not is_error(call, code):
+        return None  # succeeded; or a server's invalid_argument, not_found...: the client's doing
+    if code is not None:
+        return code.value  # deadline_exceeded for a call its deadline cancelled
+    return f"{type(error).__module__}.{type(error).__qualname__}"
 
 
 def sizes(

@@ -123,7 +123,7 @@ class LoggingInterceptor:
         responses: Counted | None,
     ) -> None:
         logger = self._logger_for(call)
-        code, message = outcome(error, call)
+        _, code, message = outcome(error, call)
         level = self._level if code in ("ok", "canceled") else self._error_level
         if not logger.isEnabledFor(level):
             return
@@ -169,7 +169,7 @@ class AttemptLogger(metaclass=NoPublicConstructor):
             return
 
         def log(error: BaseException | None, seconds: float) -> None:
-            code, message = outcome(error, call)
+            _, code, message = outcome(error, call)
             fields = _fields(call, code, message, seconds, parent._endpoint)
             fields["rpc_attempt"] = call.attempt
             text = (

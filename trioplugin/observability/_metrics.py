@@ -8,7 +8,7 @@ from typing import Any, Final, Literal, Protocol, final, runtime_checkable
 
 from ..actor import ActorStatistics
 from ..rpc import Call, CallNext, Endpoint
-from ._accounting import Timed, code_of, count_streams, is_error, outcome, sizes
+from ._accounting import Timed, count_streams, error_type, outcome, sizes
 
 RPC_SYSTEM: Final = "connectrpc"
 """``rpc.system.name`` for Connect, as the OpenTelemetry RPC conventions spell it."""
@@ -153,15 +153,15 @@ class MetricsInterceptor:
 
         def record(error: BaseException | None, seconds: float) -> None:
             method = call.method
-            code, _ = outcome(error, call)
+            code, name, _ = outcome(error, call)
             self._sink.record_call(
                 CallRecord(
                     call.side,
                     method.service_name,
                     method.name,
                     self._endpoint,
-                    code,
-                    _error_type(error, call),
+                    name,
+                    error_type(error, code, call),
                     seconds,
                     call.attempt,
                     *sizes(call, requests, responses, ok=error is None),
@@ -170,15 +170,3 @@ class MetricsInterceptor:
 
         with Timed(record):
             await call_next(call)
-
-
-def _error_type(error: BaseException | None, call: Call[Any, Any]) -> str | None:
-    """``error.type``: the code, or the exception's name, of a call that failed for its side."""
-    if error is None:
-        return None
-    code = code_of(error, call)
-    if not is_error(call, code):
-        return None  # a server's invalid_argument, not_found...: the client's fault
-    if code is not None:
-        return code.value  # deadline_exceeded for a call its deadline cancelled
-    return f"{type(error).__module__}.{type(error).__qualname__}"

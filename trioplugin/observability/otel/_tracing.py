@@ -16,7 +16,7 @@ from ..._util import NoPublicConstructor
 from ..._version import __version__
 from ...protocol import ConnectError, Metadata
 from ...rpc import Call, CallNext, Endpoint
-from .._accounting import code_of, is_error
+from .._accounting import code_of, error_type
 from .._metrics import RPC_SYSTEM
 
 _OK: Final = "ok"
@@ -285,14 +285,10 @@ def _end(span: Span, call: Call[Any, Any], error: BaseException | None) -> None:
     code = code_of(error, call)
     if code is not None:
         span.set_attribute("rpc.status_code", code.value)
-        failed = is_error(call, code)
-        error_type = code.value
-    else:  # an exception that is no call's outcome (KeyboardInterrupt, a bug's group)
-        failed = True
-        error_type = f"{type(error).__module__}.{type(error).__qualname__}"
-    if not failed:
+    failure = error_type(error, code, call)
+    if failure is None:
         return
-    span.set_attribute("error.type", error_type)
+    span.set_attribute("error.type", failure)
     if isinstance(error, ConnectError):
         span.set_status(StatusCode.ERROR, error.message or None)
         span.record_exception(error)
