@@ -26,6 +26,7 @@ PACKAGES = [
     "trioplugin.rpc",
     "trioplugin.resilience",
     "trioplugin.actor",
+    "trioplugin.discovery",
     "trioplugin.auth",
     "trioplugin.observability",
     "trioplugin.observability.otel",

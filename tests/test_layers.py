@@ -27,7 +27,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "codegen": set(),
     "auth": {"protocol", "transport", "rpc"},
     "observability": {"protocol", "transport", "rpc", "resilience", "actor"},
-    "plugin": {"protocol", "transport", "rpc", "resilience", "auth", "actor"},
+    "discovery": {"protocol", "transport", "rpc", "resilience", "actor"},
+    "plugin": {"protocol", "transport", "rpc", "resilience", "auth", "actor", "discovery"},
 }
 SHARED = "(shared)"  # trioplugin/_util.py and the like: any layer may use them
 
