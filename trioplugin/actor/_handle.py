@@ -12,7 +12,7 @@ import trio
 from google.protobuf.message import Message
 
 from .._util import NoPublicConstructor
-from ..resilience import CircuitBreaker, CircuitOpenError, raise_refusal
+from ..resilience import CircuitBreaker, CircuitOpenError, CircuitState, raise_refusal
 from ..rpc import (
     BidiStream,
     Headers,
@@ -22,6 +22,7 @@ from ..rpc import (
     StreamType,
     Stub,
     UnaryResponse,
+    dispense_client,
 )
 from ._actor import EndpointActor
 from ._events import ActorEvent, ActorState
@@ -80,6 +81,10 @@ class PluginHandle(metaclass=NoPublicConstructor):
         """Queued, in-flight, completed, failed and cancelled calls, and more."""
         return self._actor.statistics()
 
+    def circuit_state(self) -> CircuitState | None:
+        """The endpoint's breaker's state now (None without a breaker): cheaper than statistics."""
+        return self._actor.circuit_state()
+
     def events(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ActorEvent]]:
         """Subscribe to the actor's events for the block: ``async with handle.events() as e``."""
         return self._actor.events.subscribe()
@@ -113,23 +118,9 @@ class PluginHandle(metaclass=NoPublicConstructor):
             LookupError: no service was connected under ``name``.
             TypeError: ``client_type`` is a client for another service.
         """
-        try:
-            service = self._services[name]
-        except KeyError:
-            known = ", ".join(sorted(self._services)) or "none"
-            raise LookupError(
-                f"plugin {self.name!r} has no service named {name!r}; it has: {known}"
-            ) from None
-        if client_type is None:
-            return self.stub(service)
-        expected = getattr(client_type, "SERVICE", None)
-        if not isinstance(expected, Service) or expected.name != service.name:
-            wanted = expected.name if isinstance(expected, Service) else "no service"
-            raise TypeError(
-                f"{client_type.__qualname__} is a client for {wanted}, but {name!r} on "
-                f"plugin {self.name!r} is {service.name}"
-            )
-        return client_type(self)
+        return dispense_client(
+            self, self._services, name, client_type, self.stub, owner=f"plugin {self.name!r}"
+        )
 
     def _submit(
         self, method: MethodInfo[Any, Any], argument: Any, headers: Headers | None

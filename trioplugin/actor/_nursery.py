@@ -63,6 +63,11 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         self._closed = False
 
     @property
+    def default_services(self) -> Mapping[str, Service]:
+        """The services an endpoint connected without ``services=`` offers, by name."""
+        return MappingProxyType(self._default_services)
+
+    @property
     def handles(self) -> Mapping[str, PluginHandle]:
         """Every connected plugin, by name."""
         return MappingProxyType(self._handles)

@@ -9,6 +9,7 @@ from ._app import ConnectApp
 from ._call import ATTEMPT_HEADER, Call, HandlerContext, Side
 from ._caller import Caller, Headers, UnaryResponse
 from ._client import Client
+from ._dispense import dispense_client
 from ._endpoint import (
     Endpoint,
     PerEndpoint,
@@ -74,6 +75,7 @@ __all__ = [
     "chain",
     "check_interceptors",
     "detach_interceptors",
+    "dispense_client",
     "interruptible_sleep",
     "open_client",
     "open_connect_server",
