@@ -194,3 +194,12 @@ def test_bad_arguments(
 ) -> None:
     with pytest.raises(error, match=match):
         EtcdSource(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_error_in_the_watch_block_comes_out_as_raised(
+    etcd_server: EtcdServer, prefix: str
+) -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with EtcdSource(prefix, endpoints=[etcd_server.url]).watch() as answers:
+            await next_answer(answers)
+            raise KeyError("mine")

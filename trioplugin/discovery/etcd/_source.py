@@ -8,6 +8,7 @@ from typing import Final, final
 
 import trio
 
+from ..._util import open_transparent_nursery
 from ...protocol import Code, ConnectError
 from ...resilience import BackoffSchedule
 from .._source import Endpoints, ServiceEndpoint, changed, endpoint_set
@@ -137,7 +138,7 @@ class EtcdSource:
     @asynccontextmanager
     async def _watch(self) -> AsyncIterator[trio.MemoryReceiveChannel[Endpoints]]:
         send, receive = trio.open_memory_channel[Endpoints](1)
-        async with EtcdClient(self._endpoints) as client, trio.open_nursery() as nursery:
+        async with EtcdClient(self._endpoints) as client, open_transparent_nursery() as nursery:
             nursery.start_soon(self._follow, client, send)
             with receive:
                 yield receive
