@@ -27,6 +27,7 @@ PACKAGES = [
     "trioplugin.resilience",
     "trioplugin.actor",
     "trioplugin.discovery",
+    "trioplugin.discovery.dns",
     "trioplugin.auth",
     "trioplugin.observability",
     "trioplugin.observability.otel",
