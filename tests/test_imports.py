@@ -150,7 +150,8 @@ def _imported_outside(package: str) -> set[str]:
 def test_the_optional_packages_import_their_extra_only_when_imported() -> None:
     code = (
         "import sys, trioplugin, trioplugin.observability, trioplugin.discovery; "
-        "print(sorted(m for m in ('opentelemetry', 'prometheus_client', 'dns') if m in sys.modules))"
+        "print(sorted(m for m in ('opentelemetry', 'prometheus_client', 'dns') "
+        "if m in sys.modules))"
     )
     assert _run(code) == "[]"
 

@@ -56,7 +56,8 @@ async def watch_lookups(
     [``min_refresh``, ``max_refresh``]; a failed one is logged (a warning on
     ``trioplugin.discovery``, naming ``what``), the last answer stays, and
     the lookup is retried after ``min_refresh``, doubling with jitter (never
-    sooner than ``min_refresh``) up to :data:`FAILURE_BACKOFF_CAP`. Leaving the block stops the refresher.
+    sooner than ``min_refresh``) up to :data:`FAILURE_BACKOFF_CAP`. Leaving
+    the block stops the refresher.
     """
     first, ttl = await lookup()
     send, receive = trio.open_memory_channel[Endpoints](1)
