@@ -28,6 +28,7 @@ PACKAGES = [
     "trioplugin.actor",
     "trioplugin.discovery",
     "trioplugin.discovery.etcd",
+    "trioplugin.discovery.dns",
     "trioplugin.auth",
     "trioplugin.observability",
     "trioplugin.observability.otel",

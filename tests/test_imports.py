@@ -21,9 +21,14 @@ _TEST_ONLY_VIA = {"pyqwest": "connectrpc", "protobuf": "connectrpc"}
 """Modules the interop tests import that come with the connectrpc package (its
 HTTP client and its protobuf runtime), which the ``test`` extra declares."""
 
-_OPTIONAL = {"otel": ("otel", "opentelemetry"), "prometheus": ("prometheus", "prometheus_client")}
-"""The observability adapters (``trioplugin/observability/<package>``), the extra that
-brings what each imports, and the module it brings: nothing else in trioplugin imports it."""
+_OPTIONAL = {
+    "observability/otel": ("otel", "opentelemetry"),
+    "observability/prometheus": ("prometheus", "prometheus_client"),
+    "discovery/dns": ("dns", "dns"),
+}
+"""The packages that need an extra (``trioplugin/<package>``: the observability adapters,
+DNS discovery), the extra that brings what each imports, and the module it brings:
+nothing else in trioplugin imports it."""
 
 _OTHER_STACKS = ("httpx", "httpcore", "h11", "h2", "hyperframe")
 
@@ -121,17 +126,18 @@ def test_every_run_time_import_is_declared() -> None:
     imported = _imported("trioplugin")
     assert {"hpack", "httptools", "httpx", "trio"} <= imported  # the scan sees them
     assert not imported & {"h2", "h11", "hyperframe", "httpcore"}  # used by tests only
-    assert _undeclared("trioplugin", _declared(*_OPTIONAL)) == {}
+    extras = [extra for extra, _ in _OPTIONAL.values()]
+    assert _undeclared("trioplugin", _declared(*extras)) == {}
     for package, (extra, module) in _OPTIONAL.items():
-        assert _undeclared(f"trioplugin/observability/{package}", _declared(extra)) == {}
+        assert _undeclared(f"trioplugin/{package}", _declared(extra)) == {}
         assert module not in _imported_outside(package), f"{module} imported outside {package}"
 
 
 def _imported_outside(package: str) -> set[str]:
-    """What trioplugin imports in files outside ``trioplugin/observability/<package>``."""
+    """What trioplugin imports in files outside ``trioplugin/<package>``."""
     found: set[str] = set()
     for path in (_ROOT / "trioplugin").rglob("*.py"):
-        if path.is_relative_to(_ROOT / "trioplugin" / "observability" / package):
+        if path.is_relative_to(_ROOT / "trioplugin" / package):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -141,10 +147,11 @@ def _imported_outside(package: str) -> set[str]:
     return found
 
 
-def test_the_observability_adapters_import_their_extra_only_when_imported() -> None:
+def test_the_optional_packages_import_their_extra_only_when_imported() -> None:
     code = (
-        "import sys, trioplugin, trioplugin.observability; "
-        "print(sorted(m for m in ('opentelemetry', 'prometheus_client') if m in sys.modules))"
+        "import sys, trioplugin, trioplugin.observability, trioplugin.discovery; "
+        "print(sorted(m for m in ('opentelemetry', 'prometheus_client', 'dns') "
+        "if m in sys.modules))"
     )
     assert _run(code) == "[]"
 
