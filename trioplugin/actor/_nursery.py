@@ -68,6 +68,11 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         return MappingProxyType(self._default_services)
 
     @property
+    def default_actor(self) -> ActorOptions:
+        """The actor options of an endpoint connected without ``actor=``."""
+        return self._actor
+
+    @property
     def handles(self) -> Mapping[str, PluginHandle]:
         """Every connected plugin, by name."""
         return MappingProxyType(self._handles)

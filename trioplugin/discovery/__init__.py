@@ -19,7 +19,7 @@ from ._events import (
     EndpointReturned,
     ServiceEvent,
 )
-from ._open import DEFAULT_DRAIN_TIMEOUT, open_service
+from ._open import DEFAULT_DRAIN_TIMEOUT, DEFAULT_SERVICE_RETRY, open_service
 from ._rotation import DEFAULT_MAX_EJECTION_PERCENT, Serving
 from ._service import ServiceHandle
 from ._source import DiscoverySource, Endpoints, ServiceEndpoint, StaticSource, endpoint_set
@@ -28,6 +28,7 @@ from ._stats import EndpointStatistics, ServiceStatistics
 __all__ = [
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_MAX_EJECTION_PERCENT",
+    "DEFAULT_SERVICE_RETRY",
     "Balancer",
     "Candidate",
     "DiscoverySource",

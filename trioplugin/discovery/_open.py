@@ -15,14 +15,16 @@ from ..resilience import RetryPolicy
 from ..rpc import ClientOptions, InterceptorLike, check_interceptors
 from ._balancing import Balancer, PowerOfTwoChoices
 from ._rotation import DEFAULT_MAX_EJECTION_PERCENT, Rotation
-from ._service import ServiceHandle, _Drains
+from ._service import ServiceHandle
 from ._source import DiscoverySource, ServiceEndpoint
 
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
 """Seconds a removed endpoint's calls have to finish before its actor closes (Kubernetes'
 default termination grace period)."""
 
-_DEFAULT_RETRY: Final = RetryPolicy()
+DEFAULT_SERVICE_RETRY: Final = RetryPolicy()
+"""A service handle's retries unless told otherwise: the reference's default policy (3 attempts,
+0.1 s doubling to 10 s, jittered), each retry on another endpoint where there is one."""
 
 
 @asynccontextmanager
@@ -35,7 +37,7 @@ async def open_service(
     options: ClientOptions | None = None,
     actor: ActorOptions | None = None,
     balancer: Balancer | None = None,
-    retry: RetryPolicy | None = _DEFAULT_RETRY,
+    retry: RetryPolicy | None = DEFAULT_SERVICE_RETRY,
     max_ejection_percent: int = DEFAULT_MAX_EJECTION_PERCENT,
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
 ) -> AsyncIterator[ServiceHandle]:
@@ -89,6 +91,7 @@ async def open_service(
         async def connect(endpoint: ServiceEndpoint) -> PluginHandle:
             return await _connect(endpoints, name, endpoint, checked)
 
+        background: trio.Nursery = await nursery.start(_open_background)
         service = ServiceHandle._create(
             name,
             endpoints.default_services,
@@ -96,16 +99,23 @@ async def open_service(
             balancer,
             rotation,
             retry,
-            _Drains(nursery, float(drain_timeout)),
+            background,
+            float(drain_timeout),
         )
-        await service.apply(first)
-        nursery.start_soon(_follow, service, source)
         try:
+            await service.apply(first)
+            background.start_soon(_follow, service, source)
             yield service
         finally:
-            nursery.cancel_scope.cancel()
             with trio.CancelScope(shield=True):
                 await service.aclose()
+
+
+async def _open_background(task_status: trio.TaskStatus[trio.Nursery]) -> None:
+    """A nursery for a service's own tasks, which its ``aclose`` cancels."""
+    async with trio.open_nursery() as background:
+        task_status.started(background)
+        await trio.sleep_forever()
 
 
 async def _connect(

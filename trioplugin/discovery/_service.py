@@ -111,7 +111,10 @@ class ServiceHandle(metaclass=NoPublicConstructor):
     """
 
     __slots__ = (
+        "_background",
         "_balancer",
+        "_closed",
+        "_closing",
         "_connect",
         "_counters",
         "_drains",
@@ -134,7 +137,8 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         balancer: Balancer,
         rotation: Rotation,
         retry: RetryPolicy | None,
-        drains: _Drains,
+        background: trio.Nursery,
+        drain_timeout: float,
     ) -> None:
         self._name = name
         self._services: Mapping[str, Service] = MappingProxyType(dict(services))
@@ -145,7 +149,10 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         self._limiter: RetryLimiter | None = (
             retry.budget.new_limiter() if retry is not None and retry.budget is not None else None
         )
-        self._drains = drains
+        self._background = background  # the source's follower, the drains: cancelled by aclose
+        self._drains = _Drains(background, drain_timeout)
+        self._closing = False
+        self._closed = trio.Event()
         self._members: dict[str, Member] = {}
         self._ejected: dict[str, str] = {}
         self._hub = EventHub()
@@ -230,6 +237,8 @@ class ServiceHandle(metaclass=NoPublicConstructor):
 
     async def apply(self, answer: Endpoints) -> None:
         """Make the endpoints those of ``answer``: connect the new, drain the gone."""
+        if self._closing:
+            return
         listed = {endpoint.url: endpoint for endpoint in answer}
         for url, endpoint in listed.items():
             member = self._members.get(url)
@@ -262,14 +271,35 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             del self._members[member.url]
         await member.handle.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closing
+
     async def aclose(self) -> None:
-        """Close every endpoint's actor (calls in flight are cancelled) and end the events."""
+        """Stop following the source, close every endpoint's actor, end the events.
+
+        Calls in flight are cancelled, later calls fail with ``unavailable``.
+        Calling it again waits until the first call has finished.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        self._background.cancel_scope.cancel()
         members = list(self._members.values())
         self._members.clear()
-        async with trio.open_nursery() as closing:
-            for member in members:
-                closing.start_soon(member.handle.aclose)
-        self._hub.close()
+        try:
+            async with trio.open_nursery() as closing:
+                for member in members:
+                    closing.start_soon(member.handle.aclose)
+        finally:
+            self._hub.close()
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        """Return once the handle is closed."""
+        await self._closed.wait()
 
     # -- choosing an endpoint -----------------------------------------------------
 
@@ -288,6 +318,8 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         return kept, ejected
 
     def _pick(self, tried: Sequence[Member] = ()) -> Member:
+        if self._closing:
+            raise ConnectError(Code.UNAVAILABLE, f"service {self._name!r} is closed")
         kept, ejected = self._rotation_now()
         if not kept:
             self._counters.unavailable += 1

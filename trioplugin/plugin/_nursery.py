@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import final
 
 import trio
@@ -20,10 +22,34 @@ from ..actor import (
     TransportOpener,
     open_endpoint_nursery,
 )
+from ..discovery import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_MAX_EJECTION_PERCENT,
+    DEFAULT_SERVICE_RETRY,
+    Balancer,
+    DiscoverySource,
+    ServiceHandle,
+    open_service,
+)
+from ..resilience import RetryPolicy
 from ..rpc import ClientOptions, InterceptorLike
 from ._following import open_following
 from ._launch import Supervisor
 from ._launch_options import LaunchOptions
+
+
+@dataclass(frozen=True)
+class _ServiceSettings:
+    """connect_service's arguments, as open_service takes them."""
+
+    services: Services | None
+    interceptors: Sequence[InterceptorLike]
+    options: ClientOptions | None
+    actor: ActorOptions | None
+    balancer: Balancer | None
+    retry: RetryPolicy | None
+    max_ejection_percent: int
+    drain_timeout: float
 
 
 @final
@@ -37,7 +63,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
     plugin process, gracefully first; nothing outlives the block.
     """
 
-    __slots__ = ("_endpoints", "_launch", "_nursery", "_options", "_processes")
+    __slots__ = ("_endpoints", "_launch", "_nursery", "_options", "_processes", "_services")
 
     def __init__(
         self,
@@ -51,6 +77,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         self._options = options
         self._launch = launch
         self._processes: dict[str, Supervisor] = {}
+        self._services: dict[str, ServiceHandle] = {}
 
     @property
     def handles(self) -> Mapping[str, PluginHandle]:
@@ -64,6 +91,74 @@ class PluginNursery(metaclass=NoPublicConstructor):
             LookupError: there is none (the message lists those there are).
         """
         return self._endpoints[name]
+
+    @property
+    def services(self) -> Mapping[str, ServiceHandle]:
+        """Every service connected with :meth:`connect_service` and not closed, by name."""
+        return MappingProxyType(
+            {name: service for name, service in self._services.items() if not service.closed}
+        )
+
+    async def connect_service(
+        self,
+        name: str,
+        source: DiscoverySource,
+        *,
+        services: Services | None = None,
+        interceptors: Sequence[InterceptorLike] = (),
+        options: ClientOptions | None = None,
+        actor: ActorOptions | None = None,
+        balancer: Balancer | None = None,
+        retry: RetryPolicy | None = DEFAULT_SERVICE_RETRY,
+        max_ejection_percent: int = DEFAULT_MAX_EJECTION_PERCENT,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    ) -> ServiceHandle:
+        """One handle over every endpoint ``source`` finds for the service ``name``.
+
+        Each endpoint gets an endpoint actor of its own, created and closed
+        as the source's answer changes; each call goes to one endpoint in
+        rotation (see :class:`~trioplugin.discovery.ServiceHandle` for the
+        balancing, ejection and retry rules, and
+        :func:`~trioplugin.discovery.open_service` for the arguments). The
+        nursery's ``services``, ``options`` and ``actor`` are the defaults.
+        The handle closes with the nursery, or with ``await service.aclose()``.
+
+        Raises:
+            ValueError: a service of that name is connected, or an argument is
+                out of range.
+            TypeError: an argument is not of its type.
+            ConnectError: ``unavailable``, the source could not answer.
+        """
+        previous = self._services.get(name)
+        if previous is not None and not previous.closed:
+            raise ValueError(f"a service named {name!r} is already connected")
+        settings = _ServiceSettings(
+            services=services if services is not None else self._endpoints.default_services,
+            interceptors=interceptors,
+            options=options or self._options,
+            actor=actor or self._endpoints.default_actor,
+            balancer=balancer,
+            retry=retry,
+            max_ejection_percent=max_ejection_percent,
+            drain_timeout=drain_timeout,
+        )
+        service: ServiceHandle = await self._nursery.start(
+            self._run_service, name, source, settings
+        )
+        return service
+
+    async def _run_service(
+        self,
+        name: str,
+        source: DiscoverySource,
+        settings: _ServiceSettings,
+        *,
+        task_status: trio.TaskStatus[ServiceHandle] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with open_service(name, source, **vars(settings)) as service:
+            self._services[name] = service
+            task_status.started(service)
+            await service.wait_closed()
 
     def pid(self, name: str) -> int | None:
         """The process id of the launched plugin ``name``; None while it is down.
@@ -237,6 +332,9 @@ class PluginNursery(metaclass=NoPublicConstructor):
 
     async def aclose(self) -> None:
         """Close every handle and stop every plugin process, and wait until all are done."""
+        async with trio.open_nursery() as closing:
+            for service in self._services.values():
+                closing.start_soon(service.aclose)
         await self._endpoints.aclose()
         async with trio.open_nursery() as stopping:
             for name in list(self._processes):
