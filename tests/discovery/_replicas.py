@@ -6,15 +6,72 @@ import functools
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import trio
 
+from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.discovery import Endpoints, ServiceEndpoint, endpoint_set
+from trioplugin.actor import ActorEvent
+from trioplugin.discovery import (
+    Endpoints,
+    EndpointStatistics,
+    ServiceEndpoint,
+    ServiceEvent,
+    ServiceHandle,
+    endpoint_set,
+)
+from trioplugin.plugin import HealthReporter
+from trioplugin.plugin._builtin import ConnectPluginHealth, GRPCHealth
+from trioplugin.plugin.protos.connectplugin.health.v1.health_trioplugin import HEALTH_SERVICE
+from trioplugin.plugin.protos.grpc.health.v1.health_trioplugin import HEALTH
 from trioplugin.protocol import Code, ConnectError
-from trioplugin.rpc import Call, CallNext, serve_connect
+from trioplugin.resilience import CircuitBreakerConfig, CircuitBreakerInterceptor, RetryPolicy
+from trioplugin.rpc import Call, CallNext, Service, serve_connect
 from trioplugin.transport import Server
+
+E = TypeVar("E", bound=ServiceEvent)
+
+
+REQUEST = EchoRequest(text="hi")
+QUICK_RETRY = RetryPolicy(initial_backoff=0.001, max_backoff=0.001, jitter=False)
+
+
+def breaker(timeout: float = 60.0) -> CircuitBreakerInterceptor:
+    """A breaker that opens after two failures."""
+    return CircuitBreakerInterceptor(
+        CircuitBreakerConfig(failure_threshold=2, success_threshold=1, timeout=timeout)
+    )
+
+
+def endpoint(service: ServiceHandle, url: str) -> EndpointStatistics:
+    """The statistics of ``service``'s endpoint at ``url``."""
+    return next(stats for stats in service.statistics().endpoints if stats.url == url)
+
+
+async def next_event(events: trio.MemoryReceiveChannel[ActorEvent]) -> ServiceEvent:
+    """The next event, which must be a service's (5 s at most)."""
+    with trio.fail_after(5):
+        event = await events.receive()
+    assert isinstance(event, ServiceEvent)
+    return event
+
+
+async def call(service: ServiceHandle, count: int = 1) -> None:
+    """Make ``count`` echo calls one after the other, each answered within 5 s."""
+    echo = service.stub(ECHO)
+    for _ in range(count):
+        with trio.fail_after(5):
+            assert (await echo.Echo(REQUEST)).text == "hi"
+
+
+async def wait_for(events: trio.MemoryReceiveChannel[ActorEvent], kind: type[E], url: str) -> E:
+    """The next ``kind`` of event about ``url``, passing over the others (5 s at most)."""
+    with trio.fail_after(5):
+        async for event in events:  # ends: the event comes, or the time is up
+            if isinstance(event, kind) and event.url == url:
+                return event
+    raise AssertionError(f"the events ended before a {kind.__name__} for {url}")
 
 
 @dataclass
@@ -27,6 +84,10 @@ class Replica:
     held: trio.Event | None = None
     """While set to an unset event, calls wait for it inside the server."""
     entered: trio.Event = field(default_factory=trio.Event)
+    health: HealthReporter = field(default_factory=HealthReporter)
+    """What its health services (where it serves them) report."""
+    answered: list[str] = field(default_factory=list)
+    """The text of each echo call its handler answered, in order."""
 
     @property
     def url(self) -> str:
@@ -34,6 +95,9 @@ class Replica:
         return self.server.url
 
     async def intercept(self, call: Call[Any, Any], call_next: CallNext) -> None:
+        if call.method.service_name != ECHO.name:
+            await call_next(call)  # its health service: not counted, never held or failed
+            return
         self.calls += 1
         self.entered.set()
         if self.held is not None:
@@ -41,15 +105,27 @@ class Replica:
         if self.failing:
             raise ConnectError(Code.UNAVAILABLE, f"replica {self.url} is failing")
         await call_next(call)
+        self.answered.append(call.request.text)
 
 
-async def start_replicas(nursery: trio.Nursery, count: int) -> list[Replica]:
-    """``count`` echo servers on 127.0.0.1, each behind its own switch."""
+async def start_replicas(
+    nursery: trio.Nursery, count: int, *, health: Literal["connect", "grpc"] | None = None
+) -> list[Replica]:
+    """``count`` echo servers on 127.0.0.1, each behind its own switch.
+
+    With ``health``, each serves a health service too: ``connectplugin.health.v1``
+    or ``grpc.health.v1``, reporting its replica's :attr:`Replica.health`.
+    """
     replicas = []
     for _ in range(count):
         replica = Replica()
+        handlers: dict[Service, object] = {ECHO: EchoImpl()}
+        if health == "connect":
+            handlers[HEALTH_SERVICE] = ConnectPluginHealth(replica.health)
+        elif health == "grpc":
+            handlers[HEALTH] = GRPCHealth(replica.health)
         replica.server = await nursery.start(
-            functools.partial(serve_connect, {ECHO: EchoImpl()}, interceptors=[replica])
+            functools.partial(serve_connect, handlers, interceptors=[replica])
         )
         replicas.append(replica)
     return replicas

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from trioplugin.actor import HealthStatus
 from trioplugin.discovery import (
     DEFAULT_MAX_EJECTION_PERCENT,
     PowerOfTwoChoices,
     RoundRobin,
-    Serving,
 )
 from trioplugin.discovery._rotation import Rotation
 from trioplugin.resilience import CircuitState
@@ -24,7 +24,7 @@ class Endpoint:
     weight: int = 1
     in_flight: int = 0
     priority: int = 0
-    serving: Serving = Serving.SERVING
+    serving: HealthStatus = HealthStatus.SERVING
     state: CircuitState | None = CircuitState.CLOSED
 
     def circuit_state(self) -> CircuitState | None:
@@ -119,8 +119,8 @@ def test_no_ejection_at_zero_percent() -> None:
 
 def test_health_takes_part() -> None:
     serving = Endpoint("a")
-    degraded = Endpoint("b", serving=Serving.DEGRADED)
-    down = Endpoint("c", serving=Serving.NOT_SERVING)
+    degraded = Endpoint("b", serving=HealthStatus.DEGRADED)
+    down = Endpoint("c", serving=HealthStatus.NOT_SERVING)
     rotation = Rotation(100)
     kept, ejected = rotation.choose([serving, degraded, down])
     assert [e.url for e in kept] == ["a"] and ejected == {"c": "not serving"}

@@ -6,65 +6,45 @@ import pytest
 import trio
 import trio.testing
 
-from tests.discovery._replicas import Replica, SteeredSource, start_replicas
+from tests.discovery._replicas import (
+    QUICK_RETRY,
+    REQUEST,
+    Replica,
+    SteeredSource,
+    breaker,
+    call,
+    endpoint,
+    next_event,
+    start_replicas,
+)
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO
-from trioplugin.actor import ActorEvent, ActorState, StateChanged
+from trioplugin.actor import ActorState, StateChanged
 from trioplugin.discovery import (
     EndpointAdded,
     EndpointEjected,
     EndpointRemoved,
     EndpointReturned,
     Endpoints,
-    EndpointStatistics,
     RoundRobin,
     ServiceEndpoint,
-    ServiceEvent,
-    ServiceHandle,
+    ServiceOptions,
     StaticSource,
     open_service,
 )
 from trioplugin.plugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import (
-    CircuitBreakerConfig,
-    CircuitBreakerInterceptor,
     CircuitState,
-    RetryPolicy,
 )
-
-REQUEST = EchoRequest(text="hi")
-QUICK_RETRY = RetryPolicy(initial_backoff=0.001, max_backoff=0.001, jitter=False)
-
-
-def breaker(timeout: float = 60.0) -> CircuitBreakerInterceptor:
-    return CircuitBreakerInterceptor(
-        CircuitBreakerConfig(failure_threshold=2, success_threshold=1, timeout=timeout)
-    )
-
-
-def endpoint(service: ServiceHandle, url: str) -> EndpointStatistics:
-    return next(stats for stats in service.statistics().endpoints if stats.url == url)
-
-
-async def next_event(events: trio.MemoryReceiveChannel[ActorEvent]) -> ServiceEvent:
-    with trio.fail_after(5):
-        event = await events.receive()
-    assert isinstance(event, ServiceEvent)
-    return event
-
-
-async def call(service: ServiceHandle, count: int = 1) -> None:
-    echo = service.stub(ECHO)
-    for _ in range(count):
-        with trio.fail_after(5):
-            assert (await echo.Echo(REQUEST)).text == "hi"
 
 
 async def test_round_robin_spreads_calls_evenly(nursery: trio.Nursery) -> None:
     replicas = await start_replicas(nursery, 3)
     source = StaticSource([replica.url for replica in replicas])
-    async with open_service("echo", source, services=[ECHO], balancer=RoundRobin()) as service:
+    async with open_service(
+        "echo", source, services=[ECHO], service=ServiceOptions(balancer=RoundRobin)
+    ) as service:
         await call(service, 30)
         assert [replica.calls for replica in replicas] == [10, 10, 10]
         stats = service.statistics()
@@ -77,7 +57,9 @@ async def test_weights_share_the_calls(nursery: trio.Nursery) -> None:
     source = StaticSource(
         [ServiceEndpoint(heavy.url, weight=3), ServiceEndpoint(light.url, weight=1)]
     )
-    async with open_service("echo", source, services=[ECHO], balancer=RoundRobin()) as service:
+    async with open_service(
+        "echo", source, services=[ECHO], service=ServiceOptions(balancer=RoundRobin)
+    ) as service:
         await call(service, 40)
     assert (heavy.calls, light.calls) == (30, 10)
 
@@ -110,7 +92,11 @@ async def test_a_lower_priority_takes_calls_only_when_the_first_is_out(
         [ServiceEndpoint(first.url, priority=0), ServiceEndpoint(backup.url, priority=1)]
     )
     async with open_service(
-        "echo", source, services=[ECHO], interceptors=[breaker()], retry=QUICK_RETRY
+        "echo",
+        source,
+        services=[ECHO],
+        interceptors=[breaker()],
+        service=ServiceOptions(retry=QUICK_RETRY),
     ) as service:
         await call(service, 5)
         assert (first.calls, backup.calls) == (5, 0)
@@ -176,8 +162,7 @@ async def test_a_failing_replica_is_ejected_and_comes_back(nursery: trio.Nursery
             source,
             services=[ECHO],
             interceptors=[breaker(timeout=0.2)],
-            retry=QUICK_RETRY,
-            balancer=RoundRobin(),
+            service=ServiceOptions(retry=QUICK_RETRY, balancer=RoundRobin),
         ) as service,
         service.events() as events,
     ):
@@ -208,7 +193,11 @@ async def test_all_failing_fails_fast_and_clearly(nursery: trio.Nursery) -> None
         replica.failing = True
     source = StaticSource([replica.url for replica in replicas])
     async with open_service(
-        "echo", source, services=[ECHO], interceptors=[breaker()], retry=QUICK_RETRY
+        "echo",
+        source,
+        services=[ECHO],
+        interceptors=[breaker()],
+        service=ServiceOptions(retry=QUICK_RETRY),
     ) as service:
         echo = service.stub(ECHO)
         for _ in range(4):
@@ -233,7 +222,9 @@ async def test_a_retry_goes_to_another_replica(nursery: trio.Nursery) -> None:
     bad, good = await start_replicas(nursery, 2)
     bad.failing = True
     source = StaticSource([bad.url, good.url])
-    async with open_service("echo", source, services=[ECHO], retry=QUICK_RETRY) as service:
+    async with open_service(
+        "echo", source, services=[ECHO], service=ServiceOptions(retry=QUICK_RETRY)
+    ) as service:
         for _ in range(10):
             await call(service)
         # Each call that met bad went to good next, never to bad twice.
@@ -246,7 +237,7 @@ async def test_no_retry_without_a_policy(nursery: trio.Nursery) -> None:
     (bad,) = await start_replicas(nursery, 1)
     bad.failing = True
     async with open_service(
-        "echo", StaticSource([bad.url]), services=[ECHO], retry=None
+        "echo", StaticSource([bad.url]), services=[ECHO], service=ServiceOptions(retry=None)
     ) as service:
         with pytest.raises(ConnectError, match="failing"):
             await service.stub(ECHO).Echo(REQUEST)
@@ -286,14 +277,19 @@ async def test_bad_arguments_are_refused_clearly() -> None:
         async with open_service("echo", object()):  # type: ignore[arg-type]
             pass
     with pytest.raises(TypeError, match="Balancer"):
-        async with open_service("echo", source, balancer=object()):  # type: ignore[arg-type]
+        async with open_service("echo", source, service=ServiceOptions(balancer=object)):  # type: ignore[arg-type]
             pass
-    with pytest.raises(ValueError, match="max_ejection_percent"):
-        async with open_service("echo", source, max_ejection_percent=101):
+    with pytest.raises(TypeError, match="ServiceOptions"):
+        async with open_service("echo", source, service=object()):  # type: ignore[arg-type]
             pass
-    with pytest.raises(ValueError, match="drain_timeout"):
-        async with open_service("echo", source, drain_timeout=-1):
-            pass
+    with pytest.raises(TypeError, match=r"ServiceOptions\.balancer must make a Balancer"):
+        ServiceOptions(balancer=RoundRobin())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"ServiceOptions\.max_ejection_percent"):
+        ServiceOptions(max_ejection_percent=101)
+    with pytest.raises(ValueError, match=r"ServiceOptions\.drain_timeout"):
+        ServiceOptions(drain_timeout=-1)
+    with pytest.raises(TypeError, match=r"ServiceOptions\.retry"):
+        ServiceOptions(retry=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="name"):
         async with open_service("", source):
             pass
@@ -308,7 +304,9 @@ async def test_a_plugin_host_connects_a_service(nursery: trio.Nursery) -> None:
     replicas = await start_replicas(nursery, 2)
     source = StaticSource([replica.url for replica in replicas])
     async with open_plugin_nursery({"echo": ECHO}) as host:
-        service = await host.connect_service("echo", source, balancer=RoundRobin())
+        service = await host.connect_service(
+            "echo", source, service=ServiceOptions(balancer=RoundRobin)
+        )
         assert host.services == {"echo": service}
         assert (await service.dispense("echo").Echo(REQUEST)).text == "hi"
         with pytest.raises(ValueError, match="already connected"):

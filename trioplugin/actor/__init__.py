@@ -7,6 +7,7 @@ through a bounded memory channel and runs them under the caller's deadline.
 from .._util import publish_module_names as _publish_module_names
 from ._events import ActorEvent, ActorState, EventHub, PluginEvent, StateChanged
 from ._handle import PluginHandle
+from ._health import HealthStatus
 from ._nursery import EndpointNursery, Services, TransportOpener, open_endpoint_nursery
 from ._options import DEFAULT_INBOX_CAPACITY, DEFAULT_MAX_IN_FLIGHT, ActorOptions
 from ._stats import ActorStatistics
@@ -20,6 +21,7 @@ __all__ = [
     "ActorStatistics",
     "EndpointNursery",
     "EventHub",
+    "HealthStatus",
     "PluginEvent",
     "PluginHandle",
     "Services",

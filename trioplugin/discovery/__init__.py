@@ -7,7 +7,8 @@ A :class:`DiscoverySource` answers with the service's endpoints
 :class:`ServiceHandle`: an endpoint actor per endpoint, created and closed
 as the source's answer changes, and each call sent to one of them by a
 :class:`Balancer` (:class:`PowerOfTwoChoices` by default, or
-:class:`RoundRobin`), failing endpoints ejected, retries sent elsewhere.
+:class:`RoundRobin`), failing endpoints ejected, retries sent elsewhere;
+:class:`ServiceOptions` says how.
 """
 
 from .._util import publish_module_names as _publish_module_names
@@ -15,12 +16,19 @@ from ._balancing import Balancer, Candidate, PowerOfTwoChoices, RoundRobin
 from ._events import (
     EndpointAdded,
     EndpointEjected,
+    EndpointHealthChanged,
     EndpointRemoved,
     EndpointReturned,
     ServiceEvent,
 )
-from ._open import DEFAULT_DRAIN_TIMEOUT, DEFAULT_SERVICE_RETRY, open_service
-from ._rotation import DEFAULT_MAX_EJECTION_PERCENT, Serving
+from ._open import open_service
+from ._options import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_SERVICE_RETRY,
+    HealthWatch,
+    ServiceOptions,
+)
+from ._rotation import DEFAULT_MAX_EJECTION_PERCENT
 from ._service import ServiceHandle
 from ._source import DiscoverySource, Endpoints, ServiceEndpoint, StaticSource, endpoint_set
 from ._stats import EndpointStatistics, ServiceStatistics
@@ -34,17 +42,19 @@ __all__ = [
     "DiscoverySource",
     "EndpointAdded",
     "EndpointEjected",
+    "EndpointHealthChanged",
     "EndpointRemoved",
     "EndpointReturned",
     "EndpointStatistics",
     "Endpoints",
+    "HealthWatch",
     "PowerOfTwoChoices",
     "RoundRobin",
     "ServiceEndpoint",
     "ServiceEvent",
     "ServiceHandle",
+    "ServiceOptions",
     "ServiceStatistics",
-    "Serving",
     "StaticSource",
     "endpoint_set",
     "open_service",

@@ -1,11 +1,11 @@
-"""What a service handle tells its subscribers: endpoints joining, leaving, ejected, back."""
+"""What a service handle tells its subscribers: endpoints joining, leaving, ejected, back, ill."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import final
 
-from ..actor import PluginEvent
+from ..actor import HealthStatus, PluginEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,4 +40,13 @@ class EndpointEjected(ServiceEvent):
 @final
 @dataclass(frozen=True, slots=True)
 class EndpointReturned(ServiceEvent):
-    """An ejected endpoint is back in rotation (its circuit half-opened or closed)."""
+    """An ejected endpoint is back in rotation (its circuit half-opened or closed, or it serves)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EndpointHealthChanged(ServiceEvent):
+    """The endpoint's health service reported another status."""
+
+    old: HealthStatus
+    new: HealthStatus

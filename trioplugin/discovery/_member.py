@@ -6,9 +6,8 @@ from typing import final
 
 import trio
 
-from ..actor import PluginHandle
+from ..actor import HealthStatus, PluginHandle
 from ..resilience import CircuitState
-from ._rotation import Serving
 from ._source import ServiceEndpoint
 
 
@@ -16,7 +15,16 @@ from ._source import ServiceEndpoint
 class Member:
     """A listed (or draining) endpoint: its record, its actor's handle and the calls it carries."""
 
-    __slots__ = ("_idle", "calls", "draining", "endpoint", "handle", "in_flight", "serving")
+    __slots__ = (
+        "_idle",
+        "calls",
+        "draining",
+        "endpoint",
+        "handle",
+        "in_flight",
+        "serving",
+        "watching",
+    )
 
     def __init__(self, endpoint: ServiceEndpoint, handle: PluginHandle) -> None:
         self.endpoint = endpoint
@@ -27,7 +35,10 @@ class Member:
         """Calls (and attempts) the service handle has sent it."""
         self.draining = False
         """No longer listed: out of rotation, its calls left to finish before its actor closes."""
-        self.serving = Serving.SERVING
+        self.serving = HealthStatus.SERVING
+        """What its health service last said (serving where it has none)."""
+        self.watching = trio.CancelScope()
+        """Where its circuit and health are followed; cancelled before its actor closes."""
         self._idle = trio.Event()
         self._idle.set()
 

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
 
 import trio
 
 from .._util import open_transparent_nursery
 from ..actor import ActorOptions, EndpointNursery, PluginHandle, Services, open_endpoint_nursery
-from ..resilience import RetryPolicy
 from ..rpc import ClientOptions, InterceptorLike, check_interceptors
-from ._balancing import Balancer, PowerOfTwoChoices
-from ._rotation import DEFAULT_MAX_EJECTION_PERCENT, Rotation
+from ._options import ServiceOptions
 from ._service import ServiceHandle
 from ._source import DiscoverySource, ServiceEndpoint
-
-DEFAULT_DRAIN_TIMEOUT: Final = 30.0
-"""Seconds a removed endpoint's calls have to finish before its actor closes (Kubernetes'
-default termination grace period)."""
-
-DEFAULT_SERVICE_RETRY: Final = RetryPolicy()
-"""A service handle's retries unless told otherwise: the reference's default policy (3 attempts,
-0.1 s doubling to 10 s, jittered), each retry on another endpoint where there is one."""
 
 
 @asynccontextmanager
@@ -36,10 +24,7 @@ async def open_service(
     interceptors: Sequence[InterceptorLike] = (),
     options: ClientOptions | None = None,
     actor: ActorOptions | None = None,
-    balancer: Balancer | None = None,
-    retry: RetryPolicy | None = DEFAULT_SERVICE_RETRY,
-    max_ejection_percent: int = DEFAULT_MAX_EJECTION_PERCENT,
-    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    service: ServiceOptions | None = None,
 ) -> AsyncIterator[ServiceHandle]:
     """Open a :class:`ServiceHandle` over the endpoints ``source`` finds; leaving closes them.
 
@@ -48,39 +33,26 @@ async def open_service(
     block runs. ``services``, ``interceptors``, ``options`` and ``actor``
     are given to every endpoint's actor, as to
     :meth:`~trioplugin.actor.EndpointNursery.connect` (each endpoint gets
-    its own state of a breaker); its name is ``name@url``. ``balancer``
-    picks among the endpoints in rotation (by default
-    :class:`PowerOfTwoChoices`); ``retry`` retries failed unary calls on
-    another endpoint (None: never; the default policy makes 3 attempts);
-    ``max_ejection_percent`` caps the endpoints out of rotation for failing
-    (see :class:`ServiceHandle`); ``drain_timeout`` bounds the time a
-    removed endpoint's calls have before its actor closes.
+    its own state of a breaker); its name is ``name@url``. ``service``
+    says how calls are spread, retried on another endpoint, ejected and
+    drained, and whether health is watched (see :class:`ServiceOptions`
+    and :class:`ServiceHandle`).
 
     Raises:
-        TypeError: ``source`` is not a :class:`DiscoverySource`, ``balancer``
-            not a :class:`Balancer`, ``retry`` not a RetryPolicy, or an
-            interceptor is not one.
-        ValueError: ``max_ejection_percent`` is not from 0 to 100, or
-            ``drain_timeout`` is not a number of seconds >= 0.
+        TypeError: ``source`` is not a :class:`DiscoverySource`, ``service``
+            not a :class:`ServiceOptions` (or its balancer makes no
+            :class:`Balancer`), or an interceptor is not one.
+        ValueError: ``name`` is empty.
         ConnectError: ``unavailable``, the source could not answer.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty str, not {name!r}")
     if not isinstance(source, DiscoverySource):
         raise TypeError(f"source must be a DiscoverySource (resolve and watch), not {source!r}")
-    balancer = PowerOfTwoChoices() if balancer is None else balancer
-    if not isinstance(balancer, Balancer):
-        raise TypeError(f"balancer must be a Balancer (a pick method), not {balancer!r}")
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
-    if (
-        isinstance(drain_timeout, bool)
-        or not isinstance(drain_timeout, (int, float))
-        or not drain_timeout >= 0
-        or math.isnan(drain_timeout)
-    ):
-        raise ValueError(f"drain_timeout must be a number of seconds >= 0, not {drain_timeout!r}")
-    rotation = Rotation(max_ejection_percent)
+    settings = ServiceOptions() if service is None else service
+    if not isinstance(settings, ServiceOptions):
+        raise TypeError(f"service must be a ServiceOptions, not {type(settings).__name__}")
+    balancer = settings.new_balancer()
     checked = check_interceptors(interceptors)
     first = await source.resolve()
     async with (
@@ -92,23 +64,21 @@ async def open_service(
             return await _connect(endpoints, name, endpoint, checked)
 
         background: trio.Nursery = await nursery.start(_open_background)
-        service = ServiceHandle._create(
+        handle = ServiceHandle._create(
             name,
             endpoints.default_services,
             connect,
             balancer,
-            rotation,
-            retry,
+            settings,
             background,
-            float(drain_timeout),
         )
         try:
-            await service.apply(first)
-            background.start_soon(_follow, service, source)
-            yield service
+            await handle.apply(first)
+            background.start_soon(_follow, handle, source)
+            yield handle
         finally:
             with trio.CancelScope(shield=True):
-                await service.aclose()
+                await handle.aclose()
 
 
 async def _open_background(task_status: trio.TaskStatus[trio.Nursery]) -> None:

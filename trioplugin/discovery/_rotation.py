@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
 from typing import Final, Protocol, TypeVar, final
 
+from ..actor import HealthStatus
 from ..resilience import CircuitState
 
 DEFAULT_MAX_EJECTION_PERCENT: Final = 50
@@ -19,14 +19,6 @@ ejected, whatever the share.
 """
 
 
-class Serving(enum.Enum):
-    """What an endpoint's health service says (``SERVING`` where it has none)."""
-
-    SERVING = "serving"
-    DEGRADED = "degraded"
-    NOT_SERVING = "not_serving"
-
-
 class Listed(Protocol):
     """An endpoint as the rotation sees it."""
 
@@ -35,7 +27,7 @@ class Listed(Protocol):
     @property
     def priority(self) -> int: ...
     @property
-    def serving(self) -> Serving: ...
+    def serving(self) -> HealthStatus: ...
     def circuit_state(self) -> CircuitState | None: ...
 
 
@@ -89,7 +81,7 @@ class Rotation:
         earliest = sorted(reasons, key=failing.__getitem__)[: self.allowed(len(listed))]
         ejected = {url: reasons[url] for url in earliest}
         kept = [endpoint for endpoint in listed if endpoint.url not in ejected]
-        serving = [endpoint for endpoint in kept if endpoint.serving is not Serving.DEGRADED]
+        serving = [endpoint for endpoint in kept if endpoint.serving is not HealthStatus.DEGRADED]
         kept = serving or kept
         if kept:
             lowest = min(endpoint.priority for endpoint in kept)
@@ -100,6 +92,6 @@ class Rotation:
 def _failure(endpoint: Listed) -> str | None:
     if endpoint.circuit_state() is CircuitState.OPEN:
         return "circuit open"
-    if endpoint.serving is Serving.NOT_SERVING:
+    if endpoint.serving is HealthStatus.NOT_SERVING:
         return "not serving"
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -19,9 +20,9 @@ import trio
 from google.protobuf.message import Message
 
 from .._util import NoPublicConstructor
-from ..actor import ActorEvent, EventHub, PluginHandle
+from ..actor import ActorEvent, EventHub, HealthStatus, PluginHandle
 from ..protocol import Code, ConnectError
-from ..resilience import BackoffSchedule, CircuitOpenError, RetryLimiter, RetryPolicy, pushback
+from ..resilience import BackoffSchedule, CircuitOpenError, RetryLimiter, pushback
 from ..rpc import (
     BidiStream,
     Headers,
@@ -34,11 +35,21 @@ from ..rpc import (
     dispense_client,
 )
 from ._balancing import Balancer
-from ._events import EndpointAdded, EndpointEjected, EndpointRemoved, EndpointReturned
+from ._events import (
+    EndpointAdded,
+    EndpointEjected,
+    EndpointHealthChanged,
+    EndpointRemoved,
+    EndpointReturned,
+)
 from ._member import Member
+from ._options import ServiceOptions
 from ._rotation import Rotation
 from ._source import Endpoints, ServiceEndpoint
 from ._stats import EndpointStatistics, ServiceStatistics
+from ._watch import watch_member
+
+logger = logging.getLogger("trioplugin.discovery")
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -119,6 +130,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         "_counters",
         "_drains",
         "_ejected",
+        "_health",
         "_hub",
         "_limiter",
         "_members",
@@ -135,22 +147,21 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         services: Mapping[str, Service],
         connect: _Connector,
         balancer: Balancer,
-        rotation: Rotation,
-        retry: RetryPolicy | None,
+        settings: ServiceOptions,
         background: trio.Nursery,
-        drain_timeout: float,
     ) -> None:
         self._name = name
         self._services: Mapping[str, Service] = MappingProxyType(dict(services))
         self._connect = connect
         self._balancer = balancer
-        self._rotation = rotation
-        self._retry = retry
+        self._rotation = Rotation(settings.max_ejection_percent)
+        self._retry = retry = settings.retry
         self._limiter: RetryLimiter | None = (
             retry.budget.new_limiter() if retry is not None and retry.budget is not None else None
         )
         self._background = background  # the source's follower, the drains: cancelled by aclose
-        self._drains = _Drains(background, drain_timeout)
+        self._drains = _Drains(background, float(settings.drain_timeout))
+        self._health = settings.health
         self._closing = False
         self._closed = trio.Event()
         self._members: dict[str, Member] = {}
@@ -244,7 +255,10 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             member = self._members.get(url)
             if member is None:
                 handle = await self._connect(endpoint)
-                self._members[url] = Member(endpoint, handle)
+                member = self._members[url] = Member(endpoint, handle)
+                self._background.start_soon(
+                    watch_member, member, self._health, self._review, self._health_changed
+                )
                 self._counters.added += 1
                 self._hub.publish(EndpointAdded(self._name, url))
                 continue
@@ -269,6 +283,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             return  # listed again meanwhile
         if self._members.get(member.url) is member:
             del self._members[member.url]
+        member.watching.cancel()
         await member.handle.aclose()
 
     @property
@@ -317,7 +332,22 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             self._ejected = ejected
         return kept, ejected
 
-    def _pick(self, tried: Sequence[Member] = ()) -> Member:
+    def _review(self) -> None:
+        """An endpoint's circuit or health changed: publish what that does to the rotation."""
+        if not self._closing:
+            self._rotation_now()
+
+    def _health_changed(self, member: Member, status: HealthStatus) -> None:
+        old, member.serving = member.serving, status
+        logger.info("endpoint %s of service %r: %s", member.url, self._name, status.value)
+        self._hub.publish(EndpointHealthChanged(self._name, member.url, old, status))
+        self._review()
+
+    def _pick(self, tried: Sequence[Member] = ()) -> tuple[Member, list[Member]]:
+        """An endpoint for the next attempt, and the endpoints in rotation it was one of.
+
+        One not yet tried is chosen, where there is one.
+        """
         if self._closing:
             raise ConnectError(Code.UNAVAILABLE, f"service {self._name!r} is closed")
         kept, ejected = self._rotation_now()
@@ -325,7 +355,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             self._counters.unavailable += 1
             raise ConnectError(Code.UNAVAILABLE, self._none_in_rotation(ejected))
         fresh = [member for member in kept if member not in tried] if tried else kept
-        return self._balancer.pick(fresh or kept)
+        return self._balancer.pick(fresh or kept), kept
 
     def _none_in_rotation(self, ejected: Mapping[str, str]) -> str:
         if not ejected:
@@ -346,14 +376,14 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         refused = 0  # attempts an open circuit refused: they were never sent
         schedule: BackoffSchedule | None = None
         while True:
-            member = self._pick(tried)
+            member, kept = self._pick(tried)
             tried.append(member)
             member.started()
             try:
                 response = await member.handle.unary(method, request, headers=headers)
             except CircuitOpenError as error:
                 refused += 1
-                self._fail_over(error, tried)
+                self._fail_over(error, tried, kept)
             except ConnectError as error:
                 if schedule is None and self._retry is not None:
                     schedule = self._retry.schedule()
@@ -365,9 +395,14 @@ class ServiceHandle(metaclass=NoPublicConstructor):
             finally:
                 member.ended()
 
-    def _fail_over(self, error: CircuitOpenError, tried: Sequence[Member]) -> None:
-        """Return if another endpoint may take a call an open circuit refused; else re-raise."""
-        if not self._untried(tried):
+    def _fail_over(
+        self, error: CircuitOpenError, tried: Sequence[Member], kept: Sequence[Member]
+    ) -> None:
+        """Return if another endpoint may take a call an open circuit refused; else re-raise.
+
+        ``kept`` are the endpoints in rotation when the refused one was chosen.
+        """
+        if all(member in tried for member in kept):
             raise error
         self._counters.failovers += 1
 
@@ -398,10 +433,6 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         self._counters.retries += 1
         await trio.sleep(delay)
 
-    def _untried(self, tried: Sequence[Member]) -> bool:
-        kept, _ = self._rotation_now()
-        return any(member not in tried for member in kept)
-
     async def client_stream(
         self,
         method: MethodInfo[Req, Res],
@@ -411,7 +442,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
     ) -> UnaryResponse[Res]:
         """Make a client-streaming call on one of the endpoints (its requests are not replayed)."""
         method.check_call(StreamType.CLIENT_STREAM)
-        member = self._pick()
+        member, _ = self._pick()
         member.started()
         try:
             return await member.handle.client_stream(method, requests, headers=headers)
@@ -446,7 +477,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
     ) -> AsyncIterator[S]:
         tried: list[Member] = []
         while True:
-            member = self._pick(tried)
+            member, kept = self._pick(tried)
             tried.append(member)
             member.started()
             try:
@@ -454,7 +485,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
                 try:
                     stream = await opened.__aenter__()
                 except CircuitOpenError as error:
-                    self._fail_over(error, tried)
+                    self._fail_over(error, tried, kept)
                     continue
                 try:
                     yield stream

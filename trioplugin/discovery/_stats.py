@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
+from ..actor import HealthStatus
 from ..resilience import CircuitState
-from ._rotation import Serving
 
 
 @final
@@ -23,7 +23,7 @@ class EndpointStatistics:
     """Calls and retried attempts the service handle has sent it."""
     circuit_state: CircuitState | None
     """Its breaker's state (None without a breaker)."""
-    serving: Serving
+    serving: HealthStatus
     """What its health says (serving where nothing says otherwise)."""
     ejected: str | None
     """Why it is out of rotation (``circuit open``, ``not serving``), or None."""

@@ -6,12 +6,12 @@ plugins of either project can talk to each other.
 """
 
 from .._util import publish_module_names as _publish_module_names
+from ..actor import HealthStatus
 from ._config import (
     CORE_PROTOCOL_VERSION,
     DEFAULT_MAGIC_COOKIE_KEY,
     DEFAULT_MAGIC_COOKIE_VALUE,
     HandshakeConfig,
-    HealthStatus,
 )
 from ._events import PluginExited, PluginHealthChanged, PluginRestarted
 from ._health import HealthReporter
@@ -20,6 +20,7 @@ from ._launch_options import LaunchOptions
 from ._nursery import PluginNursery, open_plugin_nursery
 from ._serve import PluginServeError, serve, serve_plugin
 from ._start_error import PluginStartError
+from ._watch_health import watch_health
 
 __all__ = [
     "CORE_PROTOCOL_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
     "open_plugin_nursery",
     "serve",
     "serve_plugin",
+    "watch_health",
 ]
 
 _publish_module_names(__name__, globals())

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 
 from .._version import __version__
+from ..actor import HealthStatus
 from ..protocol import Code, ConnectError
 from ..rpc import HandlerContext, Service
 from ._config import (
     CORE_PROTOCOL_VERSION,
     HandshakeConfig,
-    HealthStatus,
     listed_versions,
     negotiate_version,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -82,16 +81,3 @@ def negotiate_version(ours: tuple[int, ...], theirs: tuple[int, ...]) -> int | N
     """The highest app protocol version both sides speak, or None if there is none."""
     common = set(ours) & set(theirs)
     return max(common) if common else None
-
-
-class HealthStatus(enum.Enum):
-    """A plugin's (or one of its services') health, in three states."""
-
-    SERVING = "serving"
-    """Working normally."""
-
-    DEGRADED = "degraded"
-    """Working, with limits (a dependency is down, it sheds load, ...): still called."""
-
-    NOT_SERVING = "not_serving"
-    """Not working: calls would fail."""

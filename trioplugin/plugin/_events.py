@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
-from ..actor import PluginEvent
-from ._config import HealthStatus
+from ..actor import HealthStatus, PluginEvent
 
 
 @final

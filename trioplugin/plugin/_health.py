@@ -8,7 +8,7 @@ from typing import final
 
 import trio
 
-from ._config import HealthStatus
+from ..actor import HealthStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,12 +22,12 @@ from typing import Final
 import trio
 
 from .._util import open_transparent_nursery
-from ..actor import EventHub
+from ..actor import EventHub, HealthStatus
 from ..protocol import Code, ConnectError
 from ..rpc import Client, ClientOptions, open_client
 from ._builtin import status_of
 from ._certificates import client_context, make_identity
-from ._config import CORE_PROTOCOL_VERSION, HealthStatus
+from ._config import CORE_PROTOCOL_VERSION
 from ._events import PluginExited, PluginHealthChanged, PluginRestarted
 from ._go_style import app_version_from_refusal
 from ._launch_options import LaunchOptions

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 from typing import final
 
@@ -23,33 +22,16 @@ from ..actor import (
     open_endpoint_nursery,
 )
 from ..discovery import (
-    DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_MAX_EJECTION_PERCENT,
-    DEFAULT_SERVICE_RETRY,
-    Balancer,
     DiscoverySource,
     ServiceHandle,
+    ServiceOptions,
     open_service,
 )
-from ..resilience import RetryPolicy
 from ..rpc import ClientOptions, InterceptorLike
 from ._following import open_following
 from ._launch import Supervisor
 from ._launch_options import LaunchOptions
-
-
-@dataclass(frozen=True)
-class _ServiceSettings:
-    """connect_service's arguments, as open_service takes them."""
-
-    services: Services | None
-    interceptors: Sequence[InterceptorLike]
-    options: ClientOptions | None
-    actor: ActorOptions | None
-    balancer: Balancer | None
-    retry: RetryPolicy | None
-    max_ejection_percent: int
-    drain_timeout: float
+from ._watch_health import watch_health
 
 
 @final
@@ -108,10 +90,7 @@ class PluginNursery(metaclass=NoPublicConstructor):
         interceptors: Sequence[InterceptorLike] = (),
         options: ClientOptions | None = None,
         actor: ActorOptions | None = None,
-        balancer: Balancer | None = None,
-        retry: RetryPolicy | None = DEFAULT_SERVICE_RETRY,
-        max_ejection_percent: int = DEFAULT_MAX_EJECTION_PERCENT,
-        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        service: ServiceOptions | None = None,
     ) -> ServiceHandle:
         """One handle over every endpoint ``source`` finds for the service ``name``.
 
@@ -121,7 +100,11 @@ class PluginNursery(metaclass=NoPublicConstructor):
         balancing, ejection and retry rules, and
         :func:`~trioplugin.discovery.open_service` for the arguments). The
         nursery's ``services``, ``options`` and ``actor`` are the defaults.
-        The handle closes with the nursery, or with ``await service.aclose()``.
+        Without ``service`` options, each endpoint's health is watched with
+        :func:`~trioplugin.plugin.watch_health` (give
+        ``ServiceOptions(health=watch_health, ...)`` to keep that with
+        options of your own). The handle closes with the nursery, or with
+        ``await service.aclose()``.
 
         Raises:
             ValueError: a service of that name is connected, or an argument is
@@ -132,30 +115,27 @@ class PluginNursery(metaclass=NoPublicConstructor):
         previous = self._services.get(name)
         if previous is not None and not previous.closed:
             raise ValueError(f"a service named {name!r} is already connected")
-        settings = _ServiceSettings(
+        opened = functools.partial(
+            open_service,
+            name,
+            source,
             services=services if services is not None else self._endpoints.default_services,
             interceptors=interceptors,
             options=options or self._options,
             actor=actor or self._endpoints.default_actor,
-            balancer=balancer,
-            retry=retry,
-            max_ejection_percent=max_ejection_percent,
-            drain_timeout=drain_timeout,
+            service=ServiceOptions(health=watch_health) if service is None else service,
         )
-        service: ServiceHandle = await self._nursery.start(
-            self._run_service, name, source, settings
-        )
-        return service
+        handle: ServiceHandle = await self._nursery.start(self._run_service, name, opened)
+        return handle
 
     async def _run_service(
         self,
         name: str,
-        source: DiscoverySource,
-        settings: _ServiceSettings,
+        opened: Callable[[], AbstractAsyncContextManager[ServiceHandle]],
         *,
         task_status: trio.TaskStatus[ServiceHandle] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with open_service(name, source, **vars(settings)) as service:
+        async with opened() as service:
             self._services[name] = service
             task_status.started(service)
             await service.wait_closed()

@@ -24,13 +24,13 @@ from typing import Final, TextIO
 
 import trio
 
+from ..actor import HealthStatus
 from ..rpc import ConnectApp, InterceptorLike, ServerOptions, Service, open_connect_server
 from ._builtin import builtin_services
 from ._certificates import make_identity, server_context
 from ._config import (
     CORE_PROTOCOL_VERSION,
     HandshakeConfig,
-    HealthStatus,
     listed_versions,
     negotiate_version,
 )
