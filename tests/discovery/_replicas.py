@@ -27,7 +27,7 @@ from trioplugin.plugin.protos.connectplugin.health.v1.health_trioplugin import H
 from trioplugin.plugin.protos.grpc.health.v1.health_trioplugin import HEALTH
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import CircuitBreakerConfig, CircuitBreakerInterceptor, RetryPolicy
-from trioplugin.rpc import Call, CallNext, Service, serve_connect
+from trioplugin.rpc import Call, CallNext, Service, StreamType, serve_connect
 from trioplugin.transport import Server
 
 E = TypeVar("E", bound=ServiceEvent)
@@ -87,7 +87,7 @@ class Replica:
     health: HealthReporter = field(default_factory=HealthReporter)
     """What its health services (where it serves them) report."""
     answered: list[str] = field(default_factory=list)
-    """The text of each echo call its handler answered, in order."""
+    """The text of each unary echo call its handler answered, in order."""
 
     @property
     def url(self) -> str:
@@ -105,7 +105,8 @@ class Replica:
         if self.failing:
             raise ConnectError(Code.UNAVAILABLE, f"replica {self.url} is failing")
         await call_next(call)
-        self.answered.append(call.request.text)
+        if call.method.stream_type is StreamType.UNARY:
+            self.answered.append(call.request.text)
 
 
 async def start_replicas(

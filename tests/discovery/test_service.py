@@ -331,3 +331,37 @@ async def test_a_source_that_cannot_answer_fails_the_connect() -> None:
         with pytest.raises(ConnectError, match="registry is down"):
             await host.connect_service("echo", Broken())
         assert host.services == {}
+
+
+async def test_a_removed_endpoint_stuck_past_the_drain_timeout_is_closed(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    stuck, other = await start_replicas(nursery, 2)
+    stuck.held = trio.Event()  # never set: its calls never end by themselves
+    source = SteeredSource([ServiceEndpoint(stuck.url), ServiceEndpoint(other.url, priority=1)])
+    async with (
+        open_service(
+            "echo", source, services=[ECHO], service=ServiceOptions(drain_timeout=30)
+        ) as service,
+        service.endpoints[stuck.url].events() as of_stuck,
+    ):
+        failed: list[ConnectError] = []
+
+        async def held_call() -> None:
+            with trio.fail_after(120), pytest.raises(ConnectError) as raised:
+                await service.stub(ECHO).Echo(REQUEST)
+            failed.append(raised.value)
+
+        async with trio.open_nursery() as calls:
+            calls.start_soon(held_call)
+            await stuck.entered.wait()
+            removed_at = trio.current_time()
+            source.set([other.url])
+        waited = trio.current_time() - removed_at
+        assert 30 <= waited < 31  # its call had the drain's time, then its actor closed
+        assert failed and failed[0].code in (Code.UNAVAILABLE, Code.CANCELED)
+        with trio.fail_after(1):
+            async for event in of_stuck:  # ends: its actor reports it closed
+                if isinstance(event, StateChanged) and event.new is ActorState.CLOSED:
+                    break
+        assert [stats.url for stats in service.statistics().endpoints] == [other.url]

@@ -46,7 +46,7 @@ from ._member import Member
 from ._options import ServiceOptions
 from ._rotation import Rotation
 from ._source import Endpoints, ServiceEndpoint
-from ._stats import EndpointStatistics, ServiceStatistics
+from ._stats import Counters, EndpointStatistics, ServiceStatistics
 from ._watch import watch_member
 
 logger = logging.getLogger("trioplugin.discovery")
@@ -73,15 +73,6 @@ class _Drains:
 
     def start(self, drain: Callable[[Member], Awaitable[None]], member: Member) -> None:
         self._nursery.start_soon(drain, member)
-
-
-@final
-class _Counters:
-    __slots__ = ("added", "ejections", "failovers", "removed", "retries", "unavailable")
-
-    def __init__(self) -> None:
-        self.added = self.removed = self.ejections = 0
-        self.retries = self.failovers = self.unavailable = 0
 
 
 @final
@@ -168,7 +159,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         self._ejected: dict[str, str] = {}
         self._hub = EventHub()
         self._stubs: dict[str, Stub] = {}
-        self._counters = _Counters()
+        self._counters = Counters()
 
     # -- what the host sees -------------------------------------------------------
 

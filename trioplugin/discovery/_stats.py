@@ -53,3 +53,14 @@ class ServiceStatistics:
     """Calls an endpoint's open circuit refused that went to another endpoint at once."""
     unavailable: int
     """Calls failed because no endpoint was in rotation."""
+
+
+@final
+class Counters:
+    """What a service handle counts as it goes, for its statistics."""
+
+    __slots__ = ("added", "ejections", "failovers", "removed", "retries", "unavailable")
+
+    def __init__(self) -> None:
+        self.added = self.removed = self.ejections = 0
+        self.retries = self.failovers = self.unavailable = 0
