@@ -1,4 +1,7 @@
-"""The README's first command: the example host launches its plugin, kills it, and recovers."""
+"""The README's first command: the example host launches its plugin, kills it, and recovers.
+
+And its store, whose data file several processes may share.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import trio
+
+from examples.kv.kv_pb2 import GetRequest, ListRequest, PutRequest
+from examples.kv.store import KVStore
+from trioplugin.rpc import HandlerContext
 
 ROOT = Path(__file__).parents[1]
 
@@ -95,6 +103,25 @@ async def test_observed_the_host_shows_its_metrics_and_one_trace_across_both_pro
     ]
     assert failed and int(failed[0].split()[-1]) > 0  # the calls the crash failed, counted
     assert lines[-1] == "stopped the plugin: no process left"
+
+
+async def test_stores_sharing_a_data_file_agree_on_every_write(tmp_path: Path) -> None:
+    ctx = cast(HandlerContext, None)  # the store's handlers do not look at it
+    path = tmp_path / "kv.json"
+    one, two = KVStore(path), KVStore(path)  # as two replicas would, in one process here
+    assert (await one.Put(PutRequest(key="a", value="1"), ctx)).version == 1
+    assert (await two.Get(GetRequest(key="a"), ctx)).value == "1"
+    assert (await two.Put(PutRequest(key="a", value="2"), ctx)).version == 2
+    assert (await one.Get(GetRequest(key="a"), ctx)).value == "2"
+    async with trio.open_nursery() as nursery:  # side by side: the lock keeps every write
+        for n in range(40):
+            nursery.start_soon(
+                (one if n % 2 else two).Put, PutRequest(key=f"k/{n}", value=str(n)), ctx
+            )
+    listed = await one.List(ListRequest(prefix="k/"), ctx)
+    assert len(listed.entries) == 40
+    assert listed.version == 42
+    assert (await KVStore(path).Get(GetRequest(key="k/7"), ctx)).value == "7"  # a late joiner
 
 
 async def test_the_example_plugin_run_by_hand_says_it_wants_its_host() -> None:
