@@ -7,6 +7,10 @@ a circuit breaker and retries, then kills it mid-run: the breaker opens and
 calls fail fast, the supervisor restarts the plugin, the breaker's probes
 find it back, and the calls recover, with the data kept. Leaving the
 nursery stops the plugin; nothing is left running.
+
+With ``--replicas`` it runs three replicas of the store instead, as
+services of their own behind one service handle, and kills one of them
+(``examples/kv/replicas.py``).
 """
 
 from __future__ import annotations
@@ -232,14 +236,31 @@ def _running(pid: int) -> bool:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m examples.kv", description=__doc__)
-    parser.add_argument(
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.kv",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--observe",
         action="store_true",
         help="measure the calls for Prometheus and trace them with OpenTelemetry, and show both",
+    )
+    mode.add_argument(
+        "--replicas",
+        action="store_true",
+        help="run three replicas of the store behind one service handle, and kill one mid-run",
     )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    trio.run(main, _arguments().observe)
+    arguments = _arguments()
+    if arguments.replicas:
+        from examples.kv.replicas import run_replicas
+
+        if not trio.run(run_replicas, Account()):
+            raise SystemExit(1)
+    else:
+        trio.run(main, arguments.observe)
