@@ -3,8 +3,9 @@
 What a replica of a remote service is, on one machine: a process listening
 on an address of its own (127.0.0.1, a free port), serving TLS with the
 certificate it is given, accepting calls with the one bearer token in its
-environment, and keeping its data in the data file it shares with the
-other replicas (see :class:`~examples.kv.store.KVStore`). The host of
+environment, serving the plugin health services (so hosts can watch it),
+and keeping its data in the data file it shares with the other replicas
+(see :class:`~examples.kv.store.KVStore`). The host of
 ``python -m examples.kv --replicas`` starts three. Once it listens it
 prints ``serving at <url>`` on stdout; it stops, gracefully, on SIGTERM or
 SIGINT, or when its stdin closes (its host went away; it writes nothing there).
@@ -26,6 +27,7 @@ from examples.kv.kv_trioplugin import KV_SERVICE
 from examples.kv.store import KVStore
 from trioplugin import ServerOptions, open_connect_server
 from trioplugin.auth import TokenAuth, static_secrets
+from trioplugin.plugin import HealthReporter, health_services
 
 STDIN_READ = 4096
 
@@ -34,10 +36,10 @@ async def serve_replica(certificate: Path, data_file: Path, token: str) -> None:
     """Serve the store until told to stop."""
     auth = TokenAuth(validate=static_secrets({token: HOST_IDENTITY}))
     options = ServerOptions(host="127.0.0.1", port=0, ssl_context=server_context(certificate))
+    health = HealthReporter()  # what hosts watching this replica see: serving until it stops
+    services = {KV_SERVICE: KVStore(data_file), **health_services(health)}
     async with (
-        open_connect_server(
-            {KV_SERVICE: KVStore(data_file)}, options, interceptors=[auth.server_interceptor()]
-        ) as server,
+        open_connect_server(services, options, interceptors=[auth.server_interceptor()]) as server,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(_until_stdin_closes, nursery.cancel_scope)

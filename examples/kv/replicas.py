@@ -52,6 +52,7 @@ from trioplugin.discovery import (
     ServiceOptions,
     StaticSource,
 )
+from trioplugin.plugin import watch_health
 
 REPLICAS = 3
 KILLED = 2
@@ -118,7 +119,7 @@ async def run_replicas(account: Account) -> bool:
                         CircuitBreakerInterceptor(BREAKER),
                     ],
                     options=ClientOptions(ssl_context=certificate.client_context()),
-                    service=ServiceOptions(retry=RETRY),
+                    service=ServiceOptions(retry=RETRY, health=watch_health),
                 )
                 account.say(
                     f"connected the service kv: {service.statistics().in_rotation} endpoints "

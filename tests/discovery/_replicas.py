@@ -21,9 +21,7 @@ from trioplugin.discovery import (
     ServiceHandle,
     endpoint_set,
 )
-from trioplugin.plugin import HealthReporter
-from trioplugin.plugin._builtin import ConnectPluginHealth, GRPCHealth
-from trioplugin.plugin.protos.connectplugin.health.v1.health_trioplugin import HEALTH_SERVICE
+from trioplugin.plugin import HealthReporter, health_services
 from trioplugin.plugin.protos.grpc.health.v1.health_trioplugin import HEALTH
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.resilience import CircuitBreakerConfig, CircuitBreakerInterceptor, RetryPolicy
@@ -114,17 +112,18 @@ async def start_replicas(
 ) -> list[Replica]:
     """``count`` echo servers on 127.0.0.1, each behind its own switch.
 
-    With ``health``, each serves a health service too: ``connectplugin.health.v1``
-    or ``grpc.health.v1``, reporting its replica's :attr:`Replica.health`.
+    With ``health``, each serves health too, reporting its replica's
+    :attr:`Replica.health`: both services as a plugin does (``"connect"``),
+    or ``grpc.health.v1`` alone (``"grpc"``).
     """
     replicas = []
     for _ in range(count):
         replica = Replica()
         handlers: dict[Service, object] = {ECHO: EchoImpl()}
         if health == "connect":
-            handlers[HEALTH_SERVICE] = ConnectPluginHealth(replica.health)
-        elif health == "grpc":
-            handlers[HEALTH] = GRPCHealth(replica.health)
+            handlers |= health_services(replica.health)
+        elif health == "grpc":  # the gRPC one alone
+            handlers[HEALTH] = health_services(replica.health)[HEALTH]
         replica.server = await nursery.start(
             functools.partial(serve_connect, handlers, interceptors=[replica])
         )

@@ -7,6 +7,7 @@ plugins of either project can talk to each other.
 
 from .._util import publish_module_names as _publish_module_names
 from ..actor import HealthStatus
+from ._builtin import health_services
 from ._config import (
     CORE_PROTOCOL_VERSION,
     DEFAULT_MAGIC_COOKIE_KEY,
@@ -37,6 +38,7 @@ __all__ = [
     "PluginRestarted",
     "PluginServeError",
     "PluginStartError",
+    "health_services",
     "open_plugin_nursery",
     "serve",
     "serve_plugin",

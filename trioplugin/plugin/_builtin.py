@@ -62,10 +62,25 @@ def builtin_services(
     """The four built-in services, ready to serve beside ``served``."""
     return {
         HANDSHAKE_SERVICE: Handshake(config, served),
-        HEALTH_SERVICE: ConnectPluginHealth(health),
-        HEALTH: GRPCHealth(health),
+        **health_services(health),
         PLUGIN_CONTROL: Control(health, request_shutdown),
     }
+
+
+def health_services(health: HealthReporter) -> dict[Service, object]:
+    """The two health services, reporting ``health``: to serve beside your own.
+
+    ``connectplugin.health.v1.HealthService`` (three states) and
+    ``grpc.health.v1.Health`` (serving or not), as every plugin serves
+    them. A server that is not a launched plugin (a replica of a service,
+    reached through discovery) serves them so that hosts can watch it::
+
+        health = HealthReporter()
+        async with open_connect_server({KV: store, **health_services(health)}) as server:
+            ...
+            health.set(HealthStatus.NOT_SERVING, reason="shutting down")
+    """
+    return {HEALTH_SERVICE: ConnectPluginHealth(health), HEALTH: GRPCHealth(health)}
 
 
 class Handshake:
