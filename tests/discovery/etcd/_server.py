@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 import trio
 
+from tests.discovery._ports import free_port
 from trioplugin.discovery import Endpoints
 from trioplugin.discovery.etcd import EtcdRegistration, EtcdSource, open_etcd_registration
 
@@ -32,13 +32,6 @@ ETCD = shutil.which("etcd")
 MISSING = "no etcd binary on PATH (Debian: apt-get install etcd-server; .ci/run installs it)"
 STARTUP = 15.0
 """How long a start may take before the tests fail, in seconds."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class EtcdServer:
