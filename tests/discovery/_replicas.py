@@ -1,4 +1,5 @@
-"""What the service-handle tests share: replicas that can be made to fail, a source to steer."""
+"""What the service-handle tests share: replicas that can be made to fail, a source to steer,
+calls through a handle and waits for its events, each bounded in count and time."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import trio
 
+from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.discovery import Endpoints, ServiceEndpoint, endpoint_set
+from trioplugin.actor import ActorEvent, ActorState, StateChanged
+from trioplugin.discovery import (
+    Endpoints,
+    EndpointStatistics,
+    ServiceEndpoint,
+    ServiceEvent,
+    ServiceHandle,
+    endpoint_set,
+)
 from trioplugin.protocol import Code, ConnectError
 from trioplugin.rpc import Call, CallNext, serve_connect
 from trioplugin.transport import Server
@@ -85,3 +96,40 @@ class SteeredSource:
                 yield receive
         finally:
             self._watchers.remove(send)
+
+
+async def call(service: ServiceHandle, count: int = 1) -> None:
+    """``count`` echo calls through ``service``, one after the other, each within 5 s."""
+    echo = service.stub(ECHO)
+    for _ in range(count):
+        with trio.fail_after(5):
+            assert (await echo.Echo(EchoRequest(text="hi"))).text == "hi"
+
+
+def stats_of(service: ServiceHandle, replica: Replica) -> EndpointStatistics:
+    """The statistics of ``replica``'s endpoint in ``service``."""
+    return next(stats for stats in service.statistics().endpoints if stats.url == replica.url)
+
+
+async def wait_for(
+    events: trio.MemoryReceiveChannel[ActorEvent], *expected: ServiceEvent, within: float = 15
+) -> None:
+    """Return once each of ``expected`` has come, in any order (other events are passed over)."""
+    missing: set[ActorEvent] = set(expected)
+    with trio.fail_after(within):
+        for _ in range(100):
+            if not missing:
+                return
+            missing.discard(await events.receive())
+    if missing:
+        pytest.fail(f"still waiting for {missing} after 100 events")
+
+
+async def wait_closed(events: trio.MemoryReceiveChannel[ActorEvent]) -> None:
+    """Return once an endpoint actor's events say it closed (within 5 s)."""
+    with trio.fail_after(5):
+        for _ in range(100):
+            event = await events.receive()
+            if isinstance(event, StateChanged) and event.new is ActorState.CLOSED:
+                return
+    pytest.fail("the actor did not close within 100 events")
