@@ -1,4 +1,5 @@
-"""What the service-handle tests share: replicas that can be made to fail, a source to steer."""
+"""What the service-handle tests share: replicas that can be made to fail, a source to steer,
+calls through a handle and waits for its events, each bounded in count and time."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import pytest
 import trio
 
 from tests.echo_pb2 import EchoRequest
 from tests.echo_service import ECHO, EchoImpl
-from trioplugin.actor import ActorEvent
+from trioplugin.actor import ActorEvent, ActorState, StateChanged
 from trioplugin.discovery import (
     Endpoints,
     EndpointStatistics,
@@ -161,3 +163,27 @@ class SteeredSource:
                 yield receive
         finally:
             self._watchers.remove(send)
+
+
+async def wait_for_all(
+    events: trio.MemoryReceiveChannel[ActorEvent], *expected: ServiceEvent, within: float = 15
+) -> None:
+    """Return once each of ``expected`` has come, in any order (other events are passed over)."""
+    missing: set[ActorEvent] = set(expected)
+    with trio.fail_after(within):
+        for _ in range(100):
+            if not missing:
+                return
+            missing.discard(await events.receive())
+    if missing:
+        pytest.fail(f"still waiting for {missing} after 100 events")
+
+
+async def wait_closed(events: trio.MemoryReceiveChannel[ActorEvent]) -> None:
+    """Return once an endpoint actor's events say it closed (within 5 s)."""
+    with trio.fail_after(5):
+        for _ in range(100):
+            event = await events.receive()
+            if isinstance(event, StateChanged) and event.new is ActorState.CLOSED:
+                return
+    pytest.fail("the actor did not close within 100 events")

@@ -6,21 +6,15 @@ import grp
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.discovery._ports import free_port
+
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Dnsmasq:
@@ -35,7 +29,7 @@ class Dnsmasq:
     def __init__(self, directory: Path, ttl: int) -> None:
         self.directory = directory
         self.ttl = ttl
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
 
     def serve(self, *lines: str) -> None:

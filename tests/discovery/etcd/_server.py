@@ -1,29 +1,37 @@
-"""A real etcd on 127.0.0.1 for the tests: started on free ports, stopped and started again."""
+"""A real etcd on 127.0.0.1 for the tests: started on free ports, stopped and started again.
+
+Also what the tests do with it again and again: a source of a prefix, a
+registration (in this process, or in a child process that can be killed so
+that its lease expires), and the next answer of a watch, bounded in time.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import shutil
-import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import pytest
+import trio
+
+from tests.discovery._ports import free_port
+from trioplugin.discovery import Endpoints
+from trioplugin.discovery.etcd import EtcdRegistration, EtcdSource, open_etcd_registration
 
 ETCD = shutil.which("etcd")
 MISSING = "no etcd binary on PATH (Debian: apt-get install etcd-server; .ci/run installs it)"
 STARTUP = 15.0
 """How long a start may take before the tests fail, in seconds."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class EtcdServer:
@@ -117,6 +125,74 @@ class EtcdServer:
 
     def compact(self, revision: int) -> None:
         self.call("kv/compaction", {"revision": str(revision), "physical": True})
+
+    def source(self, prefix: str) -> EtcdSource:
+        """An EtcdSource of ``prefix`` on this etcd."""
+        return EtcdSource(prefix, endpoints=[self.url])
+
+    def register(
+        self,
+        prefix: str,
+        key_name: str,
+        url: str,
+        *,
+        ttl: int = 10,
+        priority: int = 0,
+        weight: int = 1,
+    ) -> AbstractAsyncContextManager[EtcdRegistration]:
+        """``open_etcd_registration`` of ``url`` as ``prefix + key_name`` on this etcd."""
+        return open_etcd_registration(
+            prefix, key_name, url, ttl=ttl, endpoints=[self.url], priority=priority, weight=weight
+        )
+
+    async def register_elsewhere(
+        self, nursery: trio.Nursery, prefix: str, key_name: str, url: str, *, ttl: int = 2
+    ) -> trio.Process:
+        """A child process that registers ``url`` and holds the lease until it is killed.
+
+        Returns once the process runs (not once it registered: watch for the
+        key). Killed with SIGKILL it cannot revoke, so its key goes when the
+        lease's ``ttl`` runs out; ``nursery`` reaps it.
+        """
+        command = [sys.executable, "-c", _HOLDER, prefix, key_name, url, str(ttl), self.url]
+        process: trio.Process = await nursery.start(
+            partial(trio.run_process, command, stdout=subprocess.DEVNULL, check=False)
+        )
+        return process
+
+
+_HOLDER = """
+import sys, trio
+from trioplugin.discovery.etcd import open_etcd_registration
+
+async def main(prefix, key_name, url, ttl, etcd):
+    async with open_etcd_registration(prefix, key_name, url, ttl=int(ttl), endpoints=[etcd]):
+        print("registered", flush=True)
+        await trio.sleep_forever()
+
+trio.run(main, *sys.argv[1:])
+"""
+
+
+@contextmanager
+def running_etcd(data_dir: Path) -> Iterator[EtcdServer]:
+    """An etcd started on ``data_dir`` for the block and stopped after; skips without etcd."""
+    if ETCD is None:
+        pytest.skip(MISSING)
+    server = EtcdServer(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def next_answer(
+    answers: trio.MemoryReceiveChannel[Endpoints], within: float = 5
+) -> Endpoints:
+    """The watch's next answer, within ``within`` seconds (or the test fails)."""
+    with trio.fail_after(within):
+        return await answers.receive()
 
 
 def _b64(data: bytes) -> str:

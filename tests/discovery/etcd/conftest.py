@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.discovery.etcd._server import ETCD, MISSING, EtcdServer
+from tests.discovery.etcd._server import EtcdServer, running_etcd
 
 _prefixes = itertools.count()
 
@@ -16,27 +16,15 @@ _prefixes = itertools.count()
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
     """One etcd shared by the tests that do not stop it (each test uses its own prefix)."""
-    if ETCD is None:
-        pytest.skip(MISSING)
-    server = EtcdServer(tmp_path_factory.mktemp("etcd") / "data")
-    server.start()
-    try:
+    with running_etcd(tmp_path_factory.mktemp("etcd") / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def own_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
     """An etcd of the test's own, started; the test may stop and start it again."""
-    if ETCD is None:
-        pytest.skip(MISSING)
-    server = EtcdServer(tmp_path / "data")
-    server.start()
-    try:
+    with running_etcd(tmp_path / "data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

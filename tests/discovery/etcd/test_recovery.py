@@ -7,29 +7,20 @@ import logging
 import pytest
 import trio
 
-from tests.discovery.etcd._server import EtcdServer, endpoint_value
-from trioplugin.discovery import Endpoints, ServiceEndpoint
-from trioplugin.discovery.etcd import EtcdSource, open_etcd_registration
+from tests.discovery.etcd._server import EtcdServer, endpoint_value, next_answer
+from trioplugin.discovery import ServiceEndpoint
 from trioplugin.discovery.etcd._client import Compacted, EtcdClient
-
-
-async def next_answer(
-    answers: trio.MemoryReceiveChannel[Endpoints], within: float = 5
-) -> Endpoints:
-    with trio.fail_after(within):
-        return await answers.receive()
 
 
 async def test_a_watch_recovers_from_an_etcd_restart(
     own_etcd: EtcdServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     prefix = "/services/kv/"
-    source = EtcdSource(prefix, endpoints=[own_etcd.url])
     with caplog.at_level(logging.WARNING, logger="trioplugin.discovery"):
-        async with source.watch() as answers:
+        async with own_etcd.source(prefix).watch() as answers:
             assert await next_answer(answers) == ()
-            async with open_etcd_registration(
-                prefix, "a", "http://10.0.0.7:8080", ttl=10, endpoints=[own_etcd.url]
+            async with own_etcd.register(
+                prefix, "a", "http://10.0.0.7:8080", ttl=10
             ) as registration:
                 assert await next_answer(answers) == (ServiceEndpoint("http://10.0.0.7:8080"),)
                 await trio.to_thread.run_sync(own_etcd.stop)
@@ -53,7 +44,7 @@ async def test_a_watch_entered_before_etcd_starts_answers_once_it_does(
 ) -> None:
     own_etcd.put("/p/a", endpoint_value("http://10.0.0.7:8080"))
     await trio.to_thread.run_sync(own_etcd.stop)
-    async with EtcdSource("/p/", endpoints=[own_etcd.url]).watch() as answers:
+    async with own_etcd.source("/p/").watch() as answers:
         with trio.move_on_after(0.3):
             await answers.receive()
             pytest.fail("an answer while etcd is down")
@@ -62,14 +53,11 @@ async def test_a_watch_entered_before_etcd_starts_answers_once_it_does(
 
 
 async def test_a_registration_outlives_an_etcd_restart(own_etcd: EtcdServer) -> None:
-    async with open_etcd_registration(
-        "/p/", "a", "http://10.0.0.7:8080", ttl=2, endpoints=[own_etcd.url]
-    ) as registration:
+    async with own_etcd.register("/p/", "a", "http://10.0.0.7:8080", ttl=2) as registration:
         await trio.to_thread.run_sync(own_etcd.stop)
         await trio.to_thread.run_sync(own_etcd.start)
         # Renewed (etcd gives its leases a fresh TTL when it starts) or granted anew.
-        source = EtcdSource("/p/", endpoints=[own_etcd.url])
-        async with source.watch() as answers:
+        async with own_etcd.source("/p/").watch() as answers:
             assert await next_answer(answers) == (ServiceEndpoint("http://10.0.0.7:8080"),)
             with trio.move_on_after(1.5 * registration.ttl):
                 await answers.receive()  # the key must not vanish for good

@@ -6,32 +6,22 @@ import base64
 import json
 import logging
 import signal
-import subprocess
-import sys
-from functools import partial
 from typing import Any
 
 import pytest
 import trio
 
-from tests.discovery.etcd._server import EtcdServer
-from trioplugin.discovery import Endpoints, ServiceEndpoint
-from trioplugin.discovery.etcd import EtcdRegistration, EtcdSource, open_etcd_registration
+from tests.discovery.etcd._server import EtcdServer, next_answer
+from trioplugin.discovery import ServiceEndpoint
+from trioplugin.discovery.etcd import EtcdRegistration, open_etcd_registration
 from trioplugin.protocol import Code, ConnectError
-
-
-async def next_answer(
-    answers: trio.MemoryReceiveChannel[Endpoints], within: float = 5
-) -> Endpoints:
-    with trio.fail_after(within):
-        return await answers.receive()
 
 
 async def test_the_key_holds_the_endpoint_under_a_lease(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
-    async with open_etcd_registration(
-        prefix, "a", "http://10.0.0.7:8080", ttl=5, endpoints=[etcd_server.url], weight=3
+    async with etcd_server.register(
+        prefix, "a", "http://10.0.0.7:8080", ttl=5, weight=3
     ) as registration:
         assert registration.key == prefix + "a"
         assert registration.endpoint == ServiceEndpoint("http://10.0.0.7:8080", weight=3)
@@ -50,12 +40,9 @@ async def test_the_key_holds_the_endpoint_under_a_lease(
 async def test_a_watch_sees_a_registration_appear_and_vanish_at_once(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
-    async with source.watch() as answers:
+    async with etcd_server.source(prefix).watch() as answers:
         assert await next_answer(answers) == ()
-        async with open_etcd_registration(
-            prefix, "a", "http://10.0.0.7:8080", ttl=30, endpoints=[etcd_server.url]
-        ):
+        async with etcd_server.register(prefix, "a", "http://10.0.0.7:8080", ttl=30):
             assert await next_answer(answers) == (ServiceEndpoint("http://10.0.0.7:8080"),)
         # Not after the TTL of 30 s: the revoke on exit deletes the key now.
         assert await next_answer(answers, within=2) == ()
@@ -63,9 +50,7 @@ async def test_a_watch_sees_a_registration_appear_and_vanish_at_once(
 
 async def test_a_cancelled_block_still_revokes(etcd_server: EtcdServer, prefix: str) -> None:
     with trio.CancelScope() as scope:
-        async with open_etcd_registration(
-            prefix, "a", "http://10.0.0.7:8080", ttl=30, endpoints=[etcd_server.url]
-        ):
+        async with etcd_server.register(prefix, "a", "http://10.0.0.7:8080", ttl=30):
             scope.cancel()
             await trio.sleep_forever()
     assert etcd_server.get(prefix + "a") is None
@@ -75,25 +60,9 @@ async def test_an_error_in_the_block_comes_out_as_raised_and_revokes(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
     with pytest.raises(KeyError, match="mine"):
-        async with open_etcd_registration(
-            prefix, "a", "http://10.0.0.7:8080", endpoints=[etcd_server.url]
-        ):
+        async with etcd_server.register(prefix, "a", "http://10.0.0.7:8080"):
             raise KeyError("mine")
     assert etcd_server.get(prefix + "a") is None
-
-
-_PLUGIN = """
-import sys, trio
-from trioplugin.discovery.etcd import open_etcd_registration
-
-async def main():
-    async with open_etcd_registration(sys.argv[1], "dying", "http://10.0.0.9:9", ttl=2,
-                                      endpoints=[sys.argv[2]]):
-        print("registered", flush=True)
-        await trio.sleep_forever()
-
-trio.run(main)
-"""
 
 
 async def test_the_key_of_a_dead_process_vanishes_when_its_lease_expires(
@@ -103,17 +72,13 @@ async def test_the_key_of_a_dead_process_vanishes_when_its_lease_expires(
     # TTL, while one kept alive in this process stays past its own TTL.
     kept = ServiceEndpoint("http://10.0.0.7:8080")
     dying = ServiceEndpoint("http://10.0.0.9:9")
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
     async with (
-        open_etcd_registration(prefix, "kept", kept.url, ttl=2, endpoints=[etcd_server.url]),
-        source.watch() as answers,
+        etcd_server.register(prefix, "kept", kept.url, ttl=2),
+        etcd_server.source(prefix).watch() as answers,
         trio.open_nursery() as nursery,
     ):
         assert await next_answer(answers) == (kept,)
-        command = [sys.executable, "-c", _PLUGIN, prefix, etcd_server.url]
-        process: trio.Process = await nursery.start(
-            partial(trio.run_process, command, stdout=subprocess.DEVNULL, check=False)
-        )
+        process = await etcd_server.register_elsewhere(nursery, prefix, "dying", dying.url, ttl=2)
         assert await next_answer(answers, within=10) == (kept, dying)
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -128,13 +93,10 @@ async def test_the_key_of_a_dead_process_vanishes_when_its_lease_expires(
 async def test_a_lost_lease_is_granted_anew_and_the_key_put_again(
     etcd_server: EtcdServer, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
     with caplog.at_level(logging.WARNING, logger="trioplugin.discovery"):
         async with (
-            open_etcd_registration(
-                prefix, "a", "http://10.0.0.7:8080", ttl=2, endpoints=[etcd_server.url]
-            ) as registration,
-            source.watch() as answers,
+            etcd_server.register(prefix, "a", "http://10.0.0.7:8080", ttl=2) as registration,
+            etcd_server.source(prefix).watch() as answers,
         ):
             assert len(await next_answer(answers)) == 1
             first = registration.lease

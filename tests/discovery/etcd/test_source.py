@@ -7,15 +7,10 @@ import logging
 import pytest
 import trio
 
-from tests.discovery.etcd._server import EtcdServer, endpoint_value
-from trioplugin.discovery import DiscoverySource, Endpoints, ServiceEndpoint
+from tests.discovery.etcd._server import EtcdServer, endpoint_value, next_answer
+from trioplugin.discovery import DiscoverySource, ServiceEndpoint
 from trioplugin.discovery.etcd import EtcdSource
 from trioplugin.protocol import Code, ConnectError
-
-
-async def next_answer(answers: trio.MemoryReceiveChannel[Endpoints]) -> Endpoints:
-    with trio.fail_after(5):
-        return await answers.receive()
 
 
 def test_it_is_a_discovery_source(etcd_server: EtcdServer) -> None:
@@ -33,7 +28,7 @@ async def test_resolve_reads_every_key_under_the_prefix_and_nothing_else(
     etcd_server.put(prefix + "a", endpoint_value("http://10.0.0.7:8080"))
     etcd_server.put(prefix.rstrip("/") + "2/c", endpoint_value("http://10.0.0.9:1"))  # a sibling
     etcd_server.put(prefix.rstrip("/"), endpoint_value("http://10.0.0.9:2"))  # the prefix's parent
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
+    source = etcd_server.source(prefix)
     assert await source.resolve() == (
         ServiceEndpoint("http://10.0.0.7:8080"),
         ServiceEndpoint("http://10.0.0.8:8080", priority=1, weight=5),
@@ -43,13 +38,13 @@ async def test_resolve_reads_every_key_under_the_prefix_and_nothing_else(
 async def test_resolve_with_nothing_registered_is_empty(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
-    assert await EtcdSource(prefix, endpoints=[etcd_server.url]).resolve() == ()
+    assert await etcd_server.source(prefix).resolve() == ()
 
 
 async def test_one_url_under_two_keys_is_one_endpoint(etcd_server: EtcdServer, prefix: str) -> None:
     etcd_server.put(prefix + "a", endpoint_value("http://10.0.0.7:8080", weight=3))
     etcd_server.put(prefix + "b", endpoint_value("http://10.0.0.7:8080", weight=9))
-    answer = await EtcdSource(prefix, endpoints=[etcd_server.url]).resolve()
+    answer = await etcd_server.source(prefix).resolve()
     assert answer == (ServiceEndpoint("http://10.0.0.7:8080", weight=3),)  # the first key's
 
 
@@ -72,7 +67,7 @@ async def test_invalid_values_are_skipped_with_a_warning(
         etcd_server.put(prefix + name, value)
     etcd_server.put(prefix + "good", endpoint_value("http://10.0.0.1:80", extra="ignored"))
     with caplog.at_level(logging.WARNING, logger="trioplugin.discovery"):
-        answer = await EtcdSource(prefix, endpoints=[etcd_server.url]).resolve()
+        answer = await etcd_server.source(prefix).resolve()
     assert answer == (ServiceEndpoint("http://10.0.0.1:80"),)
     messages = [r.getMessage() for r in caplog.records if r.name == "trioplugin.discovery"]
     assert len(messages) == len(INVALID)
@@ -83,7 +78,7 @@ async def test_invalid_values_are_skipped_with_a_warning(
 
 async def test_watch_sends_the_set_then_each_change(etcd_server: EtcdServer, prefix: str) -> None:
     etcd_server.put(prefix + "a", endpoint_value("http://10.0.0.7:8080"))
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
+    source = etcd_server.source(prefix)
     async with source.watch() as answers:
         assert await next_answer(answers) == (ServiceEndpoint("http://10.0.0.7:8080"),)
         etcd_server.put(prefix + "b", endpoint_value("http://10.0.0.8:8080"))
@@ -100,7 +95,7 @@ async def test_watch_sends_the_set_then_each_change(etcd_server: EtcdServer, pre
 async def test_watch_sends_only_changed_sets_and_survives_invalid_values(
     etcd_server: EtcdServer, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
+    source = etcd_server.source(prefix)
     async with source.watch() as answers:
         assert await next_answer(answers) == ()
         with caplog.at_level(logging.WARNING, logger="trioplugin.discovery"):
@@ -125,8 +120,8 @@ async def test_watch_sends_only_changed_sets_and_survives_invalid_values(
 async def test_two_watches_of_one_prefix_see_the_same_sets(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
-    source = EtcdSource(prefix, endpoints=[etcd_server.url])
-    other = EtcdSource(prefix, endpoints=[etcd_server.url])
+    source = etcd_server.source(prefix)
+    other = etcd_server.source(prefix)
     async with source.watch() as first, other.watch() as second:
         assert await next_answer(first) == await next_answer(second) == ()
         etcd_server.put(prefix + "a", endpoint_value("http://10.0.0.7:8080"))
@@ -171,7 +166,7 @@ async def test_a_watch_without_etcd_waits_and_leaves_at_once(
 
 
 async def test_closing_the_channel_ends_the_watch(etcd_server: EtcdServer, prefix: str) -> None:
-    async with EtcdSource(prefix, endpoints=[etcd_server.url]).watch() as answers:
+    async with etcd_server.source(prefix).watch() as answers:
         await next_answer(answers)
         await answers.aclose()
         etcd_server.put(prefix + "a", endpoint_value("http://10.0.0.7:8080"))
@@ -200,6 +195,6 @@ async def test_an_error_in_the_watch_block_comes_out_as_raised(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
     with pytest.raises(KeyError, match="mine"):
-        async with EtcdSource(prefix, endpoints=[etcd_server.url]).watch() as answers:
+        async with etcd_server.source(prefix).watch() as answers:
             await next_answer(answers)
             raise KeyError("mine")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Final, final
@@ -59,8 +60,63 @@ def _check_nameservers(nameservers: object) -> list[str] | None:
     return [str(server) for server in nameservers]
 
 
+class _DnsSource(ABC):
+    """What both DNS sources share: the servers asked, the refresh bounds, resolve and watch.
+
+    A subclass says what one lookup is (:meth:`_lookup`); ``what`` names the
+    records looked up in the warning of a failed refresh.
+    """
+
+    __slots__ = ("_dns_port", "_max_refresh", "_min_refresh", "_nameservers", "_scheme", "_what")
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        scheme: object,
+        nameservers: object,
+        dns_port: object,
+        dns_port_name: str,
+        min_refresh: float,
+        max_refresh: float,
+    ) -> None:
+        self._what = what
+        self._scheme = _check_scheme(scheme)
+        self._nameservers = _check_nameservers(nameservers)
+        self._dns_port = _check_port(dns_port_name, dns_port)
+        check_refresh(min_refresh, max_refresh)
+        self._min_refresh = float(min_refresh)
+        self._max_refresh = float(max_refresh)
+
+    @abstractmethod
+    async def _lookup(self) -> tuple[Endpoints, float]:
+        """One lookup: the endpoints, and how long they may be kept (seconds)."""
+
+    async def resolve(self) -> Endpoints:
+        """The endpoints the DNS records give now.
+
+        Raises:
+            ConnectError: ``unavailable``, when the lookup failed (the message says how).
+        """
+        endpoints, _ = await self._lookup()
+        return endpoints
+
+    def watch(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Endpoints]]:
+        """``async with source.watch() as answers``: the set now, then each changed set.
+
+        Raises:
+            ConnectError: ``unavailable`` on entry, when the first lookup failed.
+        """
+        return watch_lookups(
+            self._lookup,
+            what=self._what,
+            min_refresh=self._min_refresh,
+            max_refresh=self._max_refresh,
+        )
+
+
 @final
-class DnsSrvSource:
+class DnsSrvSource(_DnsSource):
     """A service's endpoints from the DNS SRV records of ``name`` (RFC 2782).
 
     What Kubernetes headless services (``_grpc._tcp.kv.default.svc.cluster.local``),
@@ -110,15 +166,7 @@ class DnsSrvSource:
             message says which and why).
     """
 
-    __slots__ = (
-        "_dns_port",
-        "_max_refresh",
-        "_min_refresh",
-        "_name",
-        "_nameservers",
-        "_resolve_targets",
-        "_scheme",
-    )
+    __slots__ = ("_name", "_resolve_targets")
 
     def __init__(
         self,
@@ -132,17 +180,18 @@ class DnsSrvSource:
         max_refresh: float = DEFAULT_MAX_REFRESH,
     ) -> None:
         self._name = _check_name("name", name)
-        self._scheme = _check_scheme(scheme)
-        servers = _check_nameservers(nameservers)
-        _check_port("port", port)
         if not isinstance(resolve_targets, bool):
             raise TypeError(f"resolve_targets must be a bool, not {resolve_targets!r}")
-        check_refresh(min_refresh, max_refresh)
+        super().__init__(
+            f"the SRV records of {self.name}",
+            scheme=scheme,
+            nameservers=nameservers,
+            dns_port=port,
+            dns_port_name="port",
+            min_refresh=min_refresh,
+            max_refresh=max_refresh,
+        )
         self._resolve_targets = resolve_targets
-        self._min_refresh = float(min_refresh)
-        self._max_refresh = float(max_refresh)
-        self._nameservers = servers
-        self._dns_port = port
 
     @property
     def name(self) -> str:
@@ -158,34 +207,12 @@ class DnsSrvSource:
             default_ttl=self._min_refresh,
         )
 
-    async def resolve(self) -> Endpoints:
-        """The endpoints the SRV records name now.
-
-        Raises:
-            ConnectError: ``unavailable``, when the lookup failed (the message says how).
-        """
-        endpoints, _ = await self._lookup()
-        return endpoints
-
-    def watch(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Endpoints]]:
-        """``async with source.watch() as answers``: the set now, then each changed set.
-
-        Raises:
-            ConnectError: ``unavailable`` on entry, when the first lookup failed.
-        """
-        return watch_lookups(
-            self._lookup,
-            what=f"the SRV records of {self.name}",
-            min_refresh=self._min_refresh,
-            max_refresh=self._max_refresh,
-        )
-
     def __repr__(self) -> str:
         return f"DnsSrvSource({self.name!r}, scheme={self._scheme!r})"
 
 
 @final
-class DnsAddressSource:
+class DnsAddressSource(_DnsSource):
     """A service's endpoints from the A and AAAA records of ``host``, each with ``port``.
 
     For a name with several addresses behind one port (a Kubernetes
@@ -215,15 +242,7 @@ class DnsAddressSource:
             message says which and why).
     """
 
-    __slots__ = (
-        "_dns_port",
-        "_host",
-        "_max_refresh",
-        "_min_refresh",
-        "_nameservers",
-        "_port",
-        "_scheme",
-    )
+    __slots__ = ("_host", "_port")
 
     def __init__(
         self,
@@ -238,14 +257,15 @@ class DnsAddressSource:
     ) -> None:
         self._host = _check_name("host", host)
         self._port = _check_port("port", port)
-        self._scheme = _check_scheme(scheme)
-        servers = _check_nameservers(nameservers)
-        _check_port("dns_port", dns_port)
-        check_refresh(min_refresh, max_refresh)
-        self._min_refresh = float(min_refresh)
-        self._max_refresh = float(max_refresh)
-        self._nameservers = servers
-        self._dns_port = dns_port
+        super().__init__(
+            f"the addresses of {self.host}",
+            scheme=scheme,
+            nameservers=nameservers,
+            dns_port=dns_port,
+            dns_port_name="dns_port",
+            min_refresh=min_refresh,
+            max_refresh=max_refresh,
+        )
 
     @property
     def host(self) -> str:
@@ -261,28 +281,6 @@ class DnsAddressSource:
             default_ttl=self._min_refresh,
         )
         return endpoint_set(found), ttl
-
-    async def resolve(self) -> Endpoints:
-        """The endpoints ``host``'s addresses give now.
-
-        Raises:
-            ConnectError: ``unavailable``, when the lookup failed (the message says how).
-        """
-        endpoints, _ = await self._lookup()
-        return endpoints
-
-    def watch(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Endpoints]]:
-        """``async with source.watch() as answers``: the set now, then each changed set.
-
-        Raises:
-            ConnectError: ``unavailable`` on entry, when the first lookup failed.
-        """
-        return watch_lookups(
-            self._lookup,
-            what=f"the addresses of {self.host}",
-            min_refresh=self._min_refresh,
-            max_refresh=self._max_refresh,
-        )
 
     def __repr__(self) -> str:
         return f"DnsAddressSource({self.host!r}, {self._port!r}, scheme={self._scheme!r})"
