@@ -136,7 +136,7 @@ class DnsSrvSource(_DnsSource):
     A/AAAA address (the SRV record's priority and weight on each), taken
     from the answer's additional section or looked up on the same servers.
 
-    :meth:`resolve` answers once. :meth:`watch` looks again when the answer's
+    ``resolve()`` answers once. ``watch()`` looks again when the answer's
     TTL runs out (the shortest TTL used, clamped to [``min_refresh``,
     ``max_refresh``], 1 s and 300 s by default) and sends the whole set when
     it changed. A name that does not exist (NXDOMAIN) or has no SRV records
@@ -144,8 +144,8 @@ class DnsSrvSource(_DnsSource):
     so; it is looked at again after its negative TTL (the SOA's, if the
     server sent one) or ``min_refresh``. A lookup that fails (a timeout, no
     server reachable, SERVFAIL or REFUSED; each lookup may take up to 5 s)
-    is ``unavailable`` from :meth:`resolve` and from entering
-    :meth:`watch`; once watching, the last set stays, a warning is logged
+    is ``unavailable`` from ``resolve()`` and from entering
+    ``watch()``; once watching, the last set stays, a warning is logged
     on ``trioplugin.discovery``, and the lookup is retried after
     ``min_refresh``, doubling with jitter up to 30 s (or ``max_refresh``
     if shorter). The channel never ends because of a failure.
@@ -224,7 +224,7 @@ class DnsAddressSource(_DnsSource):
     at the answer's shortest TTL clamped to [``min_refresh``,
     ``max_refresh``] (1 s and 300 s by default); NXDOMAIN or no address
     records is the empty set; a failed lookup is ``unavailable`` from
-    :meth:`resolve` and from entering :meth:`watch`, and once watching keeps
+    ``resolve()`` and from entering ``watch()``, and once watching keeps
     the last set, logs a warning and retries with backoff.
 
     Args:
