@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Final
 
-from . import _actor, _idle, _observability, _resilience, _rpc, _stream
+from . import _actor, _discovery, _idle, _observability, _resilience, _rpc, _stream
 from ._procs import ChildFailed, Children
 from ._report import header, load_average, table
 from ._runner import Bench, Settings, progress
@@ -27,6 +27,7 @@ BENCHMARKS: Final[dict[str, Callable[[Bench], str]]] = {
     "idle": _idle.run,
     "resilience": _resilience.run,
     "observability": _observability.run,
+    "discovery": _discovery.run,
 }
 
 
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "trioplugin benchmarks: RPC against connectrpc and grpcio, streaming, actor "
             "overhead, idle actors, resilience (open-circuit rejections, the chain's cost), "
-            "observability (the cost of logging, metrics and tracing)."
+            "observability (the cost of logging, metrics and tracing), discovery (a service "
+            "handle over 4 replicas; a replica killed under load)."
         ),
     )
     parser.add_argument(
@@ -128,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         actors=args.actors or (1000 if args.quick else 10_000),
         server_cpu=server_cpu,
         load_cpu=load_cpu,
+        quick=args.quick,
     )
     chosen = args.only or list(BENCHMARKS)
     runs = f"{settings.runs} run{'' if settings.runs == 1 else 's'}"

@@ -92,6 +92,52 @@ class Children:
         The line is the port, or the port and the id of the process that does the
         serving (a child of the child: its CPU time is the server's).
         """
+        return self._ready(name, *self._spawn(module, args))
+
+    def start_servers(
+        self, name: str, module: str, args: Sequence[str], count: int
+    ) -> list[ServerProcess]:
+        """Start ``count`` servers alike, all at once, then wait for each one's port.
+
+        Their start-ups (mostly imports) overlap, on as many CPUs as there are.
+        """
+        spawned = [self._spawn(module, args) for _ in range(count)]
+        servers: list[ServerProcess] = []
+        try:
+            for number, (process, log) in enumerate(spawned, 1):
+                servers.append(self._ready(f"{name} {number}", process, log))
+        except BaseException:
+            for process, log in spawned[len(servers) :]:
+                self._stop(process, patience=0.0)
+                log.close()
+            raise
+        return servers
+
+    def discard(self, servers: Sequence[ServerProcess]) -> None:
+        """Kill these servers (SIGKILL to each one's process group) and forget them.
+
+        For servers a benchmark killed on purpose, or is done with and which
+        hold nothing to save: killed at once, they do not take turns on their
+        CPU to tear down an interpreter each. :meth:`check_servers` no longer
+        looks at them.
+        """
+        for server in servers:
+            if server in self._servers:
+                self._servers.remove(server)
+            if server.process.poll() is None:
+                try:
+                    os.killpg(server.process.pid, signal.SIGKILL)
+                except OSError:
+                    server.process.kill()
+        for server in servers:
+            self._stop(server.process, patience=5.0)
+            for pipe in (server.process.stdin, server.process.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            server.log.close()
+
+    def _spawn(self, module: str, args: Sequence[str]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
         log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's, closed by close()
         process = subprocess.Popen(
             _command(module, args),
@@ -103,6 +149,10 @@ class Children:
             start_new_session=True,
         )
         self._running.add(process)
+        return process, log
+
+    def _ready(self, name: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> ServerProcess:
+        """Wait for the port line of a server just spawned; stop it if none comes."""
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
         line = process.stdout.readline() if ready else b""

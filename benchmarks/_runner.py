@@ -53,6 +53,8 @@ class Settings:
     server_cpu: int | None
     load_cpu: int | None
     stream_count: int = 1000
+    quick: bool = False
+    """``--quick``: a smoke run (benchmarks with their own lengths shorten them too)."""
 
 
 @dataclass
