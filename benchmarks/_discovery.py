@@ -50,6 +50,7 @@ from trioplugin.discovery import (
     EndpointEjected,
     PowerOfTwoChoices,
     ServiceHandle,
+    ServiceOptions,
     StaticSource,
     open_service,
 )
@@ -402,9 +403,9 @@ def _kill_section(kills: list[KillRound], plan: _Plan) -> str:
             f"{plan.steady:g} s, one replica's process gets SIGKILL. Times from the "
             "signal: its breaker opened (the config's `on_state_change`); a subscriber of "
             "`service.events()` received `EndpointEjected` for it; the balancer last sent it "
-            "a call (0: none after the kill). The rotation is worked out when a call picks an "
-            "endpoint (or `statistics()` is read), so the event comes with the first pick after "
-            "the breaker opened, and reaches the subscriber when its task next runs. Failed: "
+            "a call (0: none after the kill). The service follows each endpoint's breaker "
+            "events, so `EndpointEjected` follows the breaker's opening by a task switch or "
+            "two, and reaches the subscriber when its task next runs. Failed: "
             "calls that raised to the callers in the whole round (the load before the kill "
             f"too), which ends {TAIL:g} s after the ejection; slowest: the longest call that "
             "ended after the kill (a retry waits the policy's backoff first). Retries: the "
@@ -513,7 +514,7 @@ async def _kill_round(
         StaticSource(urls),
         services=[ECHO],
         interceptors=[CircuitBreakerInterceptor(config)],
-        balancer=balancer,
+        service=ServiceOptions(balancer=lambda: balancer),
     ) as service:
         echo = service.stub(ECHO).Echo
 
