@@ -34,9 +34,7 @@ from trioplugin.discovery import (
 )
 from trioplugin.plugin import open_plugin_nursery
 from trioplugin.protocol import Code, ConnectError
-from trioplugin.resilience import (
-    CircuitState,
-)
+from trioplugin.resilience import CircuitState, RetryPolicy
 
 
 async def test_round_robin_spreads_calls_evenly(nursery: trio.Nursery) -> None:
@@ -242,6 +240,27 @@ async def test_no_retry_without_a_policy(nursery: trio.Nursery) -> None:
         with pytest.raises(ConnectError, match="failing"):
             await service.stub(ECHO).Echo(REQUEST)
     assert bad.calls == 1
+
+
+async def test_an_unreachable_replica_is_passed_over_at_once(nursery: trio.Nursery) -> None:
+    gone, good = await start_replicas(nursery, 2)
+    assert gone.server is not None
+    await gone.server.aclose()  # its port now refuses connections: nothing is ever sent
+    slow = RetryPolicy(initial_backoff=60, max_backoff=60, jitter=False)
+    async with open_service(
+        "echo",
+        StaticSource([gone.url, good.url]),
+        services=[ECHO],
+        service=ServiceOptions(retry=slow, balancer=RoundRobin),
+    ) as service:
+        # Put has side effects (no idempotency declared): a call that may have reached a
+        # replica is not sent again, but one that reached none goes on, without a backoff.
+        put = service.stub(ECHO).Put
+        for _ in range(4):
+            with trio.fail_after(5):
+                assert (await put(REQUEST)).text == "hi"
+        assert good.calls == 4
+        assert service.statistics().retries == 2  # every other call was the gone one's first
 
 
 async def test_a_service_with_no_endpoints_says_so() -> None:

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from .._util import NoPublicConstructor
 from ..actor import ActorEvent, EventHub, HealthStatus, PluginHandle
 from ..protocol import Code, ConnectError
-from ..resilience import BackoffSchedule, CircuitOpenError, RetryLimiter, pushback
+from ..resilience import BackoffSchedule, CircuitOpenError
 from ..rpc import (
     BidiStream,
     Headers,
@@ -34,6 +34,7 @@ from ..rpc import (
     UnaryResponse,
     dispense_client,
 )
+from ..transport import UnprocessedError
 from ._balancing import Balancer
 from ._events import (
     EndpointAdded,
@@ -44,6 +45,7 @@ from ._events import (
 )
 from ._member import Member
 from ._options import ServiceOptions
+from ._retrying import ServiceRetry
 from ._rotation import Rotation
 from ._source import Endpoints, ServiceEndpoint
 from ._stats import Counters, EndpointStatistics, ServiceStatistics
@@ -104,7 +106,10 @@ class ServiceHandle(metaclass=NoPublicConstructor):
     another endpoint where there is one, within the caller's deadline. A
     call an open circuit refused (it was never sent) goes to another
     endpoint at once, without waiting or spending the budget; streams
-    move on only then. Give the endpoints a circuit breaker, not a
+    move on only then. A call that reached no endpoint (no connection, a
+    refused stream: :class:`~trioplugin.transport.UnprocessedError`) goes
+    to another one at once too, whatever its method's idempotency, as an
+    attempt of the policy. Give the endpoints a circuit breaker, not a
     retry interceptor, so that retries change endpoint.
 
     **Removal.** An endpoint the source no longer lists leaves the rotation
@@ -123,7 +128,6 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         "_ejected",
         "_health",
         "_hub",
-        "_limiter",
         "_members",
         "_name",
         "_retry",
@@ -146,10 +150,6 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         self._connect = connect
         self._balancer = balancer
         self._rotation = Rotation(settings.max_ejection_percent)
-        self._retry = retry = settings.retry
-        self._limiter: RetryLimiter | None = (
-            retry.budget.new_limiter() if retry is not None and retry.budget is not None else None
-        )
         self._background = background  # the source's follower, the drains: cancelled by aclose
         self._drains = _Drains(background, float(settings.drain_timeout))
         self._health = settings.health
@@ -160,6 +160,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         self._hub = EventHub()
         self._stubs: dict[str, Stub] = {}
         self._counters = Counters()
+        self._retry = ServiceRetry(settings.retry, self._counters)
 
     # -- what the host sees -------------------------------------------------------
 
@@ -361,8 +362,7 @@ class ServiceHandle(metaclass=NoPublicConstructor):
     ) -> UnaryResponse[Res]:
         """Make a unary call on one of the endpoints, retried on another by the policy."""
         method.check_call(StreamType.UNARY, request)
-        if self._limiter is not None:
-            self._limiter.record_call()
+        self._retry.started()
         tried: list[Member] = []
         refused = 0  # attempts an open circuit refused: they were never sent
         schedule: BackoffSchedule | None = None
@@ -376,12 +376,17 @@ class ServiceHandle(metaclass=NoPublicConstructor):
                 refused += 1
                 self._fail_over(error, tried, kept)
             except ConnectError as error:
-                if schedule is None and self._retry is not None:
+                if schedule is None:
                     schedule = self._retry.schedule()
-                await self._before_retry(method, error, len(tried) - refused, schedule)
+                # Nothing reached the endpoint (no connection, a refused stream): any method
+                # may go again, and at once where another endpoint is left to try.
+                unsent = isinstance(error, UnprocessedError)
+                elsewhere = unsent and any(other not in tried for other in kept)
+                await self._retry.before_retry(
+                    method, error, len(tried) - refused, schedule, sent=not unsent, now=elsewhere
+                )
             else:
-                if self._limiter is not None:
-                    self._limiter.record_outcome(failure=False)
+                self._retry.succeeded()
                 return response
             finally:
                 member.ended()
@@ -396,33 +401,6 @@ class ServiceHandle(metaclass=NoPublicConstructor):
         if all(member in tried for member in kept):
             raise error
         self._counters.failovers += 1
-
-    async def _before_retry(
-        self,
-        method: MethodInfo[Any, Any],
-        error: ConnectError,
-        attempts: int,
-        schedule: BackoffSchedule | None,
-    ) -> None:
-        """Return when the next attempt may start; re-raise ``error`` if none is to be made."""
-        policy = self._retry
-        if policy is None or schedule is None:
-            raise error
-        pushed = pushback(error.metadata) if policy.pushback else None
-        retryable = policy.retryable(error)
-        if (retryable or pushed is not None) and self._limiter is not None:
-            self._limiter.record_outcome(failure=True)
-        if not retryable or (pushed is not None and pushed < 0) or attempts >= policy.max_attempts:
-            raise error
-        if not policy.may_resend(method, request_sent=True):
-            raise error  # it may have been processed: only an idempotent method goes again
-        delay = pushed if pushed is not None else schedule.next()
-        if trio.current_time() + delay >= trio.current_effective_deadline():
-            raise error  # the next attempt could not start in time: fail now
-        if self._limiter is not None and not self._limiter.try_acquire_retry():
-            raise error
-        self._counters.retries += 1
-        await trio.sleep(delay)
 
     async def client_stream(
         self,
