@@ -101,9 +101,17 @@ class PowerOfTwoChoices:
 
     def pick(self, candidates: Sequence[C]) -> C:
         """The less busy of two candidates drawn by weight."""
-        if len(candidates) == 1:
+        count = len(candidates)
+        if count == 1:
             return candidates[0]
         weights = _weights(candidates)
+        if min(weights) == max(weights):  # alike (the usual case): two distinct, uniformly
+            draw = self._random.random
+            first = int(draw() * count)
+            second = int(draw() * (count - 1))
+            second += second >= first
+            a, b = candidates[first], candidates[second]
+            return b if b.in_flight < a.in_flight else a
         first = self._draw(weights, exclude=None)
         second = self._draw(weights, exclude=first)
         a, b = candidates[first], candidates[second]

@@ -66,6 +66,8 @@ class Rotation:
         takes calls (SRV's rule).
         """
         failing = self._failing_since
+        if not failing and _all_well(listed):  # the usual case, in one pass
+            return list(listed), {}
         reasons: dict[str, str] = {}
         for endpoint in listed:
             why = _failure(endpoint)
@@ -87,6 +89,19 @@ class Rotation:
             lowest = min(endpoint.priority for endpoint in kept)
             kept = [endpoint for endpoint in kept if endpoint.priority == lowest]
         return kept, ejected
+
+
+def _all_well(listed: Sequence[Listed]) -> bool:
+    """Whether every endpoint serves, none is failing, and all share one priority."""
+    if not listed:
+        return True
+    priority = listed[0].priority
+    return all(
+        endpoint.serving is HealthStatus.SERVING
+        and endpoint.priority == priority
+        and endpoint.circuit_state() is not CircuitState.OPEN
+        for endpoint in listed
+    )
 
 
 def _failure(endpoint: Listed) -> str | None:
