@@ -2,8 +2,8 @@
 
 The host starts three replicas of the key-value store (``python -m
 examples.kv.replica``), each a process of its own that listens on
-127.0.0.1 as a remote service would: TLS with a certificate the host made
-for the run, the bearer token of the run, and one data file that all three
+127.0.0.1 as a remote service would: TLS with a certificate from a CA the
+host made for the run, the bearer token of the run, and one data file that all three
 share (an ``fcntl`` lock, the file read again when another replica changed
 it: see :class:`~examples.kv.store.KVStore`). It connects them as one
 service, ``host.connect_service("kv", StaticSource(urls), ...)``, each
