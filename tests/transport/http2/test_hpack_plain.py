@@ -50,3 +50,18 @@ def test_the_fast_path_refuses_a_header_list_over_the_limit() -> None:
         decode_plain(block, 100)
     assert refused.value.oversized
     assert decode_plain(block, 137) == [(b"x-big", b"v" * 100)]  # 5 + 100 + 32
+
+
+def test_a_plain_block_that_may_come_again_is_remembered() -> None:
+    # A client's request headers are byte-identical call after call: the second
+    # block must cost a dict lookup, not another decode (the fast path once skipped
+    # the memory, and the server paid ~35 µs per call for it).
+    encoder = StatelessHpackEncoder()
+    steady = encoder.encode([(b":method", b"POST"), (b":path", b"/echo.v1.Echo/Echo")])
+    traced = encoder.encode([(b":path", b"/echo.v1.Echo/Echo"), (b"traceparent", b"00-ab-cd-01")])
+    decoder = HpackDecoder(1 << 16)
+    assert decoder.decode(steady) == [(b":method", b"POST"), (b":path", b"/echo.v1.Echo/Echo")]
+    assert decoder.remembers(steady)
+    assert decoder.decode(steady) is decoder.decode(steady)
+    decoder.decode(traced)
+    assert not decoder.remembers(traced)  # new on every call: it would only crowd the memory

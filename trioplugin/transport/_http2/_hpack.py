@@ -155,6 +155,13 @@ class HpackDecoder:
             return decoded
         plain = decode_plain(block, self._max_list_size)
         if plain is not None:
+            if (
+                len(block) <= _DECODED_BLOCK_LIMIT
+                and self._decoded_bytes + len(block) <= _DECODED_BYTES_LIMIT
+                and not any(name in _FRESH_EACH_CALL for name, _ in plain)
+            ):  # a block that may come again (no traceparent, no timeout): remember it
+                self._decoded[block] = plain
+                self._decoded_bytes += len(block)
             return plain
         decoder = self._decoder
         stateless = (
