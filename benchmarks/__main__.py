@@ -100,15 +100,16 @@ def _goals(rows: list[list[str]], runs: int) -> str:
     )
     return "\n".join(
         [
-            "## Goals (issue 12)",
+            "## Goals",
             "",
             table(
-                ["ratio", "c", "goal", "median", "runs (min - max)", "verdict"],
+                ["ratio", "c", "goal", "median", "runs (min - max)", "verdict", "issue"],
                 rows,
-                [False, True, False, True, True, False],
+                [False, True, False, True, True, False, True],
             ),
             "",
-            f"Judged by the median of the run-by-run ratios; {spread}. A miss never fails the run.",
+            f"Judged by the median of the run-by-run ratios; {spread}. A miss never fails the "
+            "run. Issue: the one that set the goal.",
         ]
     )
 

@@ -45,6 +45,9 @@ class ChainCost:
     """What it is, in the section's heading (Markdown)."""
     goal_name: str
     """Its row in the goals table."""
+    issue: int | None
+    """The issue that set its goal; None: the goal is another table's, and its rows stay
+    out of the goals table."""
     note: str
     """What the footnote says of it, before the ratios of actor + chain over direct."""
     goal_per_side: bool = False
@@ -107,15 +110,19 @@ class ChainCost:
             )
             if stack:
                 whole.append(f"c={concurrency} {ratio(statistics.median(stack))}")
+            if self.issue is None:
+                continue
             if not self.goal_per_side:
-                bench.goals.append(goal_row(self.goal_name, concurrency, GOAL, stack))
+                bench.goals.append(
+                    goal_row(self.goal_name, concurrency, GOAL, stack, issue=self.issue)
+                )
                 continue
             for side in (DIRECT, ACTOR):
                 own = _ratios(
                     results[(side, self.chain, concurrency)], results[(side, NONE, concurrency)]
                 )
                 name = f"{self.goal_name}, {_SIDE_LABELS[side].split(' ')[0]}"
-                bench.goals.append(goal_row(name, concurrency, GOAL, own))
+                bench.goals.append(goal_row(name, concurrency, GOAL, own, issue=self.issue))
         headers = [
             "calls made",
             "c",

@@ -27,6 +27,7 @@ NO_OP: Final = ChainCost(
     label="the three, collected by nobody",
     title=f"{_TITLE}, collected by nobody (no-op OpenTelemetry, logging at WARNING),",
     goal_name="logging + metrics + tracing, collected by nobody / none",
+    issue=16,
     goal_per_side=True,
     note=(
         "The calls' logger at WARNING (no call fails, so no record is made); OpenTelemetry's "
@@ -40,6 +41,7 @@ SDK: Final = ChainCost(
     label="the three, collected",
     title=f"{_TITLE}, collected (the OpenTelemetry SDK exporting nowhere, INFO records),",
     goal_name="logging + metrics + tracing, collected, no export / none",
+    issue=None,
     goal_per_side=True,
     note=(
         "A record at INFO for every call, into a NullHandler; the OpenTelemetry SDK's "

@@ -98,15 +98,22 @@ def ratio_spread(values: Sequence[float]) -> str:
 
 
 def goal_row(
-    name: str, concurrency: int, goal: float, values: Sequence[float], *, at_most: bool = False
+    name: str,
+    concurrency: int,
+    goal: float,
+    values: Sequence[float],
+    *,
+    issue: int = 12,
+    at_most: bool = False,
 ) -> list[str]:
-    """A row of the goals table: ratio, c, goal, median, spread, met or not.
+    """A row of the goals table: ratio, c, goal, median, spread, met or not, issue.
 
-    ``values`` are the run-by-run ratios; ``at_most``: the goal is an upper bound.
+    ``values`` are the run-by-run ratios; ``issue``: the issue that set the goal;
+    ``at_most``: the goal is an upper bound.
     """
     bound = f"≤ {ratio(goal)}" if at_most else f"≥ {ratio(goal)}"
     if not values:
-        return [name, str(concurrency), bound, "—", "—", "not measured"]
+        return [name, str(concurrency), bound, "—", "—", "not measured", str(issue)]
 
     def met(value: float) -> bool:
         return value <= goal if at_most else value >= goal
@@ -117,7 +124,7 @@ def goal_row(
         verdict += " (not in every run)"
     elif len(values) > 1 and not met(median) and any(met(v) for v in values):
         verdict += " (met in some runs)"
-    return [name, str(concurrency), bound, ratio(median), ratio_spread(values), verdict]
+    return [name, str(concurrency), bound, ratio(median), ratio_spread(values), verdict, str(issue)]
 
 
 def us(value: float | None) -> str:

@@ -37,6 +37,7 @@ CHAIN_COST: Final = ChainCost(
     label="breaker + retry",
     title="`[CircuitBreakerInterceptor(), RetryInterceptor()]`",
     goal_name="actor + breaker + retry / direct without interceptors",
+    issue=12,
     note=(
         "Default breaker config and retry policy; no call fails, so nothing is retried. "
         "Actor with the chain over direct without interceptors (actor and chain together, "
