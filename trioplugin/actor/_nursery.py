@@ -23,6 +23,7 @@ from ._actor import EndpointActor, EndpointConfig
 from ._events import ActorState, EventHub
 from ._handle import PluginHandle
 from ._options import ActorOptions
+from ._shared_transports import SharedTransports
 
 Services = Mapping[str, Service] | Sequence[Service]
 """Services by the names they are dispensed under; a plain list uses their short names."""
@@ -46,7 +47,15 @@ class EndpointNursery(metaclass=NoPublicConstructor):
     and its connections.
     """
 
-    __slots__ = ("_actor", "_closed", "_default_services", "_handles", "_nursery", "_options")
+    __slots__ = (
+        "_actor",
+        "_closed",
+        "_default_services",
+        "_handles",
+        "_nursery",
+        "_options",
+        "_shared",
+    )
 
     def __init__(
         self,
@@ -56,6 +65,7 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         actor: ActorOptions,
     ) -> None:
         self._nursery = nursery
+        self._shared = SharedTransports(nursery)
         self._default_services = dict(services)
         self._options = options
         self._actor = actor
@@ -123,7 +133,11 @@ class EndpointNursery(metaclass=NoPublicConstructor):
         compression and message size, and a ``default_timeout`` for calls
         whose caller set no deadline. ``actor`` (an :class:`ActorOptions`;
         by default the nursery's) bounds the calls queued and in flight. The
-        connection is made on the first call.
+        connection is made on the first call. Over HTTP/2, endpoints of this
+        nursery on the same origin (scheme, host and port) with the same TLS
+        context, unix socket and limits share one transport, so one
+        connection, whatever their paths: closing one endpoint fails its
+        own calls in flight, not the others'.
 
         ``transport`` replaces the transport the actor would open from
         ``url`` and ``options`` (``url`` then only names the endpoint): the
@@ -179,7 +193,7 @@ class EndpointNursery(metaclass=NoPublicConstructor):
                 interceptors=checked,
                 options=options,
                 actor=actor_options,
-                transport=transport,
+                transport=self._shared.opener(url, options) if transport is None else transport,
                 events=events,
                 after_close=after_close,
             )

@@ -20,6 +20,7 @@ from ._http2_client import (
     open_http2_transport,
 )
 from ._http2_client_exchange import HTTP2ClientExchange
+from ._http2_client_share import HTTP2TransportShare
 from ._limits import ClientLimits, ServerLimits
 from ._server import Server, open_server, serve
 from ._server_stats import ServerStatistics
@@ -42,6 +43,7 @@ __all__ = [
     "HTTP1TransportStatistics",
     "HTTP2ClientExchange",
     "HTTP2Transport",
+    "HTTP2TransportShare",
     "HTTP2TransportStatistics",
     "HTTPVersion",
     "HttpxClientExchange",

@@ -31,6 +31,7 @@ from ._http2_client_connect import Attempt, Connector
 from ._http2_client_connection import ClientConnection
 from ._http2_client_exchange import HTTP2ClientExchange
 from ._http2_client_keepalive import ClientCounters
+from ._http2_client_share import HTTP2TransportShare
 from ._limits import ClientLimits
 
 # Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); "te" may only be "trailers".
@@ -208,6 +209,25 @@ class HTTP2Transport(metaclass=NoPublicConstructor):
             ValueError: on entering, an invalid method, path, header name or value.
         """
         return HTTP2ClientExchange._create(self, method, path, headers, body)
+
+    def share(self, prefix: str = "") -> HTTP2TransportShare:
+        """A share of this transport for one user: its exchanges under ``prefix``, closed apart.
+
+        Endpoints on one origin call through one connection this way, each
+        closing on its own (see :class:`HTTP2TransportShare`). ``prefix`` is
+        a path (``"/api"``), appended to the base URL's path before each
+        exchange's; a trailing slash is dropped.
+
+        Raises:
+            ValueError: ``prefix`` is not empty and does not start with ``/``,
+                or holds whitespace.
+        """
+        prefix = prefix.rstrip("/")
+        if prefix and (prefix[:1] != "/" or _BAD_PATH(prefix) is not None):
+            raise ValueError(
+                f"a share's prefix must start with '/' and hold no whitespace: {prefix!r}"
+            )
+        return HTTP2TransportShare._create(self, prefix)
 
     def _request_headers(
         self, method: str, path: str, headers: Sequence[tuple[str, str]]

@@ -50,6 +50,7 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
     """
 
     __slots__ = (
+        "__weakref__",  # an HTTP2TransportShare keeps its exchanges in a WeakSet
         "_body",
         "_chunks",
         "_conn",
@@ -107,7 +108,12 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
         if self._entered:
             raise RuntimeError("an exchange can be entered only once")
         self._entered = True
+        if self._error is not None:  # aborted before it was entered
+            raise copy_error(self._error)
         conn = await self._transport._acquire()
+        if self._error is not None:  # aborted while it waited for a connection
+            conn.release_slot()
+            raise copy_error(self._error)
         try:
             self._open(conn)
             body = self._body
@@ -191,6 +197,19 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
             conn.wake_writer()
         conn.release_slot()
         return True
+
+    def abort(self, error: ConnectError) -> None:
+        """End the exchange from outside its task: its waits raise ``error``, and so do later ones.
+
+        A response that has already ended is still read to its end. The task
+        using the exchange resets the stream when it leaves the context, as
+        it would after any failure. An exchange not yet entered fails on
+        entering, before it sends anything. Never awaits.
+        """
+        if self._error is None and not self._response_ended:
+            self._error = error
+        self._wake_recv()
+        self.wake_send()
 
     # -- parking ----------------------------------------------------------------------
 
