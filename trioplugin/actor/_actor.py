@@ -38,6 +38,7 @@ from ..transport import ClientTransport
 from ._events import ActorState, EventHub, StateChanged
 from ._jobs import Job
 from ._options import ActorOptions
+from ._shared_transports import SharedTransports
 from ._stats import ActorStatistics
 
 _log: Final = logging.getLogger("trioplugin.actor")
@@ -56,6 +57,9 @@ class EndpointConfig:
     actor: ActorOptions
     transport: Callable[[], AbstractAsyncContextManager[ClientTransport]] | None = None
     """Opens the transport instead of ``url`` and ``options``, if given."""
+    shared: SharedTransports | None = None
+    """Where the transport comes from when ``transport`` is None: a share of the one
+    the nursery holds for the endpoint's origin (None: a transport of its own)."""
     events: EventHub | None = None
     """Where the actor publishes its events, if not in a hub of its own."""
     after_close: Callable[[], Awaitable[None]] | None = None
@@ -232,11 +236,12 @@ class EndpointActor:
             self._waiting -= 1
             self._admitting = first  # refused by the cleanup below if we are cancelled here
             config = self.config
-            opened = (
-                open_transport(config.url, config.options)
-                if config.transport is None
-                else config.transport()
-            )
+            if config.transport is not None:
+                opened = config.transport()
+            elif config.shared is not None:
+                opened = config.shared.open(config.url, config.options)
+            else:
+                opened = open_transport(config.url, config.options)
             async with opened as transport:
                 self._transport = transport
                 client = Client(

@@ -193,7 +193,8 @@ class EndpointNursery(metaclass=NoPublicConstructor):
                 interceptors=checked,
                 options=options,
                 actor=actor_options,
-                transport=self._shared.opener(url, options) if transport is None else transport,
+                transport=transport,
+                shared=self._shared,
                 events=events,
                 after_close=after_close,
             )

@@ -15,16 +15,15 @@ endpoints keep pools of their own.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import final
 from urllib.parse import urlsplit
 
 import trio
 
-from ..rpc import ClientOptions
+from ..rpc import ClientOptions, open_transport
 from ..transport import ClientLimits, ClientTransport, HTTP2Transport, open_http2_transport
 
 _Key = tuple[str, str, ssl.SSLContext | None, str | None, ClientLimits]
@@ -52,13 +51,13 @@ class SharedTransports:
         self._nursery = nursery
         self._entries: dict[_Key, _Entry] = {}
 
-    def opener(
+    def open(
         self, url: str, options: ClientOptions
-    ) -> Callable[[], AbstractAsyncContextManager[ClientTransport]] | None:
-        """What opens a share for the endpoint at ``url``; None over HTTP/1.1 (not shared)."""
+    ) -> AbstractAsyncContextManager[ClientTransport]:
+        """The transport for the endpoint at ``url``: a share over HTTP/2, its own over HTTP/1.1."""
         if options.http_version != "2":
-            return None
-        return partial(self._share, url, options)
+            return open_transport(url, options)
+        return self._share(url, options)
 
     @asynccontextmanager
     async def _share(self, url: str, options: ClientOptions) -> AsyncIterator[ClientTransport]:

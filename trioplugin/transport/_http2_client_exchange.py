@@ -11,13 +11,14 @@ import trio
 
 from .._util import NoPublicConstructor
 from ..protocol import Code, ConnectError, Metadata
-from ._client_errors import copy_error, stream_reset
+from ._client_errors import copy_error, stream_reset, transport_closed
 from ._http2 import ErrorCode
 from ._types import Peer
 
 if TYPE_CHECKING:
     from ._http2_client import HTTP2Transport
     from ._http2_client_connection import ClientConnection
+    from ._http2_client_share import HTTP2TransportShare
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _current_task = trio.lowlevel.current_task
@@ -50,7 +51,6 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
     """
 
     __slots__ = (
-        "__weakref__",  # an HTTP2TransportShare keeps its exchanges in a WeakSet
         "_body",
         "_chunks",
         "_conn",
@@ -59,6 +59,7 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
         "_head",
         "_headers",
         "_method",
+        "_owner",
         "_path",
         "_peer",
         "_recv_task",
@@ -79,8 +80,10 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
         path: str,
         headers: Sequence[tuple[str, str]],
         body: bytes | None,
+        owner: HTTP2TransportShare | None = None,
     ) -> None:
         self._transport = transport
+        self._owner = owner
         self._method = method
         self._path = path
         self._headers = headers
@@ -108,12 +111,13 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
         if self._entered:
             raise RuntimeError("an exchange can be entered only once")
         self._entered = True
-        if self._error is not None:  # aborted before it was entered
-            raise copy_error(self._error)
+        owner = self._owner
+        if owner is not None and owner.closed:
+            raise transport_closed()
         conn = await self._transport._acquire()
-        if self._error is not None:  # aborted while it waited for a connection
+        if owner is not None and owner.closed:  # closed while it waited for a connection
             conn.release_slot()
-            raise copy_error(self._error)
+            raise transport_closed()
         try:
             self._open(conn)
             body = self._body
@@ -203,8 +207,7 @@ class HTTP2ClientExchange(metaclass=NoPublicConstructor):
 
         A response that has already ended is still read to its end. The task
         using the exchange resets the stream when it leaves the context, as
-        it would after any failure. An exchange not yet entered fails on
-        entering, before it sends anything. Never awaits.
+        it would after any failure. Never awaits.
         """
         if self._error is None and not self._response_ended:
             self._error = error

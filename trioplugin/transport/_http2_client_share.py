@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, final
-from weakref import WeakSet
 
 import trio
 
 from .._util import NoPublicConstructor
-from ._client_errors import transport_closed, transport_closing
+from ._client_errors import transport_closing
+from ._http2_client_exchange import HTTP2ClientExchange
 
 if TYPE_CHECKING:
     from ._http2_client import HTTP2Transport, HTTP2TransportStatistics
-    from ._http2_client_exchange import HTTP2ClientExchange
 
 
 @final
@@ -36,7 +35,7 @@ class HTTP2TransportShare(metaclass=NoPublicConstructor):
     soon as it has one (or its attempt fails), before sending anything.
     """
 
-    __slots__ = ("_closed", "_exchanges", "_prefix", "_transport")
+    __slots__ = ("_closed", "_prefix", "_transport")
 
     full_duplex: Final = True
     """The response can be read while the request is still being written."""
@@ -44,7 +43,6 @@ class HTTP2TransportShare(metaclass=NoPublicConstructor):
     def __init__(self, transport: HTTP2Transport, prefix: str) -> None:
         self._transport = transport
         self._prefix = prefix
-        self._exchanges: WeakSet[HTTP2ClientExchange] = WeakSet()
         self._closed = False
 
     @property
@@ -74,12 +72,7 @@ class HTTP2TransportShare(metaclass=NoPublicConstructor):
         """
         if self._prefix and path[:1] == "/":  # else the transport says what is wrong with it
             path = self._prefix + path
-        exchange = self._transport.exchange(method, path, headers, body=body)
-        if self._closed:
-            exchange.abort(transport_closed())
-        else:
-            self._exchanges.add(exchange)
-        return exchange
+        return HTTP2ClientExchange._create(self._transport, method, path, headers, body, self)
 
     def statistics(self) -> HTTP2TransportStatistics:
         """The shared transport's statistics (every share's exchanges together)."""
@@ -88,9 +81,10 @@ class HTTP2TransportShare(metaclass=NoPublicConstructor):
     async def aclose(self) -> None:
         """Fail this share's exchanges in flight, and every later one; the transport stays open."""
         if not self._closed:
-            self._closed = True
+            self._closed = True  # exchanges not yet on a connection see it on entering
             error = transport_closing()
-            for exchange in list(self._exchanges):
-                exchange.abort(error)
-            self._exchanges.clear()
+            for conn in list(self._transport._connections):
+                for exchange in list(conn.streams.values()):
+                    if exchange._owner is self:
+                        exchange.abort(error)
         await trio.lowlevel.checkpoint()
