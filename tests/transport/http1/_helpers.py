@@ -21,7 +21,7 @@ from trioplugin.transport._http1 import (
     RequestHead,
     ResponseHead,
 )
-from trioplugin.transport._http1._reader import Event
+from trioplugin.transport._http1._events import Event
 
 MAX_HEAD: Final = 8192
 

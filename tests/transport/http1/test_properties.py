@@ -30,7 +30,7 @@ from trioplugin.transport._http1 import (
     request_head,
     response_head,
 )
-from trioplugin.transport._http1._reader import Event
+from trioplugin.transport._http1._events import Event
 
 _SETTINGS = settings(max_examples=200, deadline=None)
 _MAX_HEAD: Final = 1 << 20

@@ -7,7 +7,8 @@ rules each side follows.
 """
 
 from ._errors import H1ProtocolError, H1UsageError
-from ._reader import CLOSED, END, NEED_DATA, MessageReader, RequestHead, ResponseHead
+from ._events import CLOSED, END, NEED_DATA, RequestHead, ResponseHead
+from ._reader import MessageReader
 from ._writer import (
     LAST_CHUNK,
     BodyFramer,

@@ -18,6 +18,8 @@ request's body is still read).
 A failure is raised as :class:`H1ProtocolError` once the events before it
 have been taken. Only ``.._upstream._llhttp`` imports httptools: what this
 module counts on llhttp for, or works around (``L1`` ... ``L11``), is listed there.
+A head that repeats the last plain one byte for byte is taken without
+llhttp (:mod:`._head_template`).
 """
 
 from __future__ import annotations
@@ -38,86 +40,8 @@ from .._upstream._llhttp import (
     new_parser,
 )
 from ._errors import H1ProtocolError
-
-
-@final
-class _Marker:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-NEED_DATA: Final = _Marker("NEED_DATA")
-"""No event until more bytes are fed."""
-END: Final = _Marker("END")
-"""The message (its body included) has ended."""
-CLOSED: Final = _Marker("CLOSED")
-"""The peer closed the connection between two messages."""
-
-
-@final
-class RequestHead:
-    """A request line and its header fields (names lower-cased, values decoded as latin-1)."""
-
-    __slots__ = (
-        "chunked",
-        "content_length",
-        "expects_continue",
-        "headers",
-        "keep_alive",
-        "method",
-        "target",
-        "version",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        version: str,
-        headers: list[tuple[str, str]],
-        framing: tuple[int | None, bool],
-        keep_alive: bool,
-        expects_continue: bool,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.content_length, self.chunked = framing
-        self.keep_alive = keep_alive
-        """The request allows another one on the connection (HTTP/1.1 without ``close``, ...)."""
-        self.expects_continue = expects_continue
-        """It sent ``Expect: 100-continue`` and waits for a 100 before its body."""
-
-
-@final
-class ResponseHead:
-    """A status line and its header fields (names lower-cased, values as raw latin-1)."""
-
-    __slots__ = ("headers", "keep_alive", "status", "until_close", "version")
-
-    def __init__(
-        self,
-        status: int,
-        version: str,
-        headers: list[tuple[str, str]],
-        keep_alive: bool,
-        until_close: bool,
-    ) -> None:
-        self.status = status
-        self.version = version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.until_close = until_close
-        """The body has no length and no chunks: it ends when the server closes."""
-
-
-Event = RequestHead | ResponseHead | bytes | _Marker
+from ._events import CLOSED, END, NEED_DATA, Event, RequestHead, ResponseHead
+from ._head_template import HeadTemplate
 
 _NAMES: Final[dict[bytes, str]] = {}
 """Field names seen, lower-cased (a bounded cache: the same few names come every message)."""
@@ -128,6 +52,9 @@ _REQUEST_LINE_EXTRA: Final = 14
 """A request line's bytes besides its method and target (two spaces, the version, CRLF) + CRLF."""
 _STATUS_LINE_EXTRA: Final = 17
 """A status line's bytes besides its reason (version, code, two spaces, CRLF) + CRLF."""
+_MAX_BACKOFF: Final = 64
+"""The most heads parsed without learning, when every template so far went unused."""
+_NEVER: Final = 1 << 62
 _IDLE, _BODY, _DONE = range(3)
 # Where the consumer is: before a head, inside a message, past its end.
 
@@ -150,8 +77,12 @@ class MessageReader:
     """One direction of an HTTP/1.1 connection: requests (``client=False``) or responses."""
 
     __slots__ = (
+        "_backoff",
         "_began",
         "_begun_at",
+        "_candidate",
+        "_candidate_at",
+        "_candidate_size",
         "_chunked",
         "_client",
         "_eof",
@@ -167,16 +98,21 @@ class MessageReader:
         "_length",
         "_max_head",
         "_parser",
+        "_persistent",
         "_priming",
         "_progress",
         "_size",
+        "_skip",
         "_state",
+        "_template",
+        "_template_used",
         "_until_close",
         "_url",
         "_used",
     )
 
-    def __init__(self, *, client: bool, max_head_size: int) -> None:
+    def __init__(self, *, client: bool, max_head_size: int, remember_heads: bool = True) -> None:
+        """``remember_heads=False`` has llhttp parse every head (see :mod:`._head_template`)."""
         self._client = client
         """Whether this is the client's reader (it reads responses)."""
         self._max_head = max_head_size
@@ -202,6 +138,15 @@ class MessageReader:
         self._until_close = False
         self._priming = False
         self._parser: Parser = new_parser(self, client=client)
+        self._template: HeadTemplate | None = None  # the last plain head, to take again unparsed
+        self._template_used = False  # it has taken a message since it was learned
+        self._persistent = True  # the last head llhttp read keeps the connection open
+        self._candidate: RequestHead | ResponseHead | None = None  # a head to keep, this read
+        self._candidate_at = 0  # its place in the events
+        self._candidate_size = 0  # its bytes
+        # Heads to parse before learning again (when each head is new: a request id in it).
+        self._skip = 0 if remember_heads else _NEVER
+        self._backoff = 0
 
     # -- the consumer's side ---------------------------------------------------------------
 
@@ -215,12 +160,23 @@ class MessageReader:
                 self._in_body = False
                 self._events.append(END)
             return
+        template = self._template
+        if template is not None and self._persistent and not self._in_head and not self._in_body:
+            used = template.take(data, self._events)
+            if used:
+                self._template_used = True
+                if used == len(data):
+                    return
+                data = data[used:]
         self._used = 0
         self._began = False
         self._progress = False
         self._parse(data)
         if self._error is not None:
+            self._candidate = None
             return
+        if self._candidate is not None:
+            self._learn(data)
         if self._in_head:
             # What of this read is the unfinished head (the parser holds it):
             # all of it, or what the messages before it in the read did not use.
@@ -238,6 +194,30 @@ class MessageReader:
                 self._error = H1ProtocolError(
                     f"chunk framing or trailer fields larger than {self._max_head} bytes", 431
                 )
+
+    def _learn(self, data: bytes) -> None:
+        """Keep the head llhttp just read as the template, unless learning has not paid off."""
+        candidate = self._candidate
+        assert candidate is not None
+        self._candidate = None
+        if self._skip:
+            self._skip -= 1
+            return
+        if not HeadTemplate.keeps(candidate):
+            return
+        learned = HeadTemplate.learn(
+            data, candidate, self._candidate_size, self._events, self._candidate_at
+        )
+        if learned is None:
+            return
+        if self._template is not None and not self._template_used:
+            # The last one never matched: the heads differ message by message.
+            self._backoff = min(2 * self._backoff or 1, _MAX_BACKOFF)
+            self._skip = self._backoff
+        elif self._template_used:
+            self._backoff = 0
+        self._template = learned
+        self._template_used = False
 
     def next_event(self) -> Event:
         """The next event, :data:`NEED_DATA` if there is none yet.
@@ -301,6 +281,8 @@ class MessageReader:
 
     def _decline_upgrade(self, rest: bytes) -> None:
         """The parser stopped at a head asking to switch protocols: go on as if it had not asked."""
+        self._candidate = None
+        self._template = None
         if self._client:
             self._error = H1ProtocolError("the server switched protocols, which was not asked for")
             return
@@ -404,13 +386,13 @@ class MessageReader:
             self._until_close = length is None and not chunked and status not in (204, 304)
             # Asked here: llhttp forgets it once the message ends (L6).
             keep = parser.should_keep_alive() and not self._until_close
-            self._events.append(ResponseHead(status, version, headers, keep, self._until_close))
+            self._head(ResponseHead(status, version, headers, keep, self._until_close))
             return
         assert isinstance(parser, RequestParser)
         hosts = self._hosts
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             self._refuse(H1ProtocolError("an HTTP/1.1 request needs exactly one Host header"))
-        self._events.append(
+        self._head(
             RequestHead(
                 parser.get_method().decode("ascii"),
                 b"".join(self._url).decode("latin-1"),
@@ -421,6 +403,16 @@ class MessageReader:
                 self._expects,
             )
         )
+
+    def _head(self, head: RequestHead | ResponseHead) -> None:
+        events = self._events
+        # After a message that ends the connection, llhttp refuses any more bytes: so must we.
+        self._persistent = head.keep_alive
+        if self._began and self._begun_at == 0:  # it came at the start of this read: keep it?
+            self._candidate = head
+            self._candidate_at = len(events)
+            self._candidate_size = self._size
+        events.append(head)
 
     def on_status(self, reason: bytes) -> None:
         """Parser callback: (part of) the reason phrase."""
