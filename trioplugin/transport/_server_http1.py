@@ -21,6 +21,7 @@ from ._errors import StreamClosed
 from ._http1 import (
     END,
     NEED_DATA,
+    NO_BODY_STATUSES,
     BodyFramer,
     H1ProtocolError,
     H1UsageError,
@@ -52,7 +53,6 @@ _UNANSWERED, _ANSWERING, _ANSWERED = range(3)
 _INF: Final = math.inf
 _CLOSE_HEADER: Final = ("connection", "close")
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 class H11Connection:
@@ -409,7 +409,7 @@ class H11Connection:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
         head = b"".join(parts)
-        if request.method == "HEAD" or status in _NO_BODY_STATUSES:
+        if request.method == "HEAD" or status in NO_BODY_STATUSES:
             length, chunked = 0, False  # the head may tell a length; no body follows it
         self._framer = BodyFramer(length, chunked=chunked)
         self._response = _ANSWERING

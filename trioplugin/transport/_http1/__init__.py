@@ -7,7 +7,7 @@ rules each side follows.
 """
 
 from ._errors import H1ProtocolError, H1UsageError
-from ._events import CLOSED, END, NEED_DATA, RequestHead, ResponseHead
+from ._events import CLOSED, END, NEED_DATA, NO_BODY_STATUSES, RequestHead, ResponseHead
 from ._reader import MessageReader
 from ._writer import (
     LAST_CHUNK,
@@ -24,6 +24,7 @@ __all__ = [
     "END",
     "LAST_CHUNK",
     "NEED_DATA",
+    "NO_BODY_STATUSES",
     "BodyFramer",
     "H1ProtocolError",
     "H1UsageError",

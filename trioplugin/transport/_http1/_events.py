@@ -22,6 +22,8 @@ END: Final = _Marker("END")
 """The message (its body included) has ended."""
 CLOSED: Final = _Marker("CLOSED")
 """The peer closed the connection between two messages."""
+NO_BODY_STATUSES: Final = frozenset({204, 304})
+"""Final statuses whose responses never have a body, whatever their head says (RFC 9112 §6.3)."""
 
 
 @final

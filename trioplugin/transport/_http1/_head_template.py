@@ -24,13 +24,12 @@ from collections import deque
 from itertools import islice
 from typing import Final, final
 
-from ._events import END, Event, RequestHead, ResponseHead
+from ._events import END, NO_BODY_STATUSES, Event, RequestHead, ResponseHead
 
 _HEAD_END: Final = b"\r\n\r\n"
 _LENGTH_NAME: Final = b"content-length: "
 _MAX_DIGITS: Final = 18
 """The longest ``Content-Length`` taken without llhttp (llhttp checks anything longer)."""
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 @final
@@ -54,20 +53,16 @@ class HeadTemplate:
         self._fields = fields  # the head's fields, without a varying content-length
 
     @staticmethod
-    def keeps(head: RequestHead | ResponseHead) -> bool:
-        """Whether a head is plain enough to keep (see the module's docstring)."""
-        if head.version != "1.1" or not head.keep_alive:
+    def keeps(head: RequestHead | ResponseHead, length: int | None) -> bool:
+        """Whether a head with this ``Content-Length`` is plain enough to keep (see the module)."""
+        if length is None or head.version != "1.1" or not head.keep_alive:
             return False
         if type(head) is RequestHead:
-            if head.chunked or head.content_length is None or head.expects_continue:
-                return False
-            if head.method == "CONNECT":
+            if head.expects_continue or head.method == "CONNECT":
                 return False
         else:
             assert type(head) is ResponseHead
-            if head.until_close or head.status in _NO_BODY_STATUSES or head.status < 200:
-                return False
-            if not any(name == "content-length" for name, _ in head.headers):
+            if head.status in NO_BODY_STATUSES or head.status < 200:
                 return False
         return all(name != "upgrade" and name != "transfer-encoding" for name, _ in head.headers)
 
@@ -77,20 +72,21 @@ class HeadTemplate:
         data: bytes,
         head: RequestHead | ResponseHead,
         size: int,
+        length: int,
         events: deque[Event],
         at: int,
     ) -> HeadTemplate | None:
         """The template of ``head``, if llhttp read it from ``data[:size]`` and its body after it.
 
         ``head`` is ``events[at]``, the first event of this read; ``size`` is
-        the length llhttp's parts add up to. The first empty line must end
+        the length llhttp's parts add up to, ``length`` its ``Content-Length``
+        (one a kept head has). The first empty line must end
         the head there, and llhttp must have taken the bytes right after it
         as the whole body, then ended the message.
         """
         start = b"HTTP/" if type(head) is ResponseHead else head.method.encode("ascii") + b" "
         if not data.startswith(start) or data.find(_HEAD_END) != size - 4:
             return None
-        length = _length(head)
         after = list(islice(events, at + 1, at + 3))
         if length:
             if len(after) != 2 or after[0] != data[size : size + length] or after[1] is not END:
@@ -151,13 +147,3 @@ class HeadTemplate:
             )
         assert type(head) is ResponseHead
         return ResponseHead(head.status, "1.1", fields, True, False)
-
-
-def _length(head: RequestHead | ResponseHead) -> int:
-    if type(head) is RequestHead:
-        assert head.content_length is not None
-        return head.content_length
-    for name, value in reversed(head.headers):
-        if name == "content-length":
-            return int(value)
-    raise AssertionError("a kept response head has a content-length")

@@ -40,7 +40,7 @@ from .._upstream._llhttp import (
     new_parser,
 )
 from ._errors import H1ProtocolError
-from ._events import CLOSED, END, NEED_DATA, Event, RequestHead, ResponseHead
+from ._events import CLOSED, END, NEED_DATA, NO_BODY_STATUSES, Event, RequestHead, ResponseHead
 from ._head_template import HeadTemplate
 
 _NAMES: Final[dict[bytes, str]] = {}
@@ -82,6 +82,7 @@ class MessageReader:
         "_begun_at",
         "_candidate",
         "_candidate_at",
+        "_candidate_length",
         "_candidate_size",
         "_chunked",
         "_client",
@@ -144,6 +145,7 @@ class MessageReader:
         self._candidate: RequestHead | ResponseHead | None = None  # a head to keep, this read
         self._candidate_at = 0  # its place in the events
         self._candidate_size = 0  # its bytes
+        self._candidate_length: int | None = None  # its content-length
         # Heads to parse before learning again (when each head is new: a request id in it).
         self._skip = 0 if remember_heads else _NEVER
         self._backoff = 0
@@ -203,10 +205,11 @@ class MessageReader:
         if self._skip:
             self._skip -= 1
             return
-        if not HeadTemplate.keeps(candidate):
+        length = self._candidate_length
+        if length is None or not HeadTemplate.keeps(candidate, length):
             return
         learned = HeadTemplate.learn(
-            data, candidate, self._candidate_size, self._events, self._candidate_at
+            data, candidate, self._candidate_size, length, self._events, self._candidate_at
         )
         if learned is None:
             return
@@ -383,7 +386,7 @@ class MessageReader:
                 # final response, as llhttp reads it (RFC 9110 §15: read as a 5xx).
                 self._informational = True
                 return
-            self._until_close = length is None and not chunked and status not in (204, 304)
+            self._until_close = length is None and not chunked and status not in NO_BODY_STATUSES
             # Asked here: llhttp forgets it once the message ends (L6).
             keep = parser.should_keep_alive() and not self._until_close
             self._head(ResponseHead(status, version, headers, keep, self._until_close))
@@ -412,6 +415,7 @@ class MessageReader:
             self._candidate = head
             self._candidate_at = len(events)
             self._candidate_size = self._size
+            self._candidate_length = self._length
         events.append(head)
 
     def on_status(self, reason: bytes) -> None:
